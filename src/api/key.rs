@@ -1,0 +1,2 @@
+//! Where the API key comes from (the official CLI's places and order), and a type that never
+//! shows it.

@@ -1,0 +1,1 @@
+//! The two-step logs protocol: PUT request_logs, then poll the returned `result_url`.

@@ -1,0 +1,208 @@
+//! The command line, as clap definitions only. Doc comments are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Supervise a fleet of rented Vast.ai GPU instances: one stream, one rate limiter, never exits.
+///
+/// The API key is read from VAST_API_KEY, then ~/.config/vastai/vast_api_key (honouring
+/// XDG_CONFIG_HOME), then ~/.vast_api_key: the places the official `vastai` CLI uses.
+#[derive(Debug, Parser)]
+#[command(name = "vastfleet", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch every instance of a fleet file until Ctrl+C.
+    Watch(WatchArgs),
+    /// Try vastfleet on a built-in simulated fleet: no key, no account.
+    Demo(DemoArgs),
+    /// Add instances to the fleet file (a running watch picks them up).
+    Add(AddArgs),
+    /// Remove instances from the fleet file (a running watch lets them go).
+    Remove(RemoveArgs),
+    /// One table of every instance in the fleet file, from one API call.
+    Status(StatusArgs),
+    /// Validate the fleet file and the key location; print each instance's effective policy.
+    Check(CheckArgs),
+    /// Stop instances (their disk keeps billing).
+    Stop(IdsArgs),
+    /// Start stopped instances.
+    Start(IdsArgs),
+    /// Destroy instances: irreversible. Asks first on a terminal.
+    Destroy(DestroyArgs),
+    /// Run the Vast.ai API simulator until Ctrl+C.
+    Sim(SimArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+/// Where the API lives, for every command that calls it.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ApiArgs {
+    /// Base URL of the API (else `[api] url` in the fleet file, else VAST_URL, else
+    /// https://console.vast.ai).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnCompleteArg {
+    None,
+    Stop,
+    Destroy,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The fleet file.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Watch this instance without a fleet file (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<u64>,
+    /// Policy on completion for instances given with --id.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_complete: Option<OnCompleteArg>,
+    /// Poll period for every instance, e.g. "5s" (overrides the file).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Show every log line already there when watching starts, not just the last `history`.
+    #[arg(long)]
+    pub full: bool,
+    /// One JSON object per line instead of the human stream.
+    #[arg(long)]
+    pub json: bool,
+    /// Report actions without calling anything that changes an instance.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only log lines matching this regex (repeatable; completion detection still sees all).
+    #[arg(long, value_name = "REGEX")]
+    pub include: Vec<String>,
+    /// Hide log lines matching this regex (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+    /// Colour the matches of this regex in log lines (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub highlight: Vec<String>,
+    /// Watch only the instances whose label matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Leave out the `label │` prefix.
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// Full RFC 3339 timestamps instead of HH:MM:SS.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// The state file (default: `.<name>.state.json` beside the fleet file).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// One JSON object per line instead of the human stream.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop by itself after this long, e.g. "60s" (default: run until Ctrl+C).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// Instance ids to add.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// The fleet file (created with a commented template if missing).
+    #[arg(short = 'f', long = "file", default_value = "fleet.toml", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Label for the added instances (the prefix of their lines).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// What to do when the job completes.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_complete: Option<OnCompleteArg>,
+    /// Ask the API that each instance exists before adding it.
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    /// Instance ids to remove.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// The fleet file.
+    #[arg(short = 'f', long = "file", default_value = "fleet.toml", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The fleet file.
+    #[arg(value_name = "FILE", default_value = "fleet.toml")]
+    pub file: PathBuf,
+    /// One JSON object per instance instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The fleet file.
+    #[arg(value_name = "FILE", default_value = "fleet.toml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdsArgs {
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<u64>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DestroyArgs {
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<u64>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Scenario file (see examples/sim/); default: the demo scenario.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The bearer key the simulator requires (default: the scenario's, else "sim-key").
+    #[arg(long, env = "VASTFLEET_SIM_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

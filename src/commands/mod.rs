@@ -1,0 +1,9 @@
+//! One module per subcommand: the IO glue between the CLI and the library.
+
+pub mod completions;
+pub mod demo;
+pub mod fleet_file;
+pub mod lifecycle;
+pub mod sim;
+pub mod status;
+pub mod watch;

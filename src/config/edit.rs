@@ -1,0 +1,1 @@
+//! Comment-preserving edits of the fleet file (`add`, `remove`), written atomically.

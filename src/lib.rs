@@ -1,0 +1,36 @@
+//! vastfleet: supervise a fleet of rented Vast.ai GPU instances.
+
+pub mod api;
+pub mod backoff;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod monitor;
+pub mod report;
+pub mod sim;
+pub mod throttle;
+
+pub use exit::Fatal;
+
+/// Runs one command to its end. Only bad input at start and failed one-shot commands come
+/// back as errors; a running `watch` survives everything but Ctrl+C / SIGTERM.
+pub async fn run(cli: cli::Cli) -> Result<(), Fatal> {
+    use cli::Command;
+    match cli.command {
+        Command::Watch(args) => commands::watch::run(args).await,
+        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Add(args) => commands::fleet_file::add(args).await,
+        Command::Remove(args) => commands::fleet_file::remove(args),
+        Command::Check(args) => commands::fleet_file::check(args),
+        Command::Status(args) => commands::status::run(args).await,
+        Command::Stop(args) => commands::lifecycle::stop(args).await,
+        Command::Start(args) => commands::lifecycle::start(args).await,
+        Command::Destroy(args) => commands::lifecycle::destroy(args).await,
+        Command::Sim(args) => commands::sim::run(args).await,
+        Command::Completions(args) => {
+            commands::completions::run(args);
+            Ok(())
+        }
+    }
+}

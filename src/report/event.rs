@@ -1,0 +1,180 @@
+//! The vocabulary of the whole program: everything vastfleet has to say is one [`Event`].
+//! The human and JSON writers are two renderings of it; the state store, notifiers and metrics
+//! read the same stream.
+
+use std::time::{Duration, SystemTime};
+
+/// Which instance an event is about, as the stream names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub id: u64,
+    /// The user's label, else the id as text: the prefix of every line.
+    pub label: String,
+}
+
+/// What a monitor asks of an instance when a rule fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Stop,
+    Destroy,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Stop => "stop",
+            ActionKind::Destroy => "destroy",
+        }
+    }
+}
+
+/// One thing worth telling the user, stamped when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: SystemTime,
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn now(kind: EventKind) -> Self {
+        Event {
+            at: SystemTime::now(),
+            kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// Watching starts (or restarts after a reload) for an instance.
+    Joined { source: Source },
+    /// The instance is no longer watched (removed from the fleet file).
+    Left { source: Source },
+    /// The instance's `actual_status` changed. `status` is `"gone"` when the API no longer
+    /// knows the instance; `previous` is `None` on the first observation.
+    Status {
+        source: Source,
+        status: String,
+        previous: Option<String>,
+        /// The host's status text, when it says something useful (pull progress, an error).
+        message: Option<String>,
+    },
+    /// One log line, printed exactly once. `history` marks lines that were already in the log
+    /// when watching started.
+    Log {
+        source: Source,
+        line: String,
+        history: bool,
+    },
+    /// More lines arrived between two polls than the tail covered.
+    Gap {
+        source: Source,
+        missed_at_least: u64,
+    },
+    /// An API call failed; the work is retried after `retry_in`. `source` is `None` for
+    /// fleet-wide calls (the status sweep).
+    ApiError {
+        source: Option<Source>,
+        attempt: u32,
+        retry_in: Duration,
+        error: String,
+    },
+    /// Calls succeed again after `failed_attempts` failures.
+    Recovered {
+        source: Option<Source>,
+        failed_attempts: u32,
+    },
+    /// A new match of the completion pattern.
+    Completion {
+        source: Source,
+        count: u32,
+        result_url: Option<String>,
+        gpu: Option<String>,
+        dph_total: Option<f64>,
+    },
+    /// Matches of the completion pattern that were already in the log when watching started.
+    OldCompletions { source: Source, count: u32 },
+    /// An action on an instance was carried out (or failed, or was only reported under
+    /// `--dry-run`).
+    Action {
+        source: Source,
+        action: ActionKind,
+        ok: bool,
+        dry_run: bool,
+        /// Why it was taken ("completion", a guard's name, "retry: still running").
+        reason: String,
+        error: Option<String>,
+    },
+    /// A guard fired (runtime, cost, idle, …).
+    Guard {
+        source: Source,
+        guard: String,
+        action: Option<ActionKind>,
+        detail: String,
+    },
+    /// The fleet-wide throttle changed its effective rate.
+    Throttle { per_second: f64, reason: String },
+    /// The fleet file changed and was applied, or was rejected.
+    Reload { added: Vec<u64>, removed: Vec<u64>, changed: Vec<u64> },
+    ReloadRejected { error: String },
+    /// Instances in the account that the fleet does not cover.
+    Orphans { ids: Vec<u64> },
+    /// A fleet-level note (start-up, the resume hint).
+    Notice { message: String },
+    /// The last event of a run.
+    Shutdown { summary: Vec<InstanceSummary>, resume: String },
+}
+
+/// One instance's line in the shutdown summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSummary {
+    pub source: Source,
+    pub status: Option<String>,
+    pub completions: u32,
+    pub actions: Vec<ActionKind>,
+}
+
+impl EventKind {
+    /// The instance the event is about, if any.
+    pub fn source(&self) -> Option<&Source> {
+        match self {
+            EventKind::Joined { source }
+            | EventKind::Left { source }
+            | EventKind::Status { source, .. }
+            | EventKind::Log { source, .. }
+            | EventKind::Gap { source, .. }
+            | EventKind::Completion { source, .. }
+            | EventKind::OldCompletions { source, .. }
+            | EventKind::Action { source, .. }
+            | EventKind::Guard { source, .. } => Some(source),
+            EventKind::ApiError { source, .. } | EventKind::Recovered { source, .. } => {
+                source.as_ref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The `event` name in the JSON contract.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Joined { .. } => "joined",
+            EventKind::Left { .. } => "left",
+            EventKind::Status { .. } => "status",
+            EventKind::Log { .. } => "log",
+            EventKind::Gap { .. } => "gap",
+            EventKind::ApiError { .. } => "api_error",
+            EventKind::Recovered { .. } => "recovered",
+            EventKind::Completion { .. } => "completion",
+            EventKind::OldCompletions { .. } => "old_completions",
+            EventKind::Action { .. } => "action",
+            EventKind::Guard { .. } => "guard",
+            EventKind::Throttle { .. } => "throttle",
+            EventKind::Reload { .. } => "reload",
+            EventKind::ReloadRejected { .. } => "reload_rejected",
+            EventKind::Orphans { .. } => "orphans",
+            EventKind::Notice { .. } => "notice",
+            EventKind::Shutdown { .. } => "shutdown",
+        }
+    }
+}

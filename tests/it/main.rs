@@ -1,0 +1,1 @@
+//! The integration tests, compiled into one binary to keep link time low. One module per area.
