@@ -1,0 +1,248 @@
+//! The fleet supervisor: one monitor task per instance, keyed by id with its own cancel token
+//! (so removing one touches nothing else), the status feed, live reload by diffing id sets,
+//! and an orderly shutdown that collects every monitor's summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Api;
+use crate::config::{InstanceSettings, Policy, Settings};
+use crate::feed::{self, Cadence, SweepSlot};
+use crate::monitor::machine::{MachineOptions, MonitorMachine};
+use crate::monitor::task::{self, MonitorIo};
+use crate::report::event::{Event, EventKind, InstanceSummary, Source};
+use crate::state::StateHandle;
+
+/// How long shutdown waits for monitors to hand back their state before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+
+/// What every monitor shares.
+pub struct FleetContext<A> {
+    pub api: Arc<A>,
+    pub events: mpsc::Sender<Event>,
+    pub state: StateHandle,
+    pub options: MachineOptions,
+}
+
+struct MonitorHandle {
+    settings: InstanceSettings,
+    policy: watch::Sender<Policy>,
+    cancel: CancellationToken,
+    join: JoinHandle<MonitorMachine>,
+}
+
+/// Runs the fleet until `cancel`, following every new `Settings` sent on `settings`, and
+/// returns each instance's summary for the shutdown report.
+pub async fn supervise<A: Api>(
+    ctx: FleetContext<A>,
+    mut settings: watch::Receiver<Arc<Settings>>,
+    cancel: CancellationToken,
+) -> Vec<InstanceSummary> {
+    let origin = Instant::now();
+    let current = settings.borrow_and_update().clone();
+    let (cadence_tx, cadence_rx) = watch::channel(cadence_of(&current));
+    let (sweeps_tx, sweeps_rx) = watch::channel::<SweepSlot>(None);
+    let feed_cancel = cancel.child_token();
+    let feed = tokio::spawn(feed::run(
+        Arc::clone(&ctx.api),
+        cadence_rx,
+        sweeps_tx,
+        ctx.events.clone(),
+        feed_cancel.clone(),
+    ));
+
+    let mut fleet = Supervisor {
+        ctx,
+        monitors: BTreeMap::new(),
+        sweeps: sweeps_rx,
+        origin,
+        cancel: cancel.clone(),
+    };
+    for instance in &current.instances {
+        fleet.spawn(instance.clone(), None).await;
+    }
+
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            changed = settings.changed() => {
+                if changed.is_err() {
+                    // The reload source went away; keep watching what we have.
+                    cancel.cancelled().await;
+                    break;
+                }
+                let next = settings.borrow_and_update().clone();
+                cadence_tx.send_if_modified(|c| replace(c, cadence_of(&next)));
+                fleet.reload(&next).await;
+            }
+        }
+    }
+
+    feed_cancel.cancel();
+    let _ = feed.await;
+    fleet.shutdown().await
+}
+
+struct Supervisor<A> {
+    ctx: FleetContext<A>,
+    monitors: BTreeMap<u64, MonitorHandle>,
+    sweeps: watch::Receiver<SweepSlot>,
+    origin: Instant,
+    cancel: CancellationToken,
+}
+
+impl<A: Api> Supervisor<A> {
+    /// Starts watching one instance; `resume_from` carries a live monitor's state across a
+    /// restart of its task (a label change), so history is not printed twice.
+    async fn spawn(&mut self, settings: InstanceSettings, resume_from: Option<MonitorMachine>) {
+        let source = Source {
+            id: settings.id,
+            label: settings.display_label(),
+        };
+        let saved = match resume_from {
+            Some(machine) => Some(machine.durable()),
+            None => self.ctx.state.load(settings.id),
+        };
+        let machine = match saved {
+            Some(state) => {
+                MonitorMachine::resume(source.clone(), settings.policy.clone(), self.ctx.options, state)
+            }
+            None => MonitorMachine::new(source.clone(), settings.policy.clone(), self.ctx.options),
+        };
+        let _ = self
+            .ctx
+            .events
+            .send(Event::now(EventKind::Joined { source }))
+            .await;
+        let (policy_tx, policy_rx) = watch::channel(settings.policy.clone());
+        let cancel = self.cancel.child_token();
+        let io = MonitorIo {
+            api: Arc::clone(&self.ctx.api),
+            id: settings.id,
+            events: self.ctx.events.clone(),
+            sweeps: self.sweeps.clone(),
+            policy: policy_rx,
+            state: self.ctx.state.clone(),
+            cancel: cancel.clone(),
+            origin: self.origin,
+        };
+        let join = tokio::spawn(task::run(machine, io));
+        self.monitors.insert(
+            settings.id,
+            MonitorHandle {
+                settings,
+                policy: policy_tx,
+                cancel,
+                join,
+            },
+        );
+    }
+
+    async fn reload(&mut self, next: &Settings) {
+        let wanted: BTreeMap<u64, &InstanceSettings> =
+            next.instances.iter().map(|i| (i.id, i)).collect();
+        let have: BTreeSet<u64> = self.monitors.keys().copied().collect();
+        let removed: Vec<u64> = have.iter().filter(|id| !wanted.contains_key(id)).copied().collect();
+        let added: Vec<u64> = wanted.keys().filter(|id| !have.contains(id)).copied().collect();
+        let mut changed = Vec::new();
+
+        for id in &removed {
+            if let Some(handle) = self.monitors.remove(id) {
+                let machine = stop(handle).await;
+                self.ctx.state.forget(*id);
+                let source = machine.map(|m| m.summary().source).unwrap_or(Source {
+                    id: *id,
+                    label: id.to_string(),
+                });
+                let _ = self.ctx.events.send(Event::now(EventKind::Left { source })).await;
+            }
+        }
+        for (id, instance) in &wanted {
+            let Some(handle) = self.monitors.get(id) else { continue };
+            if handle.settings == **instance {
+                continue;
+            }
+            changed.push(*id);
+            if handle.settings.label != instance.label {
+                // The label is the machine's identity in the stream: restart its task, keeping
+                // its state.
+                if let Some(handle) = self.monitors.remove(id) {
+                    let machine = stop(handle).await;
+                    self.spawn((*instance).clone(), machine).await;
+                }
+            } else if let Some(handle) = self.monitors.get_mut(id) {
+                handle.settings = (*instance).clone();
+                handle.policy.send_replace(instance.policy.clone());
+            }
+        }
+        for id in &added {
+            if let Some(instance) = wanted.get(id) {
+                self.spawn((*instance).clone(), None).await;
+            }
+        }
+        if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
+            let kind = EventKind::Reload {
+                added,
+                removed,
+                changed,
+            };
+            let _ = self.ctx.events.send(Event::now(kind)).await;
+        }
+    }
+
+    async fn shutdown(self) -> Vec<InstanceSummary> {
+        for handle in self.monitors.values() {
+            handle.cancel.cancel();
+        }
+        let mut summaries = Vec::with_capacity(self.monitors.len());
+        for (id, handle) in self.monitors {
+            let label = handle.settings.display_label();
+            match tokio::time::timeout(SHUTDOWN_GRACE, handle.join).await {
+                Ok(Ok(machine)) => {
+                    self.ctx.state.save(id, machine.durable()).await;
+                    summaries.push(machine.summary());
+                }
+                _ => summaries.push(InstanceSummary {
+                    source: Source { id, label },
+                    status: None,
+                    completions: 0,
+                    actions: Vec::new(),
+                }),
+            }
+        }
+        self.ctx.state.flush().await;
+        summaries
+    }
+}
+
+async fn stop(handle: MonitorHandle) -> Option<MonitorMachine> {
+    handle.cancel.cancel();
+    tokio::time::timeout(SHUTDOWN_GRACE, handle.join)
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+fn cadence_of(settings: &Settings) -> Cadence {
+    let policies = settings
+        .instances
+        .iter()
+        .map(|i| &i.policy)
+        .chain(std::iter::once(&settings.defaults));
+    Cadence {
+        interval: policies.clone().map(|p| p.interval).min().unwrap_or(Duration::from_secs(5)),
+        max_backoff: policies.map(|p| p.max_backoff).max().unwrap_or(Duration::from_secs(60)),
+    }
+}
+
+fn replace(slot: &mut Cadence, next: Cadence) -> bool {
+    let changed = *slot != next;
+    *slot = next;
+    changed
+}

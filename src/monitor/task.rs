@@ -1,0 +1,121 @@
+//! The thin async shell around one [`MonitorMachine`]: it waits for what the machine asked for
+//! (a status row, a tick, a policy change), performs the machine's requests against the API,
+//! and feeds the answers back. No product rule lives here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Api;
+use crate::config::Policy;
+use crate::feed::SweepSlot;
+use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
+use crate::report::event::{ActionKind, Event};
+use crate::state::StateHandle;
+
+/// Everything one monitor task needs besides its machine.
+pub struct MonitorIo<A> {
+    pub api: Arc<A>,
+    pub id: u64,
+    pub events: mpsc::Sender<Event>,
+    /// The fleet-wide status sweeps; the monitor reads its own row.
+    pub sweeps: watch::Receiver<SweepSlot>,
+    pub policy: watch::Receiver<Policy>,
+    pub state: StateHandle,
+    pub cancel: CancellationToken,
+    /// The monotonic origin every `Now::mono` is measured from (shared by the fleet).
+    pub origin: Instant,
+}
+
+/// Runs until cancelled, then hands the machine back for the shutdown summary.
+pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> MonitorMachine {
+    let mut pending: VecDeque<Output> = VecDeque::new();
+    // A row that arrived before this task started is still news to the machine.
+    let first = io.sweeps.borrow_and_update().as_ref().map(|sweep| sweep.row(io.id));
+    if let Some(row) = first {
+        pending.extend(machine.observe(now(io.origin), Observation::Status(row)));
+    }
+    loop {
+        while let Some(output) = pending.pop_front() {
+            let answer = match output {
+                Output::Event(kind) => {
+                    // The writer only goes away at shutdown; nothing to do about it then.
+                    let _ = io.events.send(Event::now(kind)).await;
+                    continue;
+                }
+                Output::Checkpoint => {
+                    io.state.save(io.id, machine.durable()).await;
+                    continue;
+                }
+                // Write-ahead: the intent of an action is on disk before the action is taken,
+                // so a restart can never repeat or forget it.
+                Output::FetchLogs { tail } => {
+                    let result = tokio::select! {
+                        result = io.api.logs(io.id, tail) => result,
+                        _ = io.cancel.cancelled() => return machine,
+                    };
+                    Observation::Logs(result)
+                }
+                Output::Act(action) => {
+                    io.state.flush().await;
+                    let result = tokio::select! {
+                        result = act(&*io.api, io.id, action) => result,
+                        _ = io.cancel.cancelled() => return machine,
+                    };
+                    Observation::ActionDone { action, result }
+                }
+            };
+            pending.extend(machine.observe(now(io.origin), answer));
+        }
+
+        let wake = machine.next_wake().map(|at| io.origin + at);
+        let observation = tokio::select! {
+            _ = io.cancel.cancelled() => return machine,
+            changed = io.sweeps.changed() => match changed {
+                Ok(()) => match io.sweeps.borrow_and_update().as_ref() {
+                    Some(sweep) => Observation::Status(sweep.row(io.id)),
+                    None => continue,
+                },
+                // The fleet dropped our feed: it is shutting down.
+                Err(_) => return machine,
+            },
+            changed = io.policy.changed() => match changed {
+                Ok(()) => Observation::PolicyChanged(io.policy.borrow_and_update().clone()),
+                Err(_) => return machine,
+            },
+            _ = sleep_until(wake) => Observation::Tick,
+        };
+        pending.extend(machine.observe(now(io.origin), observation));
+    }
+}
+
+async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), crate::api::ApiError> {
+    match action {
+        ActionKind::Stop => api.stop(id).await,
+        ActionKind::Destroy => api.destroy(id).await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The machine's view of time: monotonic since the fleet's origin, plus wall-clock seconds for
+/// comparisons with the API's epoch timestamps.
+pub fn now(origin: Instant) -> Now {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64();
+    Now {
+        mono: Instant::now().saturating_duration_since(origin),
+        wall,
+    }
+}

@@ -1,0 +1,246 @@
+//! The restart-safe store: each instance's durable monitor state in one JSON file beside the
+//! fleet file, written atomically, plus the advisory lock that keeps a second `watch` away.
+//!
+//! Writes are coalesced: a monitor marks its state dirty without waiting, and only waits
+//! ([`StateHandle::flush`]) before an action, so an action is never taken that a restart could
+//! not remember (write-ahead), while 1,000 monitors' cursor updates cost one write per window.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+
+use crate::monitor::machine::DurableState;
+
+/// How long dirty state may wait to be coalesced with other updates before it is written.
+const COALESCE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    instances: BTreeMap<u64, DurableState>,
+}
+
+const VERSION: u32 = 1;
+
+/// Cheap to clone. A disabled handle (no state file) accepts and forgets everything.
+#[derive(Clone, Default)]
+pub struct StateHandle {
+    store: Option<Arc<Store>>,
+}
+
+struct Store {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    dirty: Notify,
+    written: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: BTreeMap<u64, DurableState>,
+    generation: u64,
+}
+
+/// What opening the store found, for the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Fresh,
+    Restored { instances: usize },
+    /// The file could not be trusted; it was moved aside to `moved_to`.
+    Corrupt { reason: String, moved_to: PathBuf },
+}
+
+/// Held for the life of the process: a second watcher on the same state file is refused.
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateHandle {
+    pub fn disabled() -> Self {
+        StateHandle::default()
+    }
+
+    /// Loads `path` (moving a corrupt file aside) and starts the background writer.
+    pub fn open(path: &Path) -> (StateHandle, Opened) {
+        let (instances, opened) = read_state(path);
+        let (written, _) = watch::channel(0);
+        let store = Arc::new(Store {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner {
+                instances,
+                generation: 0,
+            }),
+            dirty: Notify::new(),
+            written,
+        });
+        tokio::spawn(write_loop(Arc::clone(&store)));
+        (StateHandle { store: Some(store) }, opened)
+    }
+
+    /// The state saved for `id` by an earlier run.
+    pub fn load(&self, id: u64) -> Option<DurableState> {
+        let store = self.store.as_ref()?;
+        lock(&store.inner).instances.get(&id).cloned()
+    }
+
+    /// Records `state` for `id`; it reaches the disk within the coalescing window.
+    pub async fn save(&self, id: u64, state: DurableState) {
+        if let Some(store) = &self.store {
+            let mut inner = lock(&store.inner);
+            inner.instances.insert(id, state);
+            inner.generation += 1;
+            store.dirty.notify_one();
+        }
+    }
+
+    /// Forgets an instance that left the fleet.
+    pub fn forget(&self, id: u64) {
+        if let Some(store) = &self.store {
+            let mut inner = lock(&store.inner);
+            if inner.instances.remove(&id).is_some() {
+                inner.generation += 1;
+                store.dirty.notify_one();
+            }
+        }
+    }
+
+    /// Waits until everything saved so far is on disk (or the write failed and was reported).
+    pub async fn flush(&self) {
+        let Some(store) = &self.store else { return };
+        let target = lock(&store.inner).generation;
+        store.dirty.notify_one();
+        let mut written = store.written.subscribe();
+        // The writer task lives as long as the store; a closed channel means shutdown.
+        let _ = written.wait_for(|done| *done >= target).await;
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    // A panic while holding the lock cannot leave the map half-updated (single inserts), so the
+    // data is still good after poisoning.
+    inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn write_loop(store: Arc<Store>) {
+    let mut last_written = 0;
+    loop {
+        store.dirty.notified().await;
+        tokio::time::sleep(COALESCE).await;
+        let (generation, json) = {
+            let inner = lock(&store.inner);
+            if inner.generation == last_written {
+                let _ = store.written.send(last_written);
+                continue;
+            }
+            let file = StateFileRef {
+                version: VERSION,
+                instances: &inner.instances,
+            };
+            (inner.generation, serde_json::to_vec(&file))
+        };
+        let path = store.path.clone();
+        let result = match json {
+            Ok(bytes) => tokio::task::spawn_blocking(move || crate::atomic::write_atomic(&path, &bytes))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string()))),
+            Err(err) => Err(std::io::Error::other(err)),
+        };
+        if let Err(err) = result {
+            // Watching goes on without persistence rather than stopping; the next change retries.
+            tracing::error!("cannot write state file {}: {err}", store.path.display());
+        }
+        last_written = generation;
+        let _ = store.written.send(generation);
+    }
+}
+
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    version: u32,
+    instances: &'a BTreeMap<u64, DurableState>,
+}
+
+fn read_state(path: &Path) -> (BTreeMap<u64, DurableState>, Opened) {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return (BTreeMap::new(), Opened::Fresh)
+        }
+        Err(err) => return move_aside(path, format!("unreadable: {err}")),
+    };
+    match serde_json::from_slice::<StateFile>(&text) {
+        Ok(file) if file.version == VERSION => {
+            let count = file.instances.len();
+            (file.instances, Opened::Restored { instances: count })
+        }
+        Ok(file) => move_aside(path, format!("unknown version {}", file.version)),
+        Err(err) => move_aside(path, format!("not valid state JSON: {err}")),
+    }
+}
+
+fn move_aside(path: &Path, reason: String) -> (BTreeMap<u64, DurableState>, Opened) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".bad-{stamp}"));
+    let moved_to = PathBuf::from(aside);
+    let reason = match std::fs::rename(path, &moved_to) {
+        Ok(()) => reason,
+        Err(err) => format!("{reason}; could not move it aside: {err}"),
+    };
+    (BTreeMap::new(), Opened::Corrupt { reason, moved_to })
+}
+
+/// The default state file for a fleet file: `.<name>.state.json` beside it.
+pub fn default_path(fleet_file: &Path) -> PathBuf {
+    let name = fleet_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fleet.toml".into());
+    let parent = fleet_file.parent().unwrap_or(Path::new(""));
+    parent.join(format!(".{name}.state.json"))
+}
+
+/// Takes the advisory lock for `state_path`, or says which process holds it.
+pub fn acquire_lock(state_path: &Path) -> Result<StateLock, String> {
+    use fs2::FileExt;
+    let mut lock_path = state_path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|err| format!("cannot open lock file {}: {err}", lock_path.display()))?;
+    if file.try_lock_exclusive().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() {
+            "another vastfleet watch".to_string()
+        } else {
+            format!("vastfleet watch (pid {holder})")
+        };
+        return Err(format!(
+            "{who} is already watching with state file {}; two watchers on one key double the \
+             API rate and act twice. Stop it first, or pass a different --state",
+            state_path.display()
+        ));
+    }
+    // Best effort: the pid only improves the message above.
+    let _ = file.set_len(0);
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(StateLock { _file: file })
+}

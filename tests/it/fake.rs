@@ -1,0 +1,152 @@
+//! An in-memory Vast.ai for paused-clock tests of the throttle, the monitor task and the fleet.
+//! Loopback tests use the real simulator instead; this fake exists only because tokio's paused
+//! clock and real sockets do not mix.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+use vastfleet::api::models::ListPage;
+use vastfleet::api::{Api, ApiError, Instance};
+use vastfleet::throttle::{Endpoint, Throttle};
+
+#[derive(Default)]
+struct World {
+    instances: BTreeMap<u64, (Instance, Vec<String>)>,
+    failures: BTreeMap<&'static str, VecDeque<ApiError>>,
+    calls: Vec<Call>,
+}
+
+/// One call the fake answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub at: Instant,
+    pub endpoint: &'static str,
+    pub id: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct FakeApi {
+    world: Arc<Mutex<World>>,
+    throttle: Throttle,
+}
+
+impl FakeApi {
+    pub fn new(throttle: Throttle) -> Self {
+        FakeApi {
+            world: Arc::default(),
+            throttle,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+
+    pub fn add_running(&self, id: u64, lines: &[&str]) {
+        let row = Instance {
+            id: Some(id),
+            actual_status: Some("running".into()),
+            intended_status: Some("running".into()),
+            gpu_name: Some("RTX 4090".into()),
+            num_gpus: Some(1),
+            dph_total: Some(0.4),
+            ..Instance::default()
+        };
+        let log = lines.iter().map(|l| l.to_string()).collect();
+        self.with(|w| w.instances.insert(id, (row, log)));
+    }
+
+    pub fn print(&self, id: u64, lines: &[&str]) {
+        self.with(|w| {
+            if let Some((_, log)) = w.instances.get_mut(&id) {
+                log.extend(lines.iter().map(|l| l.to_string()));
+            }
+        });
+    }
+
+    pub fn set_status(&self, id: u64, status: &str) {
+        self.with(|w| {
+            if let Some((row, _)) = w.instances.get_mut(&id) {
+                row.actual_status = Some(status.into());
+            }
+        });
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.with(|w| w.instances.remove(&id));
+    }
+
+    /// The next calls to `endpoint` ("list", "logs", "stop", "destroy") fail with these errors.
+    pub fn fail(&self, endpoint: &'static str, errors: impl IntoIterator<Item = ApiError>) {
+        self.with(|w| w.failures.entry(endpoint).or_default().extend(errors));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.with(|w| w.calls.clone())
+    }
+
+    pub fn count(&self, endpoint: &str) -> usize {
+        self.with(|w| w.calls.iter().filter(|c| c.endpoint == endpoint).count())
+    }
+
+    async fn enter(&self, endpoint: &'static str, throttle: Endpoint, id: Option<u64>) -> Result<(), ApiError> {
+        self.throttle.acquire(throttle).await;
+        self.with(|w| {
+            w.calls.push(Call {
+                at: Instant::now(),
+                endpoint,
+                id,
+            });
+            match w.failures.get_mut(endpoint).and_then(VecDeque::pop_front) {
+                Some(error) => Err(error),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+impl Api for FakeApi {
+    async fn list_page(&self, _after: Option<String>, _ids: Option<Vec<u64>>) -> Result<ListPage, ApiError> {
+        self.enter("list", Endpoint::List, None).await?;
+        let instances = self.with(|w| w.instances.values().map(|(row, _)| row.clone()).collect());
+        Ok(ListPage {
+            instances,
+            ..ListPage::default()
+        })
+    }
+
+    async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
+        self.enter("show", Endpoint::ShowOne, Some(id)).await?;
+        Ok(self.with(|w| w.instances.get(&id).map(|(row, _)| row.clone())))
+    }
+
+    async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
+        self.enter("logs", Endpoint::RequestLogs, Some(id)).await?;
+        self.with(|w| match w.instances.get(&id) {
+            Some((_, log)) => {
+                let skip = log.len().saturating_sub(tail as usize);
+                Ok(log[skip..].to_vec())
+            }
+            None => Err(ApiError::NotFound(format!("instance {id}"))),
+        })
+    }
+
+    async fn stop(&self, id: u64) -> Result<(), ApiError> {
+        self.enter("stop", Endpoint::SetState, Some(id)).await?;
+        self.set_status(id, "stopped");
+        Ok(())
+    }
+
+    async fn start(&self, id: u64) -> Result<(), ApiError> {
+        self.enter("start", Endpoint::SetState, Some(id)).await?;
+        self.set_status(id, "running");
+        Ok(())
+    }
+
+    async fn destroy(&self, id: u64) -> Result<(), ApiError> {
+        self.enter("destroy", Endpoint::Destroy, Some(id)).await?;
+        self.remove(id);
+        Ok(())
+    }
+}
