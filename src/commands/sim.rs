@@ -1,5 +1,6 @@
 //! `vastfleet sim`: serve a scenario on 127.0.0.1 until Ctrl+C or SIGTERM.
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::cli::SimArgs;
@@ -22,10 +23,20 @@ pub async fn run(args: SimArgs) -> Result<(), Fatal> {
         .await
         .map_err(|err| Fatal::input(format!("cannot listen on {addr}: {err}")))?;
     let url = handle.url();
-    // The simulator's key opens nothing but this simulator, so printing it is fine.
-    println!("listening on {url}");
-    println!("point a client at it:  export VAST_URL={url} VAST_API_KEY={}", handle.key());
-    println!("counters and request log: {url}/__sim/stats   (Ctrl+C to stop)");
+    // The simulator's key opens nothing but this simulator, so printing it is fine. A closed
+    // stdout (the reader only wanted the first line) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {url}");
+    let _ = writeln!(
+        out,
+        "point a client at it:  export VAST_URL={url} VAST_API_KEY={}",
+        handle.key()
+    );
+    let _ = writeln!(
+        out,
+        "counters and request log: {url}/__sim/stats   (Ctrl+C to stop)"
+    );
+    drop(out);
     wait_for_stop().await;
     handle.shutdown().await;
     Ok(())

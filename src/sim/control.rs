@@ -67,7 +67,9 @@ impl SimControl {
 
     pub fn set_label(&self, id: u64, label: Option<&str>) -> bool {
         let label = label.map(str::to_owned);
-        self.sim.world().act(id, Action::Label, label, Instant::now())
+        self.sim
+            .world()
+            .act(id, Action::Label, label, Instant::now())
     }
 
     /// Appends one line to the instance's log, as if its container printed it now.
@@ -95,7 +97,9 @@ impl SimControl {
     pub fn log_lines(&self, id: u64) -> Option<Vec<String>> {
         let mut world = self.sim.world();
         world.advance(Instant::now());
-        world.instance_mut(id).map(|inst| inst.log().iter().cloned().collect())
+        world
+            .instance_mut(id)
+            .map(|inst| inst.log().iter().cloned().collect())
     }
 
     /// The instance's `actual_status` now: `Some(None)` while provisioning, `None` when gone.
@@ -112,7 +116,10 @@ impl SimControl {
 
     /// A fault on the named endpoints only (stats names, e.g. "list", "log_result").
     pub fn inject_on(&self, endpoints: &[&str], fault: Fault, lasting: Lasting) {
-        self.sim.world().faults.inject(fault, endpoints, lasting, Instant::now());
+        self.sim
+            .world()
+            .faults
+            .inject(fault, endpoints, lasting, Instant::now());
     }
 
     /// Ends every fault, the scenario's windows included.

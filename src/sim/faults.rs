@@ -21,6 +21,7 @@ pub const ENDPOINT_NAMES: &[&str] = &[
     "bulk",
     "execute",
     "filters",
+    "user",
     "log_result",
 ];
 
@@ -121,7 +122,8 @@ impl Faults {
     /// The faults that hit this call (consuming their request budgets), in injection order.
     /// `Vanish` is not among them: reads ask [`Faults::hidden`] instead.
     pub fn take(&mut self, endpoint: &str, now: Instant) -> Vec<Fault> {
-        self.active.retain(|a| a.until.map_or(true, |u| now < u) && a.requests_left != Some(0));
+        self.active
+            .retain(|a| a.until.map_or(true, |u| now < u) && a.requests_left != Some(0));
         let mut hits = Vec::new();
         for active in &mut self.active {
             if matches!(active.fault, Fault::Vanish(_)) || !active.covers(endpoint, now) {

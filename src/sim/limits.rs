@@ -122,7 +122,9 @@ mod tests {
         assert!(limiter.check("k", "request_logs", "PUT", t0).is_ok());
         let refused = limiter.check("k", "request_logs", "PUT", t0).unwrap_err();
         assert_eq!((refused.threshold, refused.wait), (None, ms(500)));
-        assert!(limiter.check("k", "request_logs", "PUT", t0 + ms(500)).is_ok());
+        assert!(limiter
+            .check("k", "request_logs", "PUT", t0 + ms(500))
+            .is_ok());
     }
 
     #[test]

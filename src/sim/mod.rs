@@ -60,7 +60,10 @@ impl Simulator {
         let app = server::router(sim.clone());
         let stop = cancel.clone().cancelled_owned();
         let task = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::warn!("simulator server stopped: {err}");
             }
         });
@@ -90,7 +93,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("SimHandle")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +124,10 @@ impl SimHandle {
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }

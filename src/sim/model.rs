@@ -76,7 +76,12 @@ pub(crate) struct SimInstance {
     created: Instant,
 }
 
-const PULL_LAYERS: [&str; 4] = ["0d30c18b26f8", "5e8117c0bd28", "b1a6e1f2c3d4", "9f2ac0e7d61b"];
+const PULL_LAYERS: [&str; 4] = [
+    "0d30c18b26f8",
+    "5e8117c0bd28",
+    "b1a6e1f2c3d4",
+    "9f2ac0e7d61b",
+];
 
 impl SimInstance {
     /// An instance as the scenario describes it, its clock starting at `start`.
@@ -126,7 +131,9 @@ impl SimInstance {
             match (auto, event) {
                 (Some((at, next)), ev) if ev.map_or(true, |ev| at <= ev) => self.enter(next, at),
                 (_, Some(_)) => {
-                    let Some((at, action, text)) = self.events.pop_front() else { break };
+                    let Some((at, action, text)) = self.events.pop_front() else {
+                        break;
+                    };
                     if self.apply(action, text, at) == Fate::Gone {
                         return Fate::Gone;
                     }
@@ -158,7 +165,10 @@ impl SimInstance {
             }
             Action::Reboot => {
                 self.intended_running = true;
-                if matches!(self.phase, Running | Exited | Rebooting | Stopped | Failed(_)) {
+                if matches!(
+                    self.phase,
+                    Running | Exited | Rebooting | Stopped | Failed(_)
+                ) {
                     self.enter(Rebooting, at);
                 }
             }
@@ -359,9 +369,16 @@ mod tests {
             seen.push((inst.actual_status(), inst.status_msg(at(s))));
         }
         let statuses: Vec<_> = seen.iter().map(|s| s.0).collect();
-        assert_eq!(statuses, [None, Some("created"), Some("loading"), Some("running")]);
+        assert_eq!(
+            statuses,
+            [None, Some("created"), Some("loading"), Some("running")]
+        );
         assert!(seen[2].1.as_deref().unwrap().ends_with(": Downloading"));
-        assert!(seen[3].1.as_deref().unwrap().starts_with("success, running"));
+        assert!(seen[3]
+            .1
+            .as_deref()
+            .unwrap()
+            .starts_with("success, running"));
         // Running since t=8: one line per second of running time.
         inst.advance(at(11));
         assert_eq!(inst.log().len(), 3);
@@ -393,7 +410,10 @@ mod tests {
         assert_eq!(inst.actual_status(), Some("stopped"));
         assert_eq!(inst.log().len(), 3);
         inst.advance(t0 + Duration::from_secs(11));
-        assert_eq!((inst.intended_status(), inst.actual_status()), ("running", Some("stopped")));
+        assert_eq!(
+            (inst.intended_status(), inst.actual_status()),
+            ("running", Some("stopped"))
+        );
         // Running again from t=12 with 3.5 s already run: the 4th tick comes at t=12.5.
         inst.advance(t0 + Duration::from_millis(12_600));
         assert_eq!(inst.log().back().map(String::as_str), Some("tick 4"));
@@ -403,7 +423,11 @@ mod tests {
     fn failures_and_destroy() {
         let t0 = Instant::now();
         let mut inst = SimInstance::new(ticking(InitialState::Running), t0, 100);
-        inst.apply(Action::Fail, Some("OCI runtime create failed: x".into()), t0);
+        inst.apply(
+            Action::Fail,
+            Some("OCI runtime create failed: x".into()),
+            t0,
+        );
         assert_eq!(inst.actual_status(), Some("created"));
         assert_eq!(inst.intended_status(), "stopped");
         assert_eq!(inst.cur_state(), "stopped");

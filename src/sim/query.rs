@@ -34,9 +34,11 @@ fn known_columns() -> &'static HashSet<String> {
     COLUMNS.get_or_init(|| {
         let now = tokio::time::Instant::now();
         let clock = super::model::Clock::new(now);
-        let sample =
-            super::model::SimInstance::new(super::scenario::InstanceSpec::new(1), now, 1);
-        super::row::render(&sample, now, &clock).keys().cloned().collect()
+        let sample = super::model::SimInstance::new(super::scenario::InstanceSpec::new(1), now, 1);
+        super::row::render(&sample, now, &clock)
+            .keys()
+            .cloned()
+            .collect()
     })
 }
 
@@ -56,8 +58,9 @@ fn json_param(params: &BTreeMap<String, String>, name: &str) -> Result<Option<Va
 
 impl ListRequest {
     pub fn parse(query: &str) -> Result<ListRequest, ApiFail> {
-        let params: BTreeMap<String, String> =
-            url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let limit = match params.get("limit").map(|l| l.trim().parse::<i64>()) {
             None => MAX_LIMIT,
             Some(Ok(n)) if n <= 0 => 5,
@@ -86,8 +89,10 @@ impl ListRequest {
         let cols = match json_param(&params, "select_cols")? {
             None => None,
             Some(Value::Array(items)) => {
-                let cols: Vec<String> =
-                    items.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+                let cols: Vec<String> = items
+                    .iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect();
                 (!cols.iter().any(|c| c == "*")).then_some(cols)
             }
             Some(_) => return Err(invalid("select_cols must be a list of column names")),
@@ -158,7 +163,10 @@ impl ListRequest {
             Some(last) if more => Value::String(encode_token(&self.key(last), &self.fingerprint)),
             _ => Value::Null,
         };
-        let instances: Vec<Value> = page.into_iter().map(|r| Value::Object(self.select(r))).collect();
+        let instances: Vec<Value> = page
+            .into_iter()
+            .map(|r| Value::Object(self.select(r)))
+            .collect();
         json!({
             "success": true,
             "instances_found": instances.len(),
@@ -176,7 +184,10 @@ impl ListRequest {
                 "eq" => same(have, want),
                 "neq" => !same(have, want),
                 "gt" => order_of(have, want) == Some(Ordering::Greater),
-                "gte" => matches!(order_of(have, want), Some(Ordering::Greater | Ordering::Equal)),
+                "gte" => matches!(
+                    order_of(have, want),
+                    Some(Ordering::Greater | Ordering::Equal)
+                ),
                 "lt" => order_of(have, want) == Some(Ordering::Less),
                 "lte" => matches!(order_of(have, want), Some(Ordering::Less | Ordering::Equal)),
                 "in" => list(want).iter().any(|w| same(have, w)),
@@ -207,9 +218,10 @@ impl ListRequest {
     fn select(&self, row: Row) -> Row {
         match &self.cols {
             None => row,
-            Some(cols) => {
-                cols.iter().map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null))).collect()
-            }
+            Some(cols) => cols
+                .iter()
+                .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
+                .collect(),
         }
     }
 }
@@ -265,9 +277,9 @@ fn sort_order(a: &Value, b: &Value) -> Ordering {
         }
     }
     match (a, b) {
-        (Value::Number(_), Value::Number(_)) => {
-            number(a).unwrap_or(0.0).total_cmp(&number(b).unwrap_or(0.0))
-        }
+        (Value::Number(_), Value::Number(_)) => number(a)
+            .unwrap_or(0.0)
+            .total_cmp(&number(b).unwrap_or(0.0)),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => rank(a).cmp(&rank(b)),
@@ -275,7 +287,9 @@ fn sort_order(a: &Value, b: &Value) -> Ordering {
 }
 
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn encode_token(key: &[Value], fingerprint: &str) -> String {
@@ -287,7 +301,11 @@ fn decode_token(token: &str, fingerprint: &str, key_len: usize) -> Result<Vec<Va
     let bad = || ApiFail::new(400, "invalid_token", "Invalid or expired pagination token.");
     let bytes = (0..token.len())
         .step_by(2)
-        .map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(bad)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
@@ -307,7 +325,11 @@ mod tests {
     fn rows(n: u64) -> Vec<Row> {
         (1..=n)
             .map(|id| {
-                let label = if id % 2 == 0 { json!("even") } else { Value::Null };
+                let label = if id % 2 == 0 {
+                    json!("even")
+                } else {
+                    Value::Null
+                };
                 let status = if id % 3 == 0 { "stopped" } else { "running" };
                 json!({"id": id, "label": label, "actual_status": status, "dph_total": id as f64})
                     .as_object()
@@ -318,11 +340,18 @@ mod tests {
     }
 
     fn q(pairs: &[(&str, &str)]) -> String {
-        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
     }
 
     fn ids(page: &Value) -> Vec<u64> {
-        page["instances"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect()
+        page["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
     }
 
     #[test]
@@ -344,22 +373,30 @@ mod tests {
 
     #[test]
     fn limits_filters_order_and_labels() {
-        let page = ListRequest::parse(&q(&[("limit", "0")])).unwrap().page(rows(30));
+        let page = ListRequest::parse(&q(&[("limit", "0")]))
+            .unwrap()
+            .page(rows(30));
         assert_eq!(ids(&page).len(), 5);
-        let page = ListRequest::parse(&q(&[("limit", "100")])).unwrap().page(rows(30));
+        let page = ListRequest::parse(&q(&[("limit", "100")]))
+            .unwrap()
+            .page(rows(30));
         assert_eq!(ids(&page).len(), 25);
         assert_eq!(page["label_counts"], json!({"": 15, "even": 15}));
 
         let f = r#"{"actual_status": {"eq": "stopped"}, "id": {"notin": [3]}}"#;
         let o = r#"[{"col": "dph_total", "dir": "desc"}]"#;
-        let page =
-            ListRequest::parse(&q(&[("select_filters", f), ("order_by", o)])).unwrap().page(rows(10));
+        let page = ListRequest::parse(&q(&[("select_filters", f), ("order_by", o)]))
+            .unwrap()
+            .page(rows(10));
         assert_eq!(ids(&page), [9, 6]);
 
         let f = r#"{"label": {"in": [null]}, "id": {"lte": 5}}"#;
-        let page = ListRequest::parse(&q(&[("select_filters", f), ("select_cols", r#"["id","nope"]"#)]))
-            .unwrap()
-            .page(rows(10));
+        let page = ListRequest::parse(&q(&[
+            ("select_filters", f),
+            ("select_cols", r#"["id","nope"]"#),
+        ]))
+        .unwrap()
+        .page(rows(10));
         assert_eq!(ids(&page), [1, 3, 5]);
         assert_eq!(page["instances"][0], json!({"id": 1, "nope": null}));
     }
@@ -374,14 +411,23 @@ mod tests {
             q(&[("select_filters", "{not json")]),
         ];
         for query in cases {
-            assert_eq!(ListRequest::parse(&query).unwrap_err().error, "invalid_request", "{query}");
+            assert_eq!(
+                ListRequest::parse(&query).unwrap_err().error,
+                "invalid_request",
+                "{query}"
+            );
         }
         let err = ListRequest::parse(&q(&[("after_token", "zz")])).unwrap_err();
         assert_eq!((err.status, err.error), (400, "invalid_token"));
         // A token from another query is refused too.
-        let page = ListRequest::parse(&q(&[("limit", "2")])).unwrap().page(rows(5));
+        let page = ListRequest::parse(&q(&[("limit", "2")]))
+            .unwrap()
+            .page(rows(5));
         let token = page["next_token"].as_str().unwrap();
         let other = q(&[("after_token", token), ("order_by", r#"[{"col":"label"}]"#)]);
-        assert_eq!(ListRequest::parse(&other).unwrap_err().error, "invalid_token");
+        assert_eq!(
+            ListRequest::parse(&other).unwrap_err().error,
+            "invalid_token"
+        );
     }
 }

@@ -38,14 +38,19 @@ pub(crate) struct Results {
 impl Results {
     /// Stores `text` under a fresh unguessable name (with its folder and extension).
     fn put(&mut self, folder: &str, text: String, polls_left: u32) -> String {
-        let name = format!("{folder}/{:016x}{:016x}.log", rand::random::<u64>(), rand::random::<u64>());
+        let name = format!(
+            "{folder}/{:016x}{:016x}.log",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
         if self.order.len() >= MAX_OBJECTS {
             if let Some(old) = self.order.pop_front() {
                 self.objects.remove(&old);
             }
         }
         self.order.push_back(name.clone());
-        self.objects.insert(name.clone(), Object { text, polls_left });
+        self.objects
+            .insert(name.clone(), Object { text, polls_left });
         name
     }
 
@@ -73,15 +78,29 @@ fn tail_of(body: &Value, default: usize) -> Result<usize, ApiFail> {
 }
 
 /// A grep on the host: a regex, or the literal text when it is not a valid one.
-fn line_filter(body: &Value) -> Option<Box<dyn Fn(&str) -> bool>> {
-    let pattern = body.get("filter")?.as_str()?.to_owned();
-    if pattern.is_empty() {
-        return None;
+enum LineFilter {
+    Pattern(Regex),
+    Literal(String),
+}
+
+impl LineFilter {
+    fn from_body(body: &Value) -> Option<LineFilter> {
+        let pattern = body.get("filter")?.as_str()?;
+        if pattern.is_empty() {
+            return None;
+        }
+        Some(match Regex::new(pattern) {
+            Ok(re) => LineFilter::Pattern(re),
+            Err(_) => LineFilter::Literal(pattern.to_owned()),
+        })
     }
-    Some(match Regex::new(&pattern) {
-        Ok(re) => Box::new(move |line: &str| re.is_match(line)),
-        Err(_) => Box::new(move |line: &str| line.contains(&pattern)),
-    })
+
+    fn keeps(&self, line: &str) -> bool {
+        match self {
+            LineFilter::Pattern(re) => re.is_match(line),
+            LineFilter::Literal(text) => line.contains(text.as_str()),
+        }
+    }
 }
 
 fn is_true(value: Option<&Value>) -> bool {
@@ -102,10 +121,12 @@ impl World {
     ) -> Result<Value, ApiFail> {
         let invalid_id = || ApiFail::new(404, "invalid_id", "Invalid instance id.");
         let tail = tail_of(body, self.logs.default_tail)?;
-        let filter = line_filter(body);
+        let filter = LineFilter::from_body(body);
         let daemon = is_true(body.get("daemon_logs"));
         let not_running_error = self.switches.logs_not_running_error;
-        let inst = self.visible("request_logs", id, now).ok_or_else(invalid_id)?;
+        let inst = self
+            .visible("request_logs", id, now)
+            .ok_or_else(invalid_id)?;
         if not_running_error && !daemon && *inst.phase() != Phase::Running {
             return Ok(json!({
                 "success": false,
@@ -116,13 +137,17 @@ impl World {
         let text = if !daemon && !inst.has_container() {
             format!("Error response from daemon: No such container: C.{id}\n")
         } else {
-            let source = if daemon { inst.daemon_log() } else { inst.log() };
+            let source = if daemon {
+                inst.daemon_log()
+            } else {
+                inst.log()
+            };
             let skip = source.len().saturating_sub(tail);
             let lines: Vec<&str> = source
                 .iter()
                 .skip(skip)
                 .map(String::as_str)
-                .filter(|line| filter.as_ref().map_or(true, |keep| keep(line)))
+                .filter(|line| filter.as_ref().map_or(true, |f| f.keeps(line)))
                 .collect();
             let mut text = lines.join("\n");
             if !text.is_empty() {
@@ -130,7 +155,9 @@ impl World {
             }
             text
         };
-        let name = self.results.put("instance_logs", text, self.logs.not_ready_polls);
+        let name = self
+            .results
+            .put("instance_logs", text, self.logs.not_ready_polls);
         Ok(json!({
             "success": true,
             "result_url": format!("{base}/__s3/{name}"),
@@ -151,7 +178,9 @@ impl World {
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| ApiFail::invalid_args("`command` is required"))?
             .to_owned();
-        let inst = self.visible("execute", id, now).ok_or(ApiFail::no_such_instance(id))?;
+        let inst = self
+            .visible("execute", id, now)
+            .ok_or(ApiFail::no_such_instance(id))?;
         if *inst.phase() != Phase::Running {
             return Ok(json!({
                 "success": false,
@@ -161,7 +190,9 @@ impl World {
         }
         let writeable_path = format!("/tmp/vast_cmd_{id}");
         let text = format!("{writeable_path}\n(simulated) C.{id}$ {command}\n");
-        let name = self.results.put("command_results", text, self.logs.not_ready_polls);
+        let name = self
+            .results
+            .put("command_results", text, self.logs.not_ready_polls);
         Ok(json!({
             "success": true,
             "writeable_path": writeable_path,
@@ -191,12 +222,16 @@ mod tests {
         assert_eq!(tail_of(&json!({"tail": "20"}), 1000).unwrap(), 20);
         assert_eq!(tail_of(&json!({"tail": 7}), 1000).unwrap(), 7);
         assert_eq!(tail_of(&json!({}), 1000).unwrap(), 1000);
-        assert_eq!(tail_of(&json!({"tail": "x"}), 1000).unwrap_err().error, "invalid_args");
+        assert_eq!(
+            tail_of(&json!({"tail": "x"}), 1000).unwrap_err().error,
+            "invalid_args"
+        );
         assert!(is_true(Some(&json!("true"))));
         assert!(!is_true(None));
-        let keep = line_filter(&json!({"filter": "SUCCESS|done"})).unwrap();
-        assert!(keep("all done") && !keep("step 3"));
-        let literal = line_filter(&json!({"filter": "a[("})).unwrap();
-        assert!(literal("xa[(y"));
+        let filter = LineFilter::from_body(&json!({"filter": "SUCCESS|done"})).unwrap();
+        assert!(filter.keeps("all done") && !filter.keeps("step 3"));
+        let literal = LineFilter::from_body(&json!({"filter": "a[("})).unwrap();
+        assert!(literal.keeps("xa[(y"));
+        assert!(LineFilter::from_body(&json!({"filter": ""})).is_none());
     }
 }

@@ -69,9 +69,9 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
     let ssh_port = 10_000 + pick(id, 3, 50_000);
     let direct_start = 20_000 + pick(id, 4, 30_000);
     let ip = format!("203.0.113.{}", 1 + pick(id, 5, 250));
-    let ports = running.then(|| {
-        json!({ "22/tcp": [{"HostIp": "0.0.0.0", "HostPort": direct_start.to_string()}] })
-    });
+    let ports = running.then(
+        || json!({ "22/tcp": [{"HostIp": "0.0.0.0", "HostPort": direct_start.to_string()}] }),
+    );
     let dph_base = spec.dph_total * 0.9;
     let row = json!({
         "id": id,
@@ -93,9 +93,9 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
         "disk_space": 50.0,
         "disk_usage": if inst.has_container() { 12.5 } else { -1.0 },
         "disk_util": if inst.has_container() { 0.25 } else { -1.0 },
-        "mem_usage": running.then(|| 4.1 + wobble),
+        "mem_usage": running.then_some(4.1 + wobble),
         "mem_limit": running.then_some(64.0),
-        "vmem_usage": running.then(|| 10.0 + 8.0 * wobble),
+        "vmem_usage": running.then_some(10.0 + 8.0 * wobble),
         "dph_total": spec.dph_total,
         "dph_base": dph_base,
         "storage_cost": 0.1,
@@ -160,7 +160,14 @@ mod tests {
         let clock = Clock::new(t0);
         let inst = SimInstance::new(InstanceSpec::new(42), t0, 10);
         let row = render(&inst, t0, &clock);
-        for field in ["id", "actual_status", "start_date", "dph_total", "gpu_util", "extra_env"] {
+        for field in [
+            "id",
+            "actual_status",
+            "start_date",
+            "dph_total",
+            "gpu_util",
+            "extra_env",
+        ] {
             assert!(row.contains_key(field), "{field}");
         }
         for col in STORED_COLUMNS {
@@ -170,7 +177,8 @@ mod tests {
         assert!(row["start_date"].as_f64().unwrap() > 1.7e9);
         assert_eq!(render(&inst, t0, &clock)["ssh_port"], row["ssh_port"]);
         // The model is shared with the client: the row must parse with it.
-        let parsed: crate::api::models::Instance = serde_json::from_value(Value::Object(row)).unwrap();
+        let parsed: crate::api::models::Instance =
+            serde_json::from_value(Value::Object(row)).unwrap();
         assert_eq!(parsed.id, Some(42));
     }
 }

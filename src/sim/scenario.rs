@@ -34,11 +34,13 @@ impl Serialize for Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim()).map(Dur).map_err(|err| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({err}); write e.g. \"300ms\", \"2s\" or \"1m 30s\""
-            ))
-        })
+        humantime::parse_duration(text.trim())
+            .map(Dur)
+            .map_err(|err| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({err}); write e.g. \"300ms\", \"2s\" or \"1m 30s\""
+                ))
+            })
     }
 }
 
@@ -418,8 +420,8 @@ pub enum FaultKind {
 impl Scenario {
     /// Parses and checks a scenario; errors name `origin` and, for syntax, line and column.
     pub fn from_toml(text: &str, origin: &str) -> Result<Scenario, String> {
-        let scenario: Scenario =
-            toml::from_str(text).map_err(|err| format!("{origin}: {}", err.to_string().trim_end()))?;
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|err| format!("{origin}: {}", err.to_string().trim_end()))?;
         scenario.check().map_err(|err| format!("{origin}: {err}"))?;
         Ok(scenario)
     }
@@ -433,7 +435,9 @@ impl Scenario {
     /// The scenario of `vastfleet demo`: everything interesting within about 40 s.
     pub fn demo() -> Scenario {
         Scenario::from_toml(include_str!("../../examples/sim/demo.toml"), "demo.toml")
-            .unwrap_or_else(|err| unreachable!("the built-in demo scenario is checked by a test: {err}"))
+            .unwrap_or_else(|err| {
+                unreachable!("the built-in demo scenario is checked by a test: {err}")
+            })
     }
 
     /// `n` running instances printing `lines_per_second` lines each, forever (benchmarks).
@@ -476,11 +480,19 @@ impl Scenario {
             if !ids.insert(id) {
                 return err(format!("instance {id} is listed twice"));
             }
-            if inst.label.as_ref().is_some_and(|l| l.chars().count() > 1024) {
-                return err(format!("instance {id}: a label has at most 1024 characters"));
+            if inst
+                .label
+                .as_ref()
+                .is_some_and(|l| l.chars().count() > 1024)
+            {
+                return err(format!(
+                    "instance {id}: a label has at most 1024 characters"
+                ));
             }
             if !(inst.lines_per_second.is_finite() && inst.lines_per_second >= 0.0) {
-                return err(format!("instance {id}: `lines_per_second` must be a number >= 0"));
+                return err(format!(
+                    "instance {id}: `lines_per_second` must be a number >= 0"
+                ));
             }
             if !(inst.dph_total.is_finite() && inst.dph_total >= 0.0) {
                 return err(format!("instance {id}: `dph_total` must be a number >= 0"));
@@ -490,7 +502,9 @@ impl Scenario {
                     return err(format!("instance {id}: a log item's `every` must be > 0"));
                 }
                 if item.every.is_none() && item.count.is_some_and(|c| c != 1) {
-                    return err(format!("instance {id}: a log item with `count` needs `every`"));
+                    return err(format!(
+                        "instance {id}: a log item with `count` needs `every`"
+                    ));
                 }
             }
             for event in &inst.events {
@@ -502,7 +516,11 @@ impl Scenario {
                 }
             }
         }
-        if self.limits.overall_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        if self
+            .limits
+            .overall_per_second
+            .is_some_and(|r| !(r.is_finite() && r > 0.0))
+        {
             return err("`limits.overall_per_second` must be > 0".into());
         }
         if !matches!(self.logs.not_ready_status, 403 | 404) {
@@ -519,8 +537,15 @@ fn check_fault(fault: &FaultSpec) -> Result<(), String> {
     if fault.until.is_some_and(|until| until <= fault.from) {
         return Err("`until` must come after `from`".into());
     }
-    if let Some(bad) = fault.endpoints.iter().find(|e| !ENDPOINT_NAMES.contains(&e.as_str())) {
-        return Err(format!("unknown endpoint {bad:?} (known: {})", ENDPOINT_NAMES.join(", ")));
+    if let Some(bad) = fault
+        .endpoints
+        .iter()
+        .find(|e| !ENDPOINT_NAMES.contains(&e.as_str()))
+    {
+        return Err(format!(
+            "unknown endpoint {bad:?} (known: {})",
+            ENDPOINT_NAMES.join(", ")
+        ));
     }
     let is_429 = fault.kind == FaultKind::TooManyRequests;
     if !is_429 && (fault.retry_after.is_some() || fault.json_body) {
@@ -561,7 +586,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_file_and_line() {
-        let err = Scenario::from_toml("key = \"k\"\n[[instance]]\nid = \"x\"\n", "s.toml").unwrap_err();
+        let err =
+            Scenario::from_toml("key = \"k\"\n[[instance]]\nid = \"x\"\n", "s.toml").unwrap_err();
         assert!(err.starts_with("s.toml: "), "{err}");
         assert!(err.contains("line 3"), "{err}");
     }
@@ -570,17 +596,27 @@ mod tests {
     fn unknown_keys_and_bad_durations_are_errors() {
         let err = Scenario::from_toml("[limits]\nenable = true\n", "s.toml").unwrap_err();
         assert!(err.contains("enable"), "{err}");
-        let err = Scenario::from_toml("[[instance]]\nid = 1\nage = \"soon\"\n", "s.toml").unwrap_err();
+        let err =
+            Scenario::from_toml("[[instance]]\nid = 1\nage = \"soon\"\n", "s.toml").unwrap_err();
         assert!(err.contains("invalid duration"), "{err}");
     }
 
     #[test]
     fn semantic_errors_are_caught() {
         let cases = [
-            ("[[instance]]\nid = 1\n[[instance]]\nid = 1\n", "listed twice"),
+            (
+                "[[instance]]\nid = 1\n[[instance]]\nid = 1\n",
+                "listed twice",
+            ),
             ("[[fault]]\nkind = \"slow\"\n", "needs `delay`"),
-            ("[[fault]]\nkind = \"502\"\nfrom = \"5s\"\nuntil = \"2s\"\n", "after `from`"),
-            ("[[fault]]\nkind = \"502\"\nendpoints = [\"lst\"]\n", "unknown endpoint"),
+            (
+                "[[fault]]\nkind = \"502\"\nfrom = \"5s\"\nuntil = \"2s\"\n",
+                "after `from`",
+            ),
+            (
+                "[[fault]]\nkind = \"502\"\nendpoints = [\"lst\"]\n",
+                "unknown endpoint",
+            ),
             (
                 "[[instance]]\nid = 1\n[[instance.event]]\nat = \"1s\"\naction = \"fail\"\n",
                 "`text`",

@@ -69,10 +69,9 @@ impl Script {
         }
         if let Some(at) = spec.complete_at {
             let at = at.0.as_secs_f64();
-            let url = spec
-                .result_url
-                .clone()
-                .unwrap_or_else(|| format!("https://results.example.com/{}/output.tar.gz", spec.id));
+            let url = spec.result_url.clone().unwrap_or_else(|| {
+                format!("https://results.example.com/{}/output.tar.gz", spec.id)
+            });
             for text in [COMPLETION_LINE.to_owned(), url] {
                 sources.push(Source {
                     first: at,
@@ -110,7 +109,8 @@ impl Script {
         if !text.contains('{') {
             return text.to_owned();
         }
-        text.replace("{n}", &n.to_string()).replace("{id}", &self.id.to_string())
+        text.replace("{n}", &n.to_string())
+            .replace("{id}", &self.id.to_string())
     }
 }
 

@@ -47,7 +47,9 @@ impl Shared {
     /// The world, even if a panicking thread poisoned the lock (its state is still usable:
     /// every mutation leaves it consistent).
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -73,19 +75,30 @@ fn reply(result: Result<Value, ApiFail>) -> Response {
 
 /// Registers `route` with and without its trailing slash.
 fn both(router: Router<Sim>, route: &str, methods: MethodRouter<Sim>) -> Router<Sim> {
-    router.route(route, methods.clone()).route(&format!("{route}/"), methods)
+    router
+        .route(route, methods.clone())
+        .route(&format!("{route}/"), methods)
 }
 
 pub(crate) fn router(sim: Sim) -> Router {
     let mut r = Router::new();
     r = both(r, "/api/v1/instances", get(list));
-    r = both(r, "/api/v0/instances", get(list_v0).put(bulk_state).delete(bulk_destroy));
+    r = both(
+        r,
+        "/api/v0/instances",
+        get(list_v0).put(bulk_state).delete(bulk_destroy),
+    );
     r = both(r, "/api/v0/instances/filters", get(filters));
-    r = both(r, "/api/v0/instances/:id", get(show).put(set_state).delete(destroy));
+    r = both(
+        r,
+        "/api/v0/instances/:id",
+        get(show).put(set_state).delete(destroy),
+    );
     r = both(r, "/api/v0/instances/request_logs/:id", put(request_logs));
     r = both(r, "/api/v0/instances/reboot/:id", put(reboot));
     r = both(r, "/api/v0/instances/recycle/:id", put(recycle));
     r = both(r, "/api/v0/instances/command/:id", put(execute));
+    r = both(r, "/api/v0/users/current", get(current_user));
     r.route("/__s3/:folder/:name", get(log_result))
         .route("/__sim/stats", get(stats))
         .fallback(unknown)
@@ -93,7 +106,10 @@ pub(crate) fn router(sim: Sim) -> Router {
 }
 
 async fn list(State(sim): State<Sim>, req: Request) -> Response {
-    serve(sim, "list", true, req, |w, c| reply(w.list(&c.query, c.now))).await
+    serve(sim, "list", true, req, |w, c| {
+        reply(w.list(&c.query, c.now))
+    })
+    .await
 }
 
 async fn list_v0(State(sim): State<Sim>, req: Request) -> Response {
@@ -102,11 +118,17 @@ async fn list_v0(State(sim): State<Sim>, req: Request) -> Response {
 
 /// The distinct (status, verification, GPU) combinations the CLI offers as filters.
 async fn filters(State(sim): State<Sim>, req: Request) -> Response {
-    serve(sim, "filters", true, req, |w, c| reply(Ok(w.filters(c.now)))).await
+    serve(sim, "filters", true, req, |w, c| {
+        reply(Ok(w.filters(c.now)))
+    })
+    .await
 }
 
 async fn show(State(sim): State<Sim>, Path(id): Path<String>, req: Request) -> Response {
-    serve(sim, "show", true, req, move |w, c| reply(parse_id(&id).and_then(|id| w.show(id, c.now)))).await
+    serve(sim, "show", true, req, move |w, c| {
+        reply(parse_id(&id).and_then(|id| w.show(id, c.now)))
+    })
+    .await
 }
 
 async fn set_state(State(sim): State<Sim>, Path(id): Path<String>, req: Request) -> Response {
@@ -117,15 +139,24 @@ async fn set_state(State(sim): State<Sim>, Path(id): Path<String>, req: Request)
 }
 
 async fn destroy(State(sim): State<Sim>, Path(id): Path<String>, req: Request) -> Response {
-    serve(sim, "destroy", true, req, move |w, _| reply(parse_id(&id).and_then(|id| w.destroy(id)))).await
+    serve(sim, "destroy", true, req, move |w, _| {
+        reply(parse_id(&id).and_then(|id| w.destroy(id)))
+    })
+    .await
 }
 
 async fn bulk_state(State(sim): State<Sim>, req: Request) -> Response {
-    serve(sim, "bulk", true, req, |w, c| reply(w.bulk_state(&c.body, c.now))).await
+    serve(sim, "bulk", true, req, |w, c| {
+        reply(w.bulk_state(&c.body, c.now))
+    })
+    .await
 }
 
 async fn bulk_destroy(State(sim): State<Sim>, req: Request) -> Response {
-    serve(sim, "bulk", true, req, |w, c| reply(w.bulk_destroy(&c.body))).await
+    serve(sim, "bulk", true, req, |w, c| {
+        reply(w.bulk_destroy(&c.body))
+    })
+    .await
 }
 
 async fn reboot(State(sim): State<Sim>, Path(id): Path<String>, req: Request) -> Response {
@@ -157,6 +188,23 @@ async fn execute(State(sim): State<Sim>, Path(id): Path<String>, req: Request) -
     .await
 }
 
+/// The account; the official CLI reads it once to learn whether the user is a host.
+async fn current_user(State(sim): State<Sim>, req: Request) -> Response {
+    serve(sim, "user", true, req, |_, _| {
+        reply(Ok(json!({
+            "id": 424242,
+            "username": "sim-user",
+            "email": "sim-user@example.com",
+            "fullname": "Simulated User",
+            "credit": 100.0,
+            "balance": 0.0,
+            "host_agreement_accepted": false,
+            "has_billing": true,
+        })))
+    })
+    .await
+}
+
 /// The fake S3 object: no auth, no rate limit.
 async fn log_result(
     State(sim): State<Sim>,
@@ -180,8 +228,12 @@ async fn stats(State(sim): State<Sim>) -> Response {
 
 async fn unknown(State(sim): State<Sim>, req: Request) -> Response {
     serve(sim, "other", false, req, |_, _| {
-        ApiFail::new(404, "not_found", "The requested resource was not found on this server.")
-            .into_response()
+        ApiFail::new(
+            404,
+            "not_found",
+            "The requested resource was not found on this server.",
+        )
+        .into_response()
     })
     .await
 }
@@ -200,9 +252,16 @@ fn presented_keys(headers: &HeaderMap, query: &str) -> Vec<String> {
     bearer.into_iter().chain(param).collect()
 }
 
-fn too_many(threshold: Option<Duration>, json_body: bool, retry_after: Option<Duration>) -> Response {
+fn too_many(
+    threshold: Option<Duration>,
+    json_body: bool,
+    retry_after: Option<Duration>,
+) -> Response {
     let text = match threshold {
-        Some(gap) => format!("API requests too frequent endpoint threshold={:.1}", gap.as_secs_f64()),
+        Some(gap) => format!(
+            "API requests too frequent endpoint threshold={:.1}",
+            gap.as_secs_f64()
+        ),
         None => "API requests too frequent".to_owned(),
     };
     let mut response = if json_body {
@@ -232,7 +291,10 @@ fn dropped_connection() -> Response {
 /// The response a fault makes, if it ends the call (a slow fault only delays it).
 fn fault_response(fault: &Fault, endpoint: &str, sim: &Sim) -> Option<Response> {
     Some(match fault {
-        Fault::Status429 { retry_after, json_body } => {
+        Fault::Status429 {
+            retry_after,
+            json_body,
+        } => {
             let gap = sim.world().limiter.config.gaps.get(endpoint);
             too_many(gap, *json_body, *retry_after)
         }
@@ -277,7 +339,9 @@ where
 {
     let arrived = Instant::now();
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let method = parts.method.clone();
 
@@ -292,27 +356,51 @@ where
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let faulted = faults.iter().find_map(|f| fault_response(f, endpoint, &sim));
+    let faulted = faults
+        .iter()
+        .find_map(|f| fault_response(f, endpoint, &sim));
     let response = match faulted {
         Some(response) => response,
         None => {
-            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            let base = format!("http://{}", host.map_or_else(|| sim.addr.to_string(), str::to_owned));
-            handle(&sim, endpoint, auth, &parts.headers, &method, query.clone(), &bytes, base, op)
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let base = format!(
+                "http://{}",
+                host.map_or_else(|| sim.addr.to_string(), str::to_owned)
+            );
+            handle(
+                &sim,
+                endpoint,
+                auth,
+                &parts.headers,
+                &method,
+                query.clone(),
+                &bytes,
+                base,
+                op,
+            )
         }
     };
 
     let is_drop = faults.contains(&Fault::DropConnection);
     let mut world = sim.world();
     let record = RequestRecord {
-        at_ms: arrived.saturating_duration_since(world.clock.start).as_millis() as u64,
+        at_ms: arrived
+            .saturating_duration_since(world.clock.start)
+            .as_millis() as u64,
         method: method.to_string(),
         endpoint: endpoint.to_owned(),
         path: parts.uri.path().to_owned(),
         query,
         headers: record_headers(&parts.headers, &world.key),
         body: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOGGED_BODY)]).into_owned(),
-        status: if is_drop { 0 } else { response.status().as_u16() },
+        status: if is_drop {
+            0
+        } else {
+            response.status().as_u16()
+        },
     };
     world.stats.record(record);
     response
@@ -338,7 +426,11 @@ where
     if auth {
         let keys = presented_keys(headers, &query);
         let Some(key) = keys.into_iter().find(|k| *k == world.key) else {
-            let status = if world.switches.auth_error_as_404 { 404 } else { 401 };
+            let status = if world.switches.auth_error_as_404 {
+                404
+            } else {
+                401
+            };
             return ApiFail::new(status, "auth_error", "Invalid user key").into_response();
         };
         if let Err(refusal) = world.limiter.check(&key, endpoint, method.as_str(), now) {
@@ -359,5 +451,13 @@ where
         }
     };
     world.advance(now);
-    op(&mut world, &Call { now, body, query, base })
+    op(
+        &mut world,
+        &Call {
+            now,
+            body,
+            query,
+            base,
+        },
+    )
 }

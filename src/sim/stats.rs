@@ -64,7 +64,11 @@ impl SimStats {
 
     /// All calls to `endpoint`, whatever the answer.
     pub fn calls(&self, endpoint: &str) -> u64 {
-        self.counts.iter().filter(|c| c.endpoint == endpoint).map(|c| c.count).sum()
+        self.counts
+            .iter()
+            .filter(|c| c.endpoint == endpoint)
+            .map(|c| c.count)
+            .sum()
     }
 
     pub fn total_calls(&self) -> u64 {
@@ -87,7 +91,12 @@ impl SimStats {
         self.requests
             .iter()
             .filter(|r| r.endpoint == endpoint)
-            .map(|r| r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
             .collect()
     }
 }
@@ -104,7 +113,11 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn record(&mut self, request: RequestRecord) {
-        let slot = (request.endpoint.clone(), request.method.clone(), request.status);
+        let slot = (
+            request.endpoint.clone(),
+            request.method.clone(),
+            request.status,
+        );
         *self.counts.entry(slot).or_default() += 1;
         if request.status == 429 {
             self.total_429 += 1;
@@ -178,10 +191,19 @@ mod tests {
         assert_eq!(stats.count("list", 429), 1);
         assert_eq!(stats.total_429, 1);
         assert_eq!(stats.total_calls(), 3);
-        assert_eq!(stats.actions_on(5), InstanceActions { state_changes: 1, destroys: 1 });
+        assert_eq!(
+            stats.actions_on(5),
+            InstanceActions {
+                state_changes: 1,
+                destroys: 1
+            }
+        );
         assert_eq!(stats.actions_on(6), InstanceActions::default());
         assert!(stats.any_url_contains("secret"));
-        assert_eq!(stats.header_values("list", "authorization")[0].as_deref(), Some("Bearer k"));
+        assert_eq!(
+            stats.header_values("list", "authorization")[0].as_deref(),
+            Some("Bearer k")
+        );
         let json = serde_json::to_string(&stats).unwrap();
         assert_eq!(serde_json::from_str::<SimStats>(&json).unwrap(), stats);
     }

@@ -56,16 +56,21 @@ impl World {
 
     /// Replays everything due up to `now`; destroyed and vanished instances leave.
     pub fn advance(&mut self, now: Instant) {
-        self.instances.retain(|_, inst| inst.advance(now) == Fate::Alive);
+        self.instances
+            .retain(|_, inst| inst.advance(now) == Fate::Alive);
     }
 
     /// The instance as a read through `endpoint` sees it (absent while a vanish fault hides it).
     pub fn visible(&self, endpoint: &str, id: u64, now: Instant) -> Option<&SimInstance> {
-        self.instances.get(&id).filter(|_| !self.faults.hidden(endpoint, id, now))
+        self.instances
+            .get(&id)
+            .filter(|_| !self.faults.hidden(endpoint, id, now))
     }
 
     fn existing(&mut self, id: u64) -> Result<&mut SimInstance, ApiFail> {
-        self.instances.get_mut(&id).ok_or(ApiFail::no_such_instance(id))
+        self.instances
+            .get_mut(&id)
+            .ok_or(ApiFail::no_such_instance(id))
     }
 
     pub fn show(&self, id: u64, now: Instant) -> Result<Value, ApiFail> {
@@ -126,7 +131,11 @@ impl World {
             None => None,
             Some(Some("running")) => Some(Action::Start),
             Some(Some("stopped")) => Some(Action::Stop),
-            Some(_) => return Err(ApiFail::invalid_args("state must be \"running\" or \"stopped\"")),
+            Some(_) => {
+                return Err(ApiFail::invalid_args(
+                    "state must be \"running\" or \"stopped\"",
+                ))
+            }
         };
         let label = match label {
             None => None,
@@ -142,7 +151,9 @@ impl World {
             Some(_) => return Err(ApiFail::invalid_args("label must be a string")),
         };
         if action.is_none() && label.is_none() {
-            return Err(ApiFail::invalid_args("Nothing to change: send `state` or `label`."));
+            return Err(ApiFail::invalid_args(
+                "Nothing to change: send `state` or `label`.",
+            ));
         }
         let inst = self.existing(id)?;
         if let Some(label) = label {
@@ -163,7 +174,9 @@ impl World {
     }
 
     pub fn destroy(&mut self, id: u64) -> Result<Value, ApiFail> {
-        self.instances.remove(&id).ok_or(ApiFail::no_such_instance(id))?;
+        self.instances
+            .remove(&id)
+            .ok_or(ApiFail::no_such_instance(id))?;
         self.stats.destroy(id);
         Ok(json!({"success": true}))
     }
@@ -174,7 +187,11 @@ impl World {
         let action = match body.get("state").and_then(Value::as_str) {
             Some("running") => Action::Start,
             Some("stopped") => Action::Stop,
-            _ => return Err(ApiFail::invalid_args("state must be \"running\" or \"stopped\"")),
+            _ => {
+                return Err(ApiFail::invalid_args(
+                    "state must be \"running\" or \"stopped\"",
+                ))
+            }
         };
         let mut missing = Vec::new();
         for id in ids {
