@@ -2,7 +2,7 @@
 //! `vastfleet demo`, the tests and the benchmarks. It shares nothing with the client beyond the
 //! serde models, so it can catch the client's mistakes.
 //!
-//! Layout: `scenario` (the TOML file), `model` + `script` (one instance's life and log on a
+//! Layout: `scenario` + `spec` (the TOML file), `model` + `script` (one instance's life and log on a
 //! clock), `row` + `query` (what reads return), `results` (the two-step log protocol),
 //! `world` (the account under one lock), `limits`, `faults`, `stats`, `server` (axum),
 //! `control` (runtime control for tests).
@@ -18,6 +18,7 @@ mod row;
 mod scenario;
 mod script;
 mod server;
+mod spec;
 mod stats;
 mod world;
 

@@ -1,9 +1,15 @@
 //! The shapes of the simulator's responses: JSON successes, the API's error bodies
-//! (`{"success": false, "error", "msg"}`), and the odd non-JSON bodies real gateways send.
+//! (`{"success": false, "error", "msg"}`), the odd non-JSON bodies real gateways send, 429s,
+//! and what each injected fault answers.
 
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+
+use super::faults::Fault;
 
 /// A refusal in the API's own error shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,4 +85,70 @@ pub(crate) fn s3_not_ready(status: u16) -> Response {
          </Message><RequestId>4442587FB7D0A2F9</RequestId></Error>"
     );
     text_response(status, "application/xml", xml)
+}
+
+pub(crate) fn too_many(
+    threshold: Option<Duration>,
+    json_body: bool,
+    retry_after: Option<Duration>,
+) -> Response {
+    let text = match threshold {
+        Some(gap) => format!(
+            "API requests too frequent endpoint threshold={:.1}",
+            gap.as_secs_f64()
+        ),
+        None => "API requests too frequent".to_owned(),
+    };
+    let mut response = if json_body {
+        json_response(429, &json!({"detail": text}))
+    } else {
+        text_response(429, "text/plain; charset=utf-8", text)
+    };
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    response
+}
+
+/// A response whose body fails before its first byte: hyper then closes the connection
+/// without writing anything, not even the status line (the head is only buffered until the
+/// first body frame). The `integration` test `a_dropped_connection_has_no_response` pins this.
+fn dropped_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("simulated dropped connection"))
+    });
+    Response::new(Body::from_stream(failing))
+}
+
+/// The response a fault makes, if it ends the call (a slow fault only delays it).
+pub(crate) fn fault_response(
+    fault: &Fault,
+    endpoint: &str,
+    gap: Option<Duration>,
+) -> Option<Response> {
+    Some(match fault {
+        Fault::Status429 {
+            retry_after,
+            json_body,
+        } => too_many(gap, *json_body, *retry_after),
+        Fault::Status5xx(status) => gateway_error(*status),
+        Fault::DropConnection => dropped_connection(),
+        Fault::MalformedJson => text_response(
+            200,
+            "application/json",
+            "{\"success\": true, \"instances\": [{\"id\": 1, \"actual_status\": \"runn".to_owned(),
+        ),
+        Fault::SuccessFalse if endpoint == "request_logs" => json_response(
+            200,
+            &json!({"success": false, "error": "not_ready", "msg": "Logs are not ready yet, try again."}),
+        ),
+        Fault::SuccessFalse => json_response(
+            200,
+            &json!({"success": false, "error": "internal_error", "msg": "Something went wrong, please try again."}),
+        ),
+        Fault::Slow(_) | Fault::Vanish(_) => return None,
+    })
 }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put, MethodRouter};
 use axum::Router;
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::faults::Fault;
-use super::reply::{gateway_error, json_response, s3_not_ready, text_response, ApiFail};
+use super::reply::{fault_response, json_response, s3_not_ready, text_response, too_many, ApiFail};
 use super::results::Fetch;
 use super::scenario::Action;
 use super::stats::RequestRecord;
@@ -252,71 +252,6 @@ fn presented_keys(headers: &HeaderMap, query: &str) -> Vec<String> {
     bearer.into_iter().chain(param).collect()
 }
 
-fn too_many(
-    threshold: Option<Duration>,
-    json_body: bool,
-    retry_after: Option<Duration>,
-) -> Response {
-    let text = match threshold {
-        Some(gap) => format!(
-            "API requests too frequent endpoint threshold={:.1}",
-            gap.as_secs_f64()
-        ),
-        None => "API requests too frequent".to_owned(),
-    };
-    let mut response = if json_body {
-        json_response(429, &json!({"detail": text}))
-    } else {
-        text_response(429, "text/plain; charset=utf-8", text)
-    };
-    if let Some(wait) = retry_after {
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-    }
-    response
-}
-
-/// A response whose body fails before its first byte: hyper then closes the connection
-/// without writing anything, not even the status line (the head is only buffered until the
-/// first body frame). The `integration` test `a_dropped_connection_has_no_response` pins this.
-fn dropped_connection() -> Response {
-    let failing = futures::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::other("simulated dropped connection"))
-    });
-    Response::new(Body::from_stream(failing))
-}
-
-/// The response a fault makes, if it ends the call (a slow fault only delays it).
-fn fault_response(fault: &Fault, endpoint: &str, sim: &Sim) -> Option<Response> {
-    Some(match fault {
-        Fault::Status429 {
-            retry_after,
-            json_body,
-        } => {
-            let gap = sim.world().limiter.config.gaps.get(endpoint);
-            too_many(gap, *json_body, *retry_after)
-        }
-        Fault::Status5xx(status) => gateway_error(*status),
-        Fault::DropConnection => dropped_connection(),
-        Fault::MalformedJson => text_response(
-            200,
-            "application/json",
-            "{\"success\": true, \"instances\": [{\"id\": 1, \"actual_status\": \"runn".to_owned(),
-        ),
-        Fault::SuccessFalse if endpoint == "request_logs" => json_response(
-            200,
-            &json!({"success": false, "error": "not_ready", "msg": "Logs are not ready yet, try again."}),
-        ),
-        Fault::SuccessFalse => json_response(
-            200,
-            &json!({"success": false, "error": "internal_error", "msg": "Something went wrong, please try again."}),
-        ),
-        Fault::Slow(_) | Fault::Vanish(_) => return None,
-    })
-}
-
 fn record_headers(headers: &HeaderMap, key: &str) -> Vec<(String, String)> {
     headers
         .iter()
@@ -345,7 +280,13 @@ where
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let method = parts.method.clone();
 
-    let faults = sim.world().faults.take(endpoint, arrived);
+    let (faults, gap) = {
+        let mut world = sim.world();
+        (
+            world.faults.take(endpoint, arrived),
+            world.limiter.config.gaps.get(endpoint),
+        )
+    };
     let delay: Duration = faults
         .iter()
         .filter_map(|f| match f {
@@ -356,9 +297,7 @@ where
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let faulted = faults
-        .iter()
-        .find_map(|f| fault_response(f, endpoint, &sim));
+    let faulted = faults.iter().find_map(|f| fault_response(f, endpoint, gap));
     let response = match faulted {
         Some(response) => response,
         None => {

@@ -267,3 +267,69 @@ fn bulk_reply(missing: &[u64]) -> Value {
         json!({"success": true, "msg": format!("Instances not found: {missing:?}")})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The story `vastfleet demo` tells (examples/sim/demo.toml) happens on time.
+    #[test]
+    fn the_demo_story_unfolds_within_forty_seconds() {
+        let t0 = Instant::now();
+        let mut world = World::new(Scenario::demo(), t0);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let status =
+            |w: &World, id: u64, now| w.visible("show", id, now).and_then(|i| i.actual_status());
+        let completions = |w: &mut World, id: u64| {
+            let log = w
+                .instance_mut(id)
+                .map(|i| i.log().clone())
+                .unwrap_or_default();
+            log.iter()
+                .filter(|l| *l == super::super::scenario::COMPLETION_LINE)
+                .count()
+        };
+        let (alpha, bravo, delta) = (31_000_001, 31_000_002, 31_000_004);
+
+        world.advance(at(0));
+        assert_eq!(
+            completions(&mut world, alpha),
+            1,
+            "an old completion is already there"
+        );
+        assert_eq!(
+            status(&world, delta, at(0)),
+            None,
+            "delta is still provisioning"
+        );
+
+        world.advance(at(13_500));
+        assert_eq!(status(&world, bravo, at(13_500)), Some("stopped"));
+        assert_eq!(status(&world, delta, at(13_500)), Some("running"));
+        world.advance(at(15_100));
+        assert_eq!(
+            completions(&mut world, alpha),
+            2,
+            "the new completion at 15 s"
+        );
+
+        assert!(world.faults.take("list", at(19_000)).is_empty());
+        assert!(
+            !world.faults.take("list", at(21_000)).is_empty(),
+            "the 429 storm"
+        );
+        assert!(world.faults.take("list", at(26_500)).is_empty());
+
+        world.advance(at(26_000));
+        assert_eq!(
+            world
+                .visible("show", bravo, at(26_000))
+                .map(|i| i.intended_status()),
+            Some("running")
+        );
+        world.advance(at(29_000));
+        assert_eq!(status(&world, bravo, at(29_000)), Some("running"));
+    }
+}
