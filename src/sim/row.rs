@@ -1,0 +1,184 @@
+//! An instance as the API shows it: every field of vast-api.md §3, so the official client's
+//! tables and `--raw` output work, plus which columns the v1 list can filter on.
+
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use super::model::{Clock, Phase, SimInstance};
+
+/// Columns stored in the database: `select_filters` may use them. Every other column of a
+/// row is computed when it is read, and filtering on it is a 400.
+pub(crate) const STORED_COLUMNS: &[&str] = &[
+    "id",
+    "actual_status",
+    "intended_status",
+    "cur_state",
+    "next_state",
+    "status_msg",
+    "label",
+    "gpu_name",
+    "verification",
+    "machine_id",
+    "host_id",
+    "bundle_id",
+    "template_id",
+    "image_uuid",
+    "geolocation",
+    "start_date",
+    "end_date",
+    "ssh_host",
+    "ssh_port",
+    "public_ipaddr",
+    "disk_space",
+    "is_bid",
+    "static_ip",
+];
+
+/// A stable pseudo-random number in `0..modulo` per instance and purpose, so that machine ids,
+/// ports and the like look real and never change between reads.
+fn pick(id: u64, salt: u64, modulo: u64) -> u64 {
+    let mut x = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    x % modulo.max(1)
+}
+
+const PLACES: [&str; 5] = [
+    "Washington, US",
+    "Quebec, CA",
+    "Bavaria, DE",
+    "Ontario, CA",
+    "Texas, US",
+];
+
+/// The full row of one instance at `now`.
+pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<String, Value> {
+    let spec = &inst.spec;
+    let id = spec.id;
+    let gpus = u64::from(spec.num_gpus);
+    let running = *inst.phase() == Phase::Running;
+    let start_date = clock.epoch(inst.created_at());
+    let now_epoch = clock.epoch(now);
+    // A little wobble on the live gauges so a table that refreshes looks alive.
+    let wobble = ((now_epoch / 7.0 + id as f64).sin() + 1.0) / 2.0;
+    let gpu_util = running.then(|| (70.0 + 29.0 * wobble).round());
+    let gpu_temp = running.then(|| (55.0 + 20.0 * wobble).round());
+    let machine_id = 10_000 + pick(id, 1, 40_000);
+    let ssh_idx = 1 + pick(id, 2, 9);
+    let ssh_port = 10_000 + pick(id, 3, 50_000);
+    let direct_start = 20_000 + pick(id, 4, 30_000);
+    let ip = format!("203.0.113.{}", 1 + pick(id, 5, 250));
+    let ports = running.then(
+        || json!({ "22/tcp": [{"HostIp": "0.0.0.0", "HostPort": direct_start.to_string()}] }),
+    );
+    let dph_base = spec.dph_total * 0.9;
+    let row = json!({
+        "id": id,
+        "actual_status": inst.actual_status(),
+        "intended_status": inst.intended_status(),
+        "cur_state": inst.cur_state(),
+        "next_state": inst.intended_status(),
+        "status_msg": inst.status_msg(now),
+        "label": inst.label,
+        "gpu_name": spec.gpu_name,
+        "num_gpus": gpus,
+        "gpu_util": gpu_util,
+        "gpu_temp": gpu_temp,
+        "gpu_ram": 24_564 * gpus,
+        "gpu_totalram": 24_564 * gpus,
+        "cpu_ram": 64_000 * gpus,
+        "cpu_cores_effective": 8.0 * gpus as f64,
+        "cpu_util": if running { 0.3 + 0.5 * wobble } else { 0.0 },
+        "disk_space": 50.0,
+        "disk_usage": if inst.has_container() { 12.5 } else { -1.0 },
+        "disk_util": if inst.has_container() { 0.25 } else { -1.0 },
+        "mem_usage": running.then_some(4.1 + wobble),
+        "mem_limit": running.then_some(64.0),
+        "vmem_usage": running.then_some(10.0 + 8.0 * wobble),
+        "dph_total": spec.dph_total,
+        "dph_base": dph_base,
+        "storage_cost": 0.1,
+        "inet_up_cost": 0.005,
+        "inet_down_cost": 0.005,
+    });
+    let more = json!({
+        "start_date": start_date,
+        "end_date": start_date + 30.0 * 86_400.0,
+        "duration": now_epoch - start_date,
+        "uptime_mins": inst.uptime_mins(now),
+        "image_uuid": spec.image,
+        "image_runtype": "ssh ssh_direc ssh_proxy",
+        "image_args": [],
+        "extra_env": [["VASTFLEET_SIM", "1"]],
+        "onstart": "entrypoint.sh",
+        "jupyter_token": format!("{:016x}", pick(id, 6, u64::MAX)),
+    });
+    let rest = json!({
+        "ssh_host": format!("ssh{ssh_idx}.vast.ai"),
+        "ssh_port": ssh_port,
+        "ssh_idx": ssh_idx.to_string(),
+        "public_ipaddr": ip,
+        "local_ipaddrs": "172.17.0.2 10.0.0.5\n",
+        "ports": ports,
+        "direct_port_start": direct_start,
+        "direct_port_end": direct_start + 10,
+        "machine_id": machine_id,
+        "host_id": 100_000 + pick(id, 7, 900_000),
+        "bundle_id": 500_000_000 + pick(id, 8, 100_000_000),
+        "template_id": null,
+        "template_hash_id": null,
+        "template_name": null,
+        "geolocation": PLACES[pick(id, 9, PLACES.len() as u64) as usize],
+        "verification": "verified",
+        "reliability2": 0.99 - 0.01 * pick(id, 10, 5) as f64,
+        "inet_up": 800.0 + pick(id, 11, 400) as f64,
+        "inet_down": 900.0 + pick(id, 12, 600) as f64,
+        "is_bid": false,
+        "min_bid": dph_base * 0.5,
+        "static_ip": false,
+        "volume_info": [],
+        "logo": "/static/logos/pytorch.png",
+    });
+    let mut map = Map::new();
+    for part in [row, more, rest] {
+        if let Value::Object(fields) = part {
+            map.extend(fields);
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::InstanceSpec;
+
+    #[test]
+    fn rows_carry_every_documented_field_and_are_stable() {
+        let t0 = Instant::now();
+        let clock = Clock::new(t0);
+        let inst = SimInstance::new(InstanceSpec::new(42), t0, 10);
+        let row = render(&inst, t0, &clock);
+        for field in [
+            "id",
+            "actual_status",
+            "start_date",
+            "dph_total",
+            "gpu_util",
+            "extra_env",
+        ] {
+            assert!(row.contains_key(field), "{field}");
+        }
+        for col in STORED_COLUMNS {
+            assert!(row.contains_key(*col), "{col}");
+        }
+        assert_eq!(row["actual_status"], "running");
+        assert!(row["start_date"].as_f64().unwrap() > 1.7e9);
+        assert_eq!(render(&inst, t0, &clock)["ssh_port"], row["ssh_port"]);
+        // The model is shared with the client: the row must parse with it.
+        let parsed: crate::api::models::Instance =
+            serde_json::from_value(Value::Object(row)).unwrap();
+        assert_eq!(parsed.id, Some(42));
+    }
+}
