@@ -1,6 +1,7 @@
 //! The Vast.ai API as vastfleet uses it: typed models, one error type, the [`Api`] trait the
 //! engine is written against, and the HTTP client that implements it.
 
+mod classify;
 pub mod client;
 pub mod error;
 pub mod key;
@@ -29,7 +30,11 @@ pub trait Api: Send + Sync + 'static {
 
     /// The last `tail` lines of the instance's log (the two-step request_logs protocol),
     /// split into lines without their line endings.
-    fn logs(&self, id: u64, tail: u32) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    fn logs(
+        &self,
+        id: u64,
+        tail: u32,
+    ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
 
     fn stop(&self, id: u64) -> impl Future<Output = Result<(), ApiError>> + Send;
 
