@@ -4,11 +4,12 @@
 //! A call passes three stages, all on tokio's clock (so tests on paused time are exact):
 //! 1. its endpoint's queue (a fair async mutex: callers of one endpoint are served in order),
 //!    whose head waits for the endpoint's minimum gap and for any fleet-wide cooldown;
-//! 2. the [`gate`] in front of the overall ceiling, where actions go before reads;
-//! 3. the ceiling itself, whose rate the [`aimd`] tuner lowers after a 429 and restores later.
+//! 2. the `gate` in front of the overall ceiling, where actions go before reads;
+//! 3. the ceiling itself, whose rate the `aimd` tuner lowers after a 429 and restores later.
 
 mod aimd;
 mod ceiling;
+mod cooldown;
 mod gate;
 
 use std::collections::BTreeMap;
@@ -19,9 +20,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
-use crate::backoff::Backoff;
 use aimd::Aimd;
 use ceiling::{Ceiling, TokioClock};
+use cooldown::Cooldown;
 use gate::{Gate, Lane};
 
 /// Which API endpoint a call goes to; each has its own minimum gap between calls.
@@ -95,14 +96,6 @@ impl Default for RateLimit {
 const MIN_RATE: f64 = 0.001;
 /// Above this the ceiling is no limit at all (and governor could not represent its period).
 const MAX_RATE: f64 = 1e6;
-/// A server's `Retry-After` is honoured up to this long.
-const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 3600);
-/// Our own cooldown after a 429 without `Retry-After`: 2 s, doubling, at most 60 s.
-const COOLDOWN: Backoff = Backoff {
-    base: Duration::from_secs(2),
-    cap: Duration::from_secs(60),
-};
-
 /// How a [`Throttle`] behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrottleConfig {
@@ -179,10 +172,7 @@ struct State {
     /// The limiter and the rate it was built for; `None` when there is no ceiling.
     ceiling: Option<(f64, Ceiling)>,
     aimd: Option<Aimd>,
-    cooling_until: Option<Instant>,
-    cooling_reason: Option<String>,
-    /// 429 episodes since the last success.
-    consecutive: u32,
+    cooldown: Cooldown,
 }
 
 impl Throttle {
@@ -210,9 +200,7 @@ impl Throttle {
         let state = State {
             ceiling: rate.map(|r| (r, Ceiling::new(r, burst, clock, false))),
             aimd: rate.filter(|_| config.adaptive).map(Aimd::new),
-            cooling_until: None,
-            cooling_reason: None,
-            consecutive: 0,
+            cooldown: Cooldown::default(),
         };
         let (status, _) = watch::channel(state.status());
         Throttle {
@@ -249,41 +237,19 @@ impl Throttle {
         shared.calls[endpoint.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call came back 429: every endpoint waits for `retry_after` if the server named one,
-    /// else for our own growing backoff. 429s that land during a cooldown belong to the same
-    /// episode (they were sent before it began), so they extend it only to honour a longer
-    /// `Retry-After`, and neither grow the backoff nor cut the rate again.
+    /// A call came back 429: every endpoint pauses (see `cooldown.rs`), and a new episode
+    /// halves the self-tuned rate.
     pub fn note_rate_limited(&self, retry_after: Option<Duration>) {
         let shared = &*self.shared;
         shared.rate_limited.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        let server_wait = retry_after.map(|d| d.min(MAX_SERVER_WAIT));
         let mut state = self.state();
         self.refresh(&mut state, now);
-        let until = match state.cooling_until {
-            Some(current) => match server_wait.map(|w| now + w) {
-                Some(longer) if longer > current => longer,
-                _ => return,
-            },
-            None => {
-                state.consecutive = state.consecutive.saturating_add(1);
-                if let Some(aimd) = &mut state.aimd {
-                    aimd.cut(now);
-                }
-                now + server_wait.unwrap_or_else(|| COOLDOWN.nominal(state.consecutive))
+        if state.cooldown.note_429(now, retry_after) {
+            if let Some(aimd) = &mut state.aimd {
+                aimd.cut(now);
             }
-        };
-        state.cooling_until = Some(until).filter(|u| *u > now);
-        state.cooling_reason = state.cooling_until.map(|u| {
-            let wait = humantime::format_duration(round_to_ms(u - now));
-            match server_wait {
-                Some(_) => format!("rate limited (HTTP 429); the API asked to wait {wait}"),
-                None => format!(
-                    "rate limited (HTTP 429), {} in a row; pausing every call for {wait}",
-                    state.consecutive
-                ),
-            }
-        });
+        }
         self.refresh(&mut state, now);
         self.publish(&state);
         drop(state);
@@ -293,7 +259,7 @@ impl Throttle {
     /// A call succeeded: the next 429 starts the backoff from the beginning again.
     pub fn note_success(&self) {
         let mut state = self.state();
-        state.consecutive = 0;
+        state.cooldown.note_success();
         self.refresh(&mut state, Instant::now());
     }
 
@@ -327,7 +293,7 @@ impl Throttle {
         let mut state = self.state();
         self.refresh(&mut state, now);
         let gap_end = last.map(|t| t + self.shared.gaps[endpoint.index()]);
-        [Some(now), gap_end, state.cooling_until]
+        [Some(now), gap_end, state.cooldown.until()]
             .into_iter()
             .flatten()
             .max()
@@ -360,19 +326,14 @@ impl Throttle {
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        state.cooling_until.is_none()
+        state.cooldown.until().is_none()
     }
 
     /// Brings the state up to `now`: ends a finished cooldown, and rebuilds the limiter when
     /// the tuner's rate moved. Publishes what changed.
     fn refresh(&self, state: &mut State, now: Instant) {
         let shared = &*self.shared;
-        let mut changed = false;
-        if state.cooling_until.is_some_and(|u| u <= now) {
-            state.cooling_until = None;
-            state.cooling_reason = None;
-            changed = true;
-        }
+        let mut changed = state.cooldown.expire(now);
         let wanted = state.aimd.as_ref().map(|a| a.rate_at(now));
         if let (Some(wanted), Some((rate, ceiling))) = (wanted, &mut state.ceiling) {
             if (wanted - *rate).abs() > f64::EPSILON * rate.abs().max(1.0) {
@@ -414,8 +375,8 @@ impl State {
     fn status(&self) -> ThrottleStatus {
         ThrottleStatus {
             per_second: self.rate(),
-            cooling_until: self.cooling_until,
-            cooling_reason: self.cooling_reason.clone(),
+            cooling_until: self.cooldown.until(),
+            cooling_reason: self.cooldown.reason().map(str::to_owned),
         }
     }
 }
@@ -429,8 +390,4 @@ fn sanitize(per_second: f64) -> Option<f64> {
     } else {
         Some(per_second.max(MIN_RATE))
     }
-}
-
-fn round_to_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }

@@ -47,12 +47,7 @@ pub(crate) fn classify(
         .and_then(|v| Reply::deserialize(v).ok())
         .unwrap_or_default();
     let code = reply.error.as_deref().unwrap_or("");
-    let text = || {
-        reply
-            .text()
-            .map(|t| quote(t))
-            .unwrap_or_else(|| summarize(body))
-    };
+    let text = || reply.text().map(quote).unwrap_or_else(|| summarize(body));
 
     if code == "auth_error" {
         return Err(unauthorized(site, status, reply.text()));
