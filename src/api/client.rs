@@ -1,5 +1,358 @@
-//! The HTTP implementation of [`super::Api`].
+//! The HTTP implementation of [`super::Api`]: one shared `reqwest` client, the key only in an
+//! `Authorization: Bearer` header, paths and query strings as the official client builds them,
+//! and every call through the shared [`Throttle`] first.
 
-/// The Vast.ai REST client.
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::classify::{classify, transport_error, CallSite};
+use super::error::ClientBuildError;
+use super::key::ApiKey;
+use super::logs;
+pub use super::logs::LogPollConfig;
+use super::models::{ListPage, ShowOne};
+use super::{Api, ApiError, Instance};
+use crate::throttle::{Endpoint, Throttle};
+
+/// The API's own address, used when neither a flag, the fleet file nor `VAST_URL` names one.
+pub const DEFAULT_BASE_URL: &str = "https://console.vast.ai";
+
+/// The v1 list's page size, which is also its maximum.
+const PAGE_SIZE: u32 = 25;
+
+const USER_AGENT: &str = concat!("vastfleet/", env!("CARGO_PKG_VERSION"));
+
+/// Everything the client needs. Its `Debug` is safe to print: [`ApiKey`] hides the secret.
 #[derive(Debug, Clone)]
-pub struct VastClient {}
+pub struct ClientConfig {
+    pub base_url: String,
+    pub key: ApiKey,
+    /// The whole request, body included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub log_poll: LogPollConfig,
+}
+
+impl ClientConfig {
+    /// A config with the default timeouts (30 s per request, 5 s to connect) and log polling.
+    pub fn new(base_url: impl Into<String>, key: ApiKey) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            key,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            log_poll: LogPollConfig::default(),
+        }
+    }
+}
+
+/// The API base: `--url`, then the fleet file's `[api] url`, then `VAST_URL`, then the real
+/// API. Empty values count as unset; a trailing `/` is dropped.
+pub fn resolve_base_url(flag: Option<&str>, file: Option<&str>) -> String {
+    let env = std::env::var("VAST_URL").ok();
+    resolve_base_url_with(flag, file, env.as_deref())
+}
+
+fn resolve_base_url_with(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> String {
+    [flag, file, env]
+        .into_iter()
+        .flatten()
+        .map(|u| u.trim().trim_end_matches('/'))
+        .find(|u| !u.is_empty())
+        .unwrap_or(DEFAULT_BASE_URL)
+        .to_owned()
+}
+
+/// The Vast.ai REST client. Cheap to clone: clones share the HTTP connection pool and the
+/// throttle.
+#[derive(Clone)]
+pub struct VastClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    /// `Bearer <key>`, marked sensitive so no HTTP-layer debug output shows it.
+    auth: HeaderValue,
+    key: ApiKey,
+    throttle: Throttle,
+    timeout: Duration,
+    log_poll: LogPollConfig,
+}
+
+impl fmt::Debug for VastClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VastClient")
+            .field("base", &self.inner.base.as_str())
+            .field("key", &self.inner.key)
+            .field("timeout", &self.inner.timeout)
+            .field("log_poll", &self.inner.log_poll)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API request, before it is sent.
+struct Call {
+    endpoint: Endpoint,
+    method: Method,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+}
+
+impl VastClient {
+    pub fn new(config: ClientConfig, throttle: Throttle) -> Result<VastClient, ClientBuildError> {
+        let base = parse_base(&config.base_url)?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", config.key.expose())).map_err(|_| {
+                ClientBuildError::KeyNotSendable {
+                    key_source: config.key.source.to_string(),
+                }
+            })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(USER_AGENT)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| ClientBuildError::Http(e.without_url().to_string()))?;
+        Ok(VastClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth,
+                key: config.key,
+                throttle,
+                timeout: config.timeout,
+                log_poll: config.log_poll,
+            }),
+        })
+    }
+
+    /// The throttle every call of this client goes through.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// Sends one call through the throttle and classifies the answer. The throttle hears about
+    /// every 429 and every success here, so its fleet-wide cooldown covers all call paths.
+    async fn call(&self, call: Call) -> Result<Value, ApiError> {
+        let inner = &*self.inner;
+        let key_source = inner.key.source.to_string();
+        let site = CallSite {
+            method: call.method.as_str(),
+            path: &call.path,
+            key_source: &key_source,
+        };
+        let url = endpoint_url(&inner.base, &call.path, &call.query)?;
+        inner.throttle.acquire(call.endpoint).await;
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        let outcome = match request.send().await {
+            Err(e) => Err(transport_error(&site, e)),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                match response.text().await {
+                    Ok(body) => classify(
+                        &site,
+                        status,
+                        retry_after.as_deref(),
+                        &body,
+                        SystemTime::now(),
+                    ),
+                    Err(e) => Err(transport_error(&site, e)),
+                }
+            }
+        };
+        match &outcome {
+            Ok(_) => inner.throttle.note_success(),
+            Err(ApiError::RateLimited { retry_after, .. }) => {
+                inner.throttle.note_rate_limited(*retry_after)
+            }
+            Err(_) => {}
+        }
+        outcome.map_err(|e| self.scrub(e))
+    }
+
+    /// Servers sometimes echo request details back; make sure the key never rides along.
+    fn scrub(&self, err: ApiError) -> ApiError {
+        let secret = self.inner.key.expose();
+        if secret.is_empty() {
+            return err;
+        }
+        err.map_text(|text| text.replace(secret, "<redacted>"))
+    }
+
+    async fn call_as<T: DeserializeOwned>(&self, call: Call) -> Result<T, ApiError> {
+        let site = format!("{} {}", call.method, call.path);
+        let value = self.call(call).await?;
+        serde_json::from_value(value).map_err(|e| {
+            ApiError::Transient(format!(
+                "{site}: unexpected JSON shape ({})",
+                json_category(&e)
+            ))
+        })
+    }
+
+    async fn set_state(&self, id: u64, state: &str) -> Result<(), ApiError> {
+        self.call(Call {
+            endpoint: Endpoint::SetState,
+            method: Method::PUT,
+            path: instance_path(id),
+            query: Vec::new(),
+            body: Some(json!({ "state": state })),
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// A serde error's category, without quoting the (possibly large) input it saw.
+fn json_category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "wrong types",
+        serde_json::error::Category::Eof => "truncated",
+    }
+}
+
+impl Api for VastClient {
+    async fn list_page(
+        &self,
+        after_token: Option<String>,
+        ids: Option<Vec<u64>>,
+    ) -> Result<ListPage, ApiError> {
+        self.call_as(Call {
+            endpoint: Endpoint::List,
+            method: Method::GET,
+            path: "/api/v1/instances/".to_owned(),
+            query: list_query(after_token.as_deref(), ids.as_deref()),
+            body: None,
+        })
+        .await
+    }
+
+    async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
+        let reply: ShowOne = self
+            .call_as(Call {
+                endpoint: Endpoint::ShowOne,
+                method: Method::GET,
+                path: instance_path(id),
+                query: vec![("owner", "me".to_owned())],
+                body: None,
+            })
+            .await?;
+        Ok(reply.instances)
+    }
+
+    async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
+        let call = Call {
+            endpoint: Endpoint::RequestLogs,
+            method: Method::PUT,
+            path: format!("/api/v0/instances/request_logs/{id}/"),
+            query: Vec::new(),
+            body: Some(logs::request_body(tail)),
+        };
+        let site = format!("{} {}", call.method, call.path);
+        let reply = self.call(call).await?;
+        let url = logs::result_url(&reply, &self.inner.base, &site)?;
+        let inner = &*self.inner;
+        let body = logs::fetch_result(&inner.http, &url, inner.log_poll, inner.timeout).await?;
+        Ok(logs::split_lines(&body))
+    }
+
+    async fn stop(&self, id: u64) -> Result<(), ApiError> {
+        self.set_state(id, "stopped").await
+    }
+
+    async fn start(&self, id: u64) -> Result<(), ApiError> {
+        self.set_state(id, "running").await
+    }
+
+    async fn destroy(&self, id: u64) -> Result<(), ApiError> {
+        self.call(Call {
+            endpoint: Endpoint::Destroy,
+            method: Method::DELETE,
+            path: instance_path(id),
+            query: Vec::new(),
+            body: Some(json!({})),
+        })
+        .await
+        .map(drop)
+    }
+}
+
+fn instance_path(id: u64) -> String {
+    format!("/api/v0/instances/{id}/")
+}
+
+/// The v1 list's query: JSON-valued parameters are JSON-encoded, then URL-encoded, as the
+/// official client does.
+fn list_query(after_token: Option<&str>, ids: Option<&[u64]>) -> Vec<(&'static str, String)> {
+    let mut query = vec![("limit", PAGE_SIZE.to_string())];
+    if let Some(token) = after_token.filter(|t| !t.is_empty()) {
+        query.push(("after_token", token.to_owned()));
+    }
+    if let Some(ids) = ids {
+        query.push(("select_filters", json!({ "id": { "in": ids } }).to_string()));
+    }
+    query
+}
+
+fn endpoint_url(base: &Url, path: &str, query: &[(&str, String)]) -> Result<Url, ApiError> {
+    let mut url =
+        Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/'))).map_err(|e| {
+            ApiError::Other {
+                status: None,
+                message: format!("cannot build the URL for {path}: {e}"),
+            }
+        })?;
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Ok(url)
+}
+
+fn parse_base(raw: &str) -> Result<Url, ClientBuildError> {
+    let invalid = |reason: &str| ClientBuildError::BaseUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// are supported"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials belong in VAST_API_KEY, not in the URL",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -43,4 +43,42 @@ impl ApiError {
     pub fn is_rate_limited(&self) -> bool {
         matches!(self, ApiError::RateLimited { .. })
     }
+
+    /// The same error with `f` applied to every human-readable text it carries; the client uses
+    /// it to scrub the key from anything a server might have echoed back.
+    pub(crate) fn map_text(self, f: impl Fn(String) -> String) -> Self {
+        match self {
+            ApiError::RateLimited {
+                retry_after,
+                message,
+            } => ApiError::RateLimited {
+                retry_after,
+                message: f(message),
+            },
+            ApiError::Transient(message) => ApiError::Transient(f(message)),
+            ApiError::NotFound(message) => ApiError::NotFound(f(message)),
+            ApiError::Unauthorized {
+                key_source,
+                message,
+            } => ApiError::Unauthorized {
+                key_source,
+                message: f(message),
+            },
+            ApiError::Other { status, message } => ApiError::Other {
+                status,
+                message: f(message),
+            },
+        }
+    }
+}
+
+/// The client could not be built: bad input at start, so the program ends (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("invalid API base URL {url:?}: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("the API key read from {key_source} contains characters that cannot be sent in an HTTP header")]
+    KeyNotSendable { key_source: String },
+    #[error("could not set up the HTTP client: {0}")]
+    Http(String),
 }

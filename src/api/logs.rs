@@ -1,1 +1,153 @@
 //! The two-step logs protocol: PUT request_logs, then poll the returned `result_url`.
+//!
+//! The PUT goes through the client's throttled call path like any API call. The `result_url` is
+//! a public object on another host (S3), so its GET carries no key and does not count against
+//! the API's limits; it is bounded instead: a fixed number of polls, each after a fixed delay.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::models::Reply;
+use super::ApiError;
+
+/// How the `result_url` is polled. The official client makes 30 tries, 0.3 s apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPollConfig {
+    pub attempts: u32,
+    pub delay: Duration,
+}
+
+impl Default for LogPollConfig {
+    fn default() -> Self {
+        LogPollConfig {
+            attempts: 30,
+            delay: Duration::from_millis(300),
+        }
+    }
+}
+
+/// No single poll of the result may take longer than this (the official client's own limit),
+/// so a stalled object store cannot hold a monitor for `attempts` × the API timeout.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PUT body: `tail` is a string in the official client, and the API expects it so.
+pub(crate) fn request_body(tail: u32) -> Value {
+    json!({ "tail": tail.to_string() })
+}
+
+/// Where the log snapshot will appear. A relative URL (seen only from test servers) is resolved
+/// against the API's base. A reply without one is worth retrying: the server took the request
+/// but had nothing to hand out yet.
+pub(crate) fn result_url(reply: &Value, base: &Url, site: &str) -> Result<Url, ApiError> {
+    let reply: Reply = serde_json::from_value(reply.clone()).unwrap_or_default();
+    let Some(raw) = reply
+        .result_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        let why = reply.text().map(super::classify::quote).unwrap_or_default();
+        return Err(ApiError::Transient(format!(
+            "{site}: the reply named no result_url{}{why}",
+            if why.is_empty() { "" } else { ": " }
+        )));
+    };
+    base.join(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            ApiError::Transient(format!("{site}: the reply's result_url is not a web URL"))
+        })
+}
+
+/// Polls `url` until it answers 200 and returns the body. 403/404 (the object is not uploaded
+/// yet), any other status and transport failures all mean "not ready"; the URL itself never
+/// appears in an error because it may carry signing tokens.
+pub(crate) async fn fetch_result(
+    http: &reqwest::Client,
+    url: &Url,
+    poll: LogPollConfig,
+    timeout: Duration,
+) -> Result<String, ApiError> {
+    let attempts = poll.attempts.max(1);
+    let timeout = timeout.min(POLL_TIMEOUT);
+    for _ in 0..attempts {
+        tokio::time::sleep(poll.delay).await;
+        let Ok(response) = http.get(url.clone()).timeout(timeout).send().await else {
+            continue;
+        };
+        if response.status() != StatusCode::OK {
+            continue;
+        }
+        if let Ok(body) = response.text().await {
+            return Ok(body);
+        }
+    }
+    Err(ApiError::Transient(format!(
+        "log result not ready after {attempts} polls"
+    )))
+}
+
+/// The body as lines without their endings; `\r\n` and `\n` both end a line, and the final
+/// newline does not make an extra empty line.
+pub(crate) fn split_lines(body: &str) -> Vec<String> {
+    body.lines()
+        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("http://127.0.0.1:8080").unwrap()
+    }
+
+    #[test]
+    fn the_tail_is_sent_as_a_string() {
+        assert_eq!(request_body(200), json!({"tail": "200"}));
+    }
+
+    #[test]
+    fn lines_lose_their_endings_and_the_final_newline() {
+        assert_eq!(split_lines("a\nb\n"), ["a", "b"]);
+        assert_eq!(split_lines("a\r\nb\r\n"), ["a", "b"]);
+        assert_eq!(split_lines("a\n\nb"), ["a", "", "b"]);
+        assert_eq!(split_lines("tick\ntick\n\n"), ["tick", "tick", ""]);
+        assert_eq!(split_lines("last\r"), ["last"]);
+        assert!(split_lines("").is_empty());
+    }
+
+    #[test]
+    fn the_result_url_is_taken_as_given_or_resolved_against_the_base() {
+        let abs = json!({"success": true, "result_url": "https://s3.amazonaws.com/vast.ai/x.log"});
+        assert_eq!(
+            result_url(&abs, &base(), "PUT /p").unwrap().as_str(),
+            "https://s3.amazonaws.com/vast.ai/x.log"
+        );
+        let rel = json!({"success": true, "result_url": "/s3/logs/9.log"});
+        assert_eq!(
+            result_url(&rel, &base(), "PUT /p").unwrap().as_str(),
+            "http://127.0.0.1:8080/s3/logs/9.log"
+        );
+    }
+
+    #[test]
+    fn a_reply_without_a_result_url_is_transient_and_quotes_the_message() {
+        let reply = json!({"success": true, "msg": "Preparing logs"});
+        let err = result_url(&reply, &base(), "PUT /p").unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::Transient("PUT /p: the reply named no result_url: Preparing logs".into())
+        );
+        let ftp = json!({"success": true, "result_url": "ftp://host/x"});
+        assert!(matches!(
+            result_url(&ftp, &base(), "PUT /p"),
+            Err(ApiError::Transient(_))
+        ));
+    }
+}

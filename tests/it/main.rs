@@ -1,3 +1,4 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
 mod fidelity;
 mod sim;
+mod throttle;

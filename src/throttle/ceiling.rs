@@ -1,0 +1,151 @@
+//! The overall ceiling: a `governor` limiter whose clock is tokio's, so that tokio's paused
+//! clock in tests drives it exactly like it drives every other wait of the program.
+//!
+//! governor's own `until_ready` sleeps on a real-time timer that the paused clock cannot move;
+//! callers therefore use [`Ceiling::try_take`] and sleep with `tokio::time` themselves.
+//!
+//! governor 0.6 also hands out one cell more than its burst once a limiter has been idle: its
+//! update rule uses `max(tat, now) + t` while its own starting state is `now + t`. A take that
+//! reports the whole burst still available is that case, and the extra cell is spent at once,
+//! which leaves the limiter exactly where a fresh one would be.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::time::Instant;
+
+/// governor time as nanoseconds since an origin taken from `tokio::time::Instant`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TokioClock {
+    origin: Instant,
+}
+
+impl TokioClock {
+    pub(super) fn new() -> Self {
+        TokioClock {
+            origin: Instant::now(),
+        }
+    }
+
+    fn instant_at(&self, at: Nanos) -> Instant {
+        self.origin + Duration::from(at)
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(Instant::now().saturating_duration_since(self.origin))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, StateInformationMiddleware>;
+
+/// A limiter of `per_second` calls with bursts of up to `burst`.
+pub(super) struct Ceiling {
+    limiter: Limiter,
+    clock: TokioClock,
+    burst: u32,
+}
+
+impl std::fmt::Debug for Ceiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceiling").finish_non_exhaustive()
+    }
+}
+
+impl Ceiling {
+    /// `per_second` must be positive and finite (the throttle sanitizes it). `spent` starts the
+    /// limiter with its burst used up: a limiter rebuilt at a new rate must not hand out a fresh
+    /// burst right after the API complained.
+    pub(super) fn new(per_second: f64, burst: u32, clock: TokioClock, spent: bool) -> Self {
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Duration::try_from_secs_f64(per_second.recip())
+            .ok()
+            .and_then(Quota::with_period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst);
+        let limiter = RateLimiter::direct_with_clock(quota, &clock)
+            .with_middleware::<StateInformationMiddleware>();
+        if spent {
+            // A fresh limiter always has room for its own burst, so this only empties it.
+            let _ = limiter.check_n(burst);
+        }
+        Ceiling {
+            limiter,
+            clock,
+            burst: burst.get(),
+        }
+    }
+
+    /// Claims one call, or says when the next one may be claimed.
+    pub(super) fn try_take(&self) -> Result<(), Instant> {
+        let taken = self
+            .limiter
+            .check()
+            .map_err(|not_until| self.clock.instant_at(not_until.earliest_possible()))?;
+        if taken.remaining_burst_capacity() >= self.burst {
+            // The idle off-by-one described above: this cell is never handed out.
+            let _ = self.limiter.check();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_then_spaces_calls_on_tokio_time() {
+        let start = Instant::now();
+        let ceiling = Ceiling::new(2.0, 2, TokioClock::new(), false);
+        assert!(ceiling.try_take().is_ok());
+        assert!(ceiling.try_take().is_ok());
+        let next = ceiling.try_take().unwrap_err();
+        assert_eq!(next - start, Duration::from_millis(500));
+        tokio::time::sleep_until(next).await;
+        assert!(ceiling.try_take().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_limiter_allows_exactly_its_burst() {
+        for burst in [1, 3] {
+            let ceiling = Ceiling::new(0.5, burst, TokioClock::new(), false);
+            for _ in 0..3 {
+                let granted = (0..burst + 2)
+                    .filter(|_| ceiling.try_take().is_ok())
+                    .count();
+                assert_eq!(granted, burst as usize, "burst {burst}");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partly_refilled_limiter_is_not_touched() {
+        let start = Instant::now();
+        let ceiling = Ceiling::new(1.0, 3, TokioClock::new(), false);
+        assert_eq!((0..3).filter(|_| ceiling.try_take().is_ok()).count(), 3);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!((0..3).filter(|_| ceiling.try_take().is_ok()).count(), 2);
+        assert_eq!(
+            ceiling.try_take().unwrap_err() - start,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_limiter_waits_one_period_first() {
+        let start = Instant::now();
+        let ceiling = Ceiling::new(0.5, 4, TokioClock::new(), true);
+        let next = ceiling.try_take().unwrap_err();
+        assert_eq!(next - start, Duration::from_secs(2));
+    }
+}

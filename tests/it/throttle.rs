@@ -1,0 +1,424 @@
+//! The shared throttle on tokio's paused clock, driven through an in-memory fake of the API
+//! that, like the real client, awaits the throttle before every call and reports 429s and
+//! successes back to it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::{sleep, Instant};
+use vastfleet::api::models::ListPage;
+use vastfleet::api::{Api, ApiError, Instance};
+use vastfleet::throttle::{Endpoint, RateLimit, Throttle, ThrottleConfig};
+
+/// One call as the fake saw it: endpoint, instance id (0 for the list) and when.
+type Record = (Endpoint, u64, Duration);
+
+struct Fake {
+    throttle: Throttle,
+    start: Instant,
+    calls: Mutex<Vec<Record>>,
+    /// The next calls to these endpoints answer 429, with this `Retry-After`.
+    scripted_429s: Mutex<VecDeque<(Endpoint, Option<Duration>)>>,
+}
+
+impl Fake {
+    fn new(throttle: Throttle) -> Arc<Self> {
+        Arc::new(Fake {
+            throttle,
+            start: Instant::now(),
+            calls: Mutex::new(Vec::new()),
+            scripted_429s: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn answer_429(&self, endpoint: Endpoint, retry_after: Option<Duration>) {
+        self.scripted_429s
+            .lock()
+            .unwrap()
+            .push_back((endpoint, retry_after));
+    }
+
+    async fn hit(&self, endpoint: Endpoint, id: u64) -> Result<(), ApiError> {
+        self.throttle.acquire(endpoint).await;
+        let at = Instant::now() - self.start;
+        self.calls.lock().unwrap().push((endpoint, id, at));
+        let scripted = {
+            let mut queue = self.scripted_429s.lock().unwrap();
+            let pos = queue.iter().position(|(e, _)| *e == endpoint);
+            pos.and_then(|p| queue.remove(p))
+        };
+        match scripted {
+            Some((_, retry_after)) => {
+                self.throttle.note_rate_limited(retry_after);
+                Err(ApiError::RateLimited {
+                    retry_after,
+                    message: "API requests too frequent".into(),
+                })
+            }
+            None => {
+                self.throttle.note_success();
+                Ok(())
+            }
+        }
+    }
+
+    /// When each call to `endpoint` went through, in order.
+    fn times(&self, endpoint: Endpoint) -> Vec<Duration> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|(e, _, _)| *e == endpoint)
+            .map(|(_, _, at)| *at)
+            .collect()
+    }
+
+    fn all_times(&self) -> Vec<Duration> {
+        let mut times: Vec<Duration> = self.calls.lock().unwrap().iter().map(|c| c.2).collect();
+        times.sort();
+        times
+    }
+}
+
+impl Api for Fake {
+    async fn list_page(
+        &self,
+        _after_token: Option<String>,
+        _ids: Option<Vec<u64>>,
+    ) -> Result<ListPage, ApiError> {
+        self.hit(Endpoint::List, 0)
+            .await
+            .map(|()| ListPage::default())
+    }
+
+    async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
+        self.hit(Endpoint::ShowOne, id).await.map(|()| None)
+    }
+
+    async fn logs(&self, id: u64, _tail: u32) -> Result<Vec<String>, ApiError> {
+        self.hit(Endpoint::RequestLogs, id)
+            .await
+            .map(|()| Vec::new())
+    }
+
+    async fn stop(&self, id: u64) -> Result<(), ApiError> {
+        self.hit(Endpoint::SetState, id).await
+    }
+
+    async fn start(&self, id: u64) -> Result<(), ApiError> {
+        self.hit(Endpoint::SetState, id).await
+    }
+
+    async fn destroy(&self, id: u64) -> Result<(), ApiError> {
+        self.hit(Endpoint::Destroy, id).await
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn no_ceiling() -> RateLimit {
+    RateLimit {
+        per_second: f64::INFINITY,
+        burst: 1,
+    }
+}
+
+/// Documented gaps, the given ceiling, no self-tuning.
+fn fixed(ceiling: RateLimit) -> Throttle {
+    Throttle::with_config(ThrottleConfig {
+        adaptive: false,
+        ..ThrottleConfig::new(ceiling)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_to_one_endpoint_are_spaced_by_its_gap() {
+    let api = Fake::new(fixed(no_ceiling()));
+    let shows = async {
+        for id in 0..3 {
+            api.show(id).await.unwrap();
+        }
+    };
+    let destroys = async {
+        for id in 0..3 {
+            api.destroy(id).await.unwrap();
+        }
+    };
+    let lists = async {
+        for _ in 0..3 {
+            api.list_page(None, None).await.unwrap();
+        }
+    };
+    tokio::join!(shows, destroys, lists);
+    assert_eq!(
+        api.times(Endpoint::ShowOne),
+        [secs(0.0), secs(2.0), secs(4.0)]
+    );
+    assert_eq!(
+        api.times(Endpoint::Destroy),
+        [secs(0.0), secs(3.0), secs(6.0)]
+    );
+    assert_eq!(api.times(Endpoint::List), [secs(0.0), secs(1.0), secs(2.0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn overridden_gaps_are_used() {
+    let config = ThrottleConfig::new(no_ceiling()).with_gap(Endpoint::RequestLogs, secs(0.25));
+    let api = Fake::new(Throttle::with_config(config));
+    for id in 0..3 {
+        api.logs(id, 10).await.unwrap();
+    }
+    assert_eq!(
+        api.times(Endpoint::RequestLogs),
+        [secs(0.0), secs(0.25), secs(0.5)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_overall_ceiling_holds_across_endpoints() {
+    let api = Fake::new(fixed(RateLimit {
+        per_second: 2.0,
+        burst: 1,
+    }));
+    let mut tasks = Vec::new();
+    for round in 0..3u64 {
+        for endpoint in [Endpoint::List, Endpoint::ShowOne, Endpoint::RequestLogs] {
+            let api = api.clone();
+            tasks.push(tokio::spawn(async move {
+                match endpoint {
+                    Endpoint::List => api.list_page(None, None).await.map(drop),
+                    Endpoint::ShowOne => api.show(round).await.map(drop),
+                    _ => api.logs(round, 10).await.map(drop),
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let times = api.all_times();
+    assert_eq!(times.len(), 9);
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= secs(0.5), "ceiling broken: {times:?}");
+    }
+    assert_eq!(
+        times[1],
+        secs(0.5),
+        "the ceiling, not a gap, spaced the first calls"
+    );
+    let shows = api.times(Endpoint::ShowOne);
+    assert!(
+        shows.windows(2).all(|p| p[1] - p[0] >= secs(2.0)),
+        "{shows:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fifty_concurrent_callers_are_served_in_order() {
+    let api = Fake::new(fixed(RateLimit::default()));
+    let tasks: Vec<_> = (0..50u64)
+        .map(|id| {
+            let api = api.clone();
+            tokio::spawn(async move { api.show(id).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let calls = api.calls.lock().unwrap().clone();
+    let ids: Vec<u64> = calls.iter().map(|c| c.1).collect();
+    assert_eq!(
+        ids,
+        (0..50).collect::<Vec<_>>(),
+        "not first come, first served"
+    );
+    let times: Vec<Duration> = calls.iter().map(|c| c.2).collect();
+    let expected: Vec<Duration> = (0..50).map(|i| secs(2.0 * i as f64)).collect();
+    assert_eq!(times, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_pauses_every_endpoint_and_the_pause_grows_until_a_success() {
+    let api = Fake::new(fixed(no_ceiling()));
+    let mut status = api.throttle.subscribe();
+
+    api.answer_429(Endpoint::ShowOne, None);
+    api.answer_429(Endpoint::ShowOne, None);
+    assert!(api.show(1).await.unwrap_err().is_rate_limited());
+    let cooling = status.borrow_and_update().clone();
+    assert_eq!(cooling.cooling_until, Some(api.start + secs(2.0)));
+    assert!(cooling.cooling_reason.unwrap().contains("429"));
+
+    // The second 429 in a row doubles the pause, and other endpoints wait it out too.
+    assert!(api.show(1).await.unwrap_err().is_rate_limited());
+    assert_eq!(api.times(Endpoint::ShowOne), [secs(0.0), secs(2.0)]);
+    let (list, logs) = tokio::join!(api.list_page(None, None), api.logs(1, 10));
+    assert!(list.is_ok() && logs.is_ok());
+    assert_eq!(api.times(Endpoint::List), [secs(6.0)]);
+    assert_eq!(api.times(Endpoint::RequestLogs), [secs(6.0)]);
+
+    // After those successes the backoff starts over at 2 s.
+    api.answer_429(Endpoint::Destroy, None);
+    assert!(api.destroy(1).await.is_err());
+    api.stop(1).await.unwrap();
+    assert_eq!(api.times(Endpoint::SetState), [secs(8.0)]);
+    assert_eq!(api.throttle.stats().rate_limited, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_for_everyone() {
+    let api = Fake::new(fixed(no_ceiling()));
+    let mut status = api.throttle.subscribe();
+    api.answer_429(Endpoint::List, Some(secs(7.0)));
+    assert!(api.list_page(None, None).await.is_err());
+    assert!(status
+        .borrow_and_update()
+        .cooling_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("asked to wait 7s")));
+    tokio::join!(
+        async { api.logs(3, 10).await.unwrap() },
+        async { api.destroy(3).await.unwrap() },
+        async { api.show(3).await.map(drop).unwrap() },
+    );
+    for endpoint in [Endpoint::RequestLogs, Endpoint::Destroy, Endpoint::ShowOne] {
+        assert_eq!(api.times(endpoint), [secs(7.0)], "{endpoint:?}");
+    }
+    // The callers that went at 7 s ended the cooldown, and the subscriber heard of it.
+    status.changed().await.unwrap();
+    assert_eq!(status.borrow().cooling_until, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limits_landing_during_a_cooldown_are_one_episode() {
+    let throttle = Throttle::new(RateLimit {
+        per_second: 2.0,
+        burst: 1,
+    });
+    throttle.note_rate_limited(None);
+    throttle.note_rate_limited(None);
+    throttle.note_rate_limited(Some(secs(1.0)));
+    assert_eq!(
+        throttle.effective_per_second(),
+        1.0,
+        "cut once, not three times"
+    );
+    let status = throttle.subscribe().borrow().clone();
+    assert_eq!(status.cooling_until, Some(Instant::now() + secs(2.0)));
+    // A longer Retry-After does extend the pause.
+    throttle.note_rate_limited(Some(secs(5.0)));
+    let status = throttle.subscribe().borrow().clone();
+    assert_eq!(status.cooling_until, Some(Instant::now() + secs(5.0)));
+    assert_eq!(throttle.effective_per_second(), 1.0);
+    assert_eq!(throttle.stats().rate_limited, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_halves_on_a_429_and_climbs_back_when_quiet() {
+    let limit = RateLimit {
+        per_second: 2.0,
+        burst: 1,
+    };
+    let config = ThrottleConfig {
+        gaps: [Duration::ZERO; 5],
+        ..ThrottleConfig::new(limit)
+    };
+    let api = Fake::new(Throttle::with_config(config));
+    let mut status = api.throttle.subscribe();
+    assert_eq!(api.throttle.effective_per_second(), 2.0);
+
+    api.answer_429(Endpoint::List, None);
+    api.answer_429(Endpoint::List, None);
+    api.list_page(None, None).await.unwrap_err();
+    assert_eq!(status.borrow_and_update().per_second, 1.0);
+    api.list_page(None, None).await.unwrap_err();
+    assert_eq!(api.throttle.effective_per_second(), 0.5);
+
+    // At the lowered rate calls are 2 s apart (cooldowns: 2 s, then 4 s after the second 429).
+    for _ in 0..3 {
+        api.list_page(None, None).await.unwrap();
+    }
+    assert_eq!(
+        api.times(Endpoint::List),
+        [secs(0.0), secs(2.0), secs(6.0), secs(8.0), secs(10.0)]
+    );
+
+    // 10 s of quiet after the last cut (at 2 s), then +0.1/s every 2 s up to the ceiling.
+    sleep(secs(14.0) - (Instant::now() - api.start)).await;
+    assert_eq!(api.throttle.effective_per_second(), 0.6);
+    sleep(secs(30.0)).await;
+    assert_eq!(api.throttle.effective_per_second(), 2.0);
+    assert_eq!(status.borrow_and_update().per_second, 2.0);
+
+    // Back at the ceiling, calls are 0.5 s apart again.
+    let before = api.times(Endpoint::List).len();
+    for _ in 0..3 {
+        api.list_page(None, None).await.unwrap();
+    }
+    let times = api.times(Endpoint::List)[before..].to_vec();
+    assert_eq!(times[2] - times[1], secs(0.5), "{times:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_does_not_wait_behind_queued_log_calls() {
+    // The ceiling (one call per 2 s) is slower than the logs gap (1 s), so a log call is always
+    // waiting for the next permit when the stop arrives.
+    let api = Fake::new(fixed(RateLimit {
+        per_second: 0.5,
+        burst: 1,
+    }));
+    let logs: Vec<_> = (0..20u64)
+        .map(|id| {
+            let api = api.clone();
+            tokio::spawn(async move { api.logs(id, 10).await })
+        })
+        .collect();
+    sleep(secs(1.5)).await;
+    api.stop(99).await.unwrap();
+    assert_eq!(
+        api.times(Endpoint::SetState),
+        [secs(2.0)],
+        "the stop should take the very next permit"
+    );
+    for task in logs {
+        task.await.unwrap().unwrap();
+    }
+    let log_times = api.times(Endpoint::RequestLogs);
+    assert_eq!(&log_times[..3], [secs(0.0), secs(4.0), secs(6.0)]);
+    assert_eq!(log_times.len(), 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_frees_its_place() {
+    let api = Fake::new(fixed(no_ceiling()));
+    api.show(1).await.unwrap();
+    let gave_up = tokio::time::timeout(secs(1.0), api.show(2)).await;
+    assert!(
+        gave_up.is_err(),
+        "the second show should still be waiting for its gap"
+    );
+    api.show(3).await.unwrap();
+    let calls = api.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            (Endpoint::ShowOne, 1, secs(0.0)),
+            (Endpoint::ShowOne, 3, secs(2.0))
+        ]
+    );
+    let stats = api.throttle.stats();
+    assert_eq!(stats.calls[&Endpoint::ShowOne], 2);
+    assert_eq!(stats.calls[&Endpoint::List], 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_lets_everything_through_at_once() {
+    let api = Fake::new(Throttle::unlimited());
+    for id in 0..10 {
+        api.destroy(id).await.unwrap();
+    }
+    assert!(api.all_times().iter().all(|t| *t == Duration::ZERO));
+    assert_eq!(api.throttle.effective_per_second(), f64::INFINITY);
+}
