@@ -1,1 +1,313 @@
-//! Comment-preserving edits of the fleet file (`add`, `remove`), written atomically.
+//! Comment-preserving edits of the fleet file for `add` and `remove` (toml_edit). Every
+//! comment, blank line and key order the user wrote stays; an added `[[instance]]` borrows the
+//! look of its neighbours. The edited text is validated again before it is handed back, and
+//! the caller writes it atomically.
+
+use std::path::Path;
+
+use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+
+use super::error::ConfigError;
+use super::settings::Settings;
+use super::validate::check_label;
+use crate::report::event::ActionKind;
+
+/// The file `add` starts from when there is none yet. It ends on real keys, not comments, so
+/// the instances appended after it do not land above a stray comment block.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
+/// One instance to add, as the user typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstance {
+    /// Unparsed, so a non-numeric id gets our message rather than clap's.
+    pub id: String,
+    pub label: Option<String>,
+    /// `Some(None)` writes `on_complete = "none"`.
+    pub on_complete: Option<Option<ActionKind>>,
+}
+
+/// Parses an instance id typed on the command line.
+pub fn parse_id(path: &Path, text: &str) -> Result<u64, ConfigError> {
+    let help = "instance ids are the numbers `vastai show instances` lists, e.g. 28421359";
+    match text.trim().parse::<u64>() {
+        // TOML integers are i64: a larger id could not be written to the file.
+        Ok(id) if id > 0 && i64::try_from(id).is_ok() => Ok(id),
+        _ => Err(
+            ConfigError::new(Some(path), format!("{text:?} is not an instance id")).with_help(help),
+        ),
+    }
+}
+
+/// `text` with one `[[instance]]` per entry appended after the last existing one.
+pub fn add_instances(
+    text: &str,
+    path: &Path,
+    entries: &[NewInstance],
+) -> Result<String, ConfigError> {
+    let settings = Settings::from_toml(text, path)?;
+    let mut ids: Vec<u64> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let id = parse_id(path, &entry.id)?;
+        if let Some(label) = &entry.label {
+            check_label(label)
+                .map_err(|why| ConfigError::new(Some(path), format!("--label {label:?}: {why}")))?;
+        }
+        if settings.instance(id).is_some() || ids.contains(&id) {
+            return Err(ConfigError::new(
+                Some(path),
+                format!("instance {id} is already in the fleet file"),
+            )
+            .with_help("nothing was written; edit its [[instance]] table to change it"));
+        }
+        ids.push(id);
+    }
+    let mut doc = parse(text, path)?;
+    let root = doc.as_table_mut();
+    match root.get_mut("instance") {
+        None => {
+            let mut tables = ArrayOfTables::new();
+            let prefix = if text.trim().is_empty() { "" } else { "\n" };
+            for (entry, &id) in entries.iter().zip(&ids) {
+                let mut table = instance_table(entry, id);
+                table.decor_mut().set_prefix(prefix);
+                tables.push(table);
+            }
+            root.insert("instance", Item::ArrayOfTables(tables));
+        }
+        Some(Item::ArrayOfTables(tables)) => {
+            let style = TableStyle::of(tables, text);
+            for (entry, &id) in entries.iter().zip(&ids) {
+                let mut table = instance_table(entry, id);
+                style.apply(&mut table);
+                tables.push(table);
+            }
+        }
+        Some(Item::Value(Value::Array(array))) => {
+            let mut decor = array.iter().last().map(|v| v.decor().clone());
+            if let Some(decor) = decor.as_mut().filter(|d| !raw(d.prefix()).contains('\n')) {
+                // `[{ id = 1 }]`: the first element has no space before it, the next ones do.
+                decor.set_prefix(" ");
+            }
+            for (entry, &id) in entries.iter().zip(&ids) {
+                let mut inline: InlineTable = instance_table(entry, id).into_inline_table();
+                inline.fmt();
+                let mut value = Value::InlineTable(inline);
+                if let Some(decor) = &decor {
+                    *value.decor_mut() = decor.clone();
+                }
+                array.push_formatted(value);
+            }
+        }
+        Some(_) => return Err(unexpected_shape(path)),
+    }
+    revalidate(text, doc, path)
+}
+
+/// `text` without the instances `ids`. Every id must be there, else nothing changes.
+pub fn remove_instances(
+    text: &str,
+    path: &Path,
+    ids: &[impl AsRef<str>],
+) -> Result<String, ConfigError> {
+    let settings = Settings::from_toml(text, path)?;
+    let mut doc = parse(text, path)?;
+    for raw in ids {
+        let id = parse_id(path, raw.as_ref())?;
+        if settings.instance(id).is_none() {
+            let listed: Vec<String> = settings
+                .instances
+                .iter()
+                .map(|i| i.id.to_string())
+                .collect();
+            let help = if listed.is_empty() {
+                "the file lists no instances".to_string()
+            } else {
+                format!("the file lists {}", listed.join(", "))
+            };
+            return Err(ConfigError::new(
+                Some(path),
+                format!("instance {id} is not in the fleet file"),
+            )
+            .with_help(format!("{help}; nothing was written")));
+        }
+        let emptied = match doc.get_mut("instance") {
+            Some(Item::ArrayOfTables(tables)) => {
+                tables
+                    .retain(|table| entry_id(table.get("id").and_then(Item::as_value)) != Some(id));
+                tables.is_empty()
+            }
+            Some(Item::Value(Value::Array(array))) => {
+                array.retain(|value| {
+                    entry_id(value.as_inline_table().and_then(|t| t.get("id"))) != Some(id)
+                });
+                array.is_empty()
+            }
+            _ => return Err(unexpected_shape(path)),
+        };
+        if emptied {
+            doc.remove("instance");
+        }
+    }
+    revalidate(text, doc, path)
+}
+
+fn entry_id(value: Option<&Value>) -> Option<u64> {
+    value
+        .and_then(Value::as_integer)
+        .and_then(|id| u64::try_from(id).ok())
+}
+
+fn parse(text: &str, path: &Path) -> Result<DocumentMut, ConfigError> {
+    text.parse::<DocumentMut>().map_err(|err| {
+        ConfigError::new(
+            Some(path),
+            format!("cannot edit the fleet file: {}", err.message()),
+        )
+    })
+}
+
+fn unexpected_shape(path: &Path) -> ConfigError {
+    ConfigError::new(
+        Some(path),
+        "`instance` is neither [[instance]] tables nor an array of tables",
+    )
+    .with_help("write each instance as an [[instance]] table")
+}
+
+/// Renders the edited document in the original's line endings, and checks that it is still a
+/// valid fleet: if it is not, that is our bug, and nothing gets written.
+fn revalidate(original: &str, doc: DocumentMut, path: &Path) -> Result<String, ConfigError> {
+    // toml_edit writes "\n" after every key and drops a missing final newline's absence.
+    let mut text = doc.to_string();
+    if original.contains("\r\n") {
+        text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
+    if !original.is_empty() && !original.ends_with('\n') {
+        let trimmed = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'));
+        text = trimmed.unwrap_or(&text).to_string();
+    }
+    Settings::from_toml(&text, path)?;
+    Ok(text)
+}
+
+fn instance_table(entry: &NewInstance, id: u64) -> Table {
+    let mut table = Table::new();
+    // parse_id only lets through ids that fit an i64.
+    table.insert(
+        "id",
+        toml_edit::value(i64::try_from(id).unwrap_or(i64::MAX)),
+    );
+    if let Some(label) = &entry.label {
+        table.insert("label", toml_edit::value(label.trim()));
+    }
+    if let Some(action) = entry.on_complete {
+        table.insert(
+            "on_complete",
+            toml_edit::value(action.map_or("none", ActionKind::as_str)),
+        );
+    }
+    table
+}
+
+/// How the user writes an `[[instance]]`: blank lines above it, key indentation, the spaces
+/// around `=`, and whether the `=` signs line up.
+#[derive(Debug, Default)]
+struct TableStyle {
+    blank_lines: String,
+    indent: String,
+    /// (key, spaces after the key, spaces after `=`) of the neighbour.
+    keys: Vec<(String, String, String)>,
+    /// The column of `=` when every key of the neighbour lines up on it.
+    align: Option<usize>,
+}
+
+impl TableStyle {
+    /// The style of the last table; the blank lines above it come from the last table that
+    /// does not open the file (the one at the very top has none, whatever the user's habit).
+    fn of(tables: &ArrayOfTables, text: &str) -> TableStyle {
+        let Some(table) = tables.iter().last() else {
+            return TableStyle::default();
+        };
+        let opens_file = |index: usize| index == 0 && text.trim_start().starts_with('[');
+        let blank_lines = (0..tables.len())
+            .rev()
+            .find(|&index| !opens_file(index))
+            .and_then(|index| tables.get(index))
+            .map_or_else(
+                || "\n".to_string(),
+                |table| {
+                    // Only the blank lines: comments above a table belong to that table.
+                    let prefix = raw(table.decor().prefix());
+                    prefix
+                        .split_inclusive('\n')
+                        .take_while(|l| l.trim().is_empty())
+                        .collect()
+                },
+            );
+        let keys: Vec<(String, String, String)> = table
+            .iter()
+            .filter_map(|(name, item)| {
+                let key = table.key(name)?;
+                let value = item.as_value()?;
+                Some((
+                    name.to_string(),
+                    raw(key.leaf_decor().suffix()),
+                    raw(value.decor().prefix()),
+                ))
+            })
+            .collect();
+        let widths: Vec<usize> = keys
+            .iter()
+            .map(|(k, after, _)| k.len() + after.len())
+            .collect();
+        let align =
+            (widths.len() >= 2 && widths.windows(2).all(|w| w[0] == w[1])).then(|| widths[0]);
+        let indent = table
+            .iter()
+            .next()
+            .and_then(|(name, _)| table.key(name))
+            .map(|key| raw(key.leaf_decor().prefix()))
+            .unwrap_or_default();
+        TableStyle {
+            blank_lines,
+            indent,
+            keys,
+            align,
+        }
+    }
+
+    fn apply(&self, table: &mut Table) {
+        table.decor_mut().set_prefix(self.blank_lines.as_str());
+        let names: Vec<String> = table.iter().map(|(name, _)| name.to_string()).collect();
+        for name in names {
+            let known = self
+                .keys
+                .iter()
+                .find(|(k, _, _)| *k == name)
+                .or_else(|| self.keys.first());
+            let after_key = match (self.align, known) {
+                (Some(column), _) => " ".repeat(column.saturating_sub(name.len()).max(1)),
+                (None, Some((_, after, _))) => after.clone(),
+                (None, None) => " ".to_string(),
+            };
+            let after_eq = known.map_or_else(|| " ".to_string(), |(_, _, v)| v.clone());
+            if let Some(mut key) = table.key_mut(&name) {
+                key.leaf_decor_mut().set_prefix(self.indent.as_str());
+                key.leaf_decor_mut().set_suffix(after_key);
+            }
+            if let Some(value) = table.get_mut(&name).and_then(Item::as_value_mut) {
+                value.decor_mut().set_prefix(after_eq);
+                value.decor_mut().set_suffix("");
+            }
+        }
+    }
+}
+
+/// A decor part as text; parsed documents always have it, new items may not.
+fn raw(part: Option<&toml_edit::RawString>) -> String {
+    part.and_then(|r| r.as_str())
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,8 +1,18 @@
 //! The fleet file: its raw schema, the validated [`Settings`] everything downstream uses, and
 //! comment-preserving edits for `add` / `remove`.
 
+pub mod describe;
 pub mod edit;
+pub mod error;
 pub mod schema;
 pub mod settings;
+mod validate;
 
-pub use settings::{InstanceSettings, Policy, Settings};
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, Location};
+pub use settings::{
+    Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Overrides, Policy, Settings,
+};
+pub use validate::check_label;
