@@ -8,6 +8,7 @@ use std::path::Path;
 use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use super::error::ConfigError;
+use super::layout::{detached_comments, give_to_next, raw, TableStyle};
 use super::settings::Settings;
 use super::validate::check_label;
 use crate::report::event::ActionKind;
@@ -111,8 +112,8 @@ pub fn remove_instances(
 ) -> Result<String, ConfigError> {
     let settings = Settings::from_toml(text, path)?;
     let mut doc = parse(text, path)?;
-    for raw in ids {
-        let id = parse_id(path, raw.as_ref())?;
+    for typed in ids {
+        let id = parse_id(path, typed.as_ref())?;
         if settings.instance(id).is_none() {
             let listed: Vec<String> = settings
                 .instances
@@ -130,25 +131,48 @@ pub fn remove_instances(
             )
             .with_help(format!("{help}; nothing was written")));
         }
-        let emptied = match doc.get_mut("instance") {
-            Some(Item::ArrayOfTables(tables)) => {
-                tables
-                    .retain(|table| entry_id(table.get("id").and_then(Item::as_value)) != Some(id));
-                tables.is_empty()
-            }
-            Some(Item::Value(Value::Array(array))) => {
-                array.retain(|value| {
-                    entry_id(value.as_inline_table().and_then(|t| t.get("id"))) != Some(id)
-                });
-                array.is_empty()
-            }
-            _ => return Err(unexpected_shape(path)),
-        };
-        if emptied {
-            doc.remove("instance");
-        }
+        remove_one(&mut doc, id).ok_or_else(|| unexpected_shape(path))?;
     }
     revalidate(text, doc, path)
+}
+
+/// Removes instance `id` (if listed); `None` when `instance` has a shape we cannot edit.
+fn remove_one(doc: &mut DocumentMut, id: u64) -> Option<()> {
+    let mut orphaned = None;
+    let emptied = match doc.get_mut("instance")? {
+        Item::ArrayOfTables(tables) => {
+            let found = (0..tables.len()).find(|&i| {
+                entry_id(
+                    tables
+                        .get(i)
+                        .and_then(|t| t.get("id"))
+                        .and_then(Item::as_value),
+                ) == Some(id)
+            });
+            if let Some(index) = found {
+                if let Some(table) = tables.get(index) {
+                    let comments = detached_comments(&raw(table.decor().prefix()));
+                    orphaned = comments.zip(table.position());
+                }
+                tables.remove(index);
+            }
+            tables.is_empty()
+        }
+        Item::Value(Value::Array(array)) => {
+            array.retain(|value| {
+                entry_id(value.as_inline_table().and_then(|t| t.get("id"))) != Some(id)
+            });
+            array.is_empty()
+        }
+        _ => return None,
+    };
+    if emptied {
+        doc.remove("instance");
+    }
+    if let Some((comments, position)) = orphaned {
+        give_to_next(doc, position, comments);
+    }
+    Some(())
 }
 
 fn entry_id(value: Option<&Value>) -> Option<u64> {
@@ -209,105 +233,4 @@ fn instance_table(entry: &NewInstance, id: u64) -> Table {
         );
     }
     table
-}
-
-/// How the user writes an `[[instance]]`: blank lines above it, key indentation, the spaces
-/// around `=`, and whether the `=` signs line up.
-#[derive(Debug, Default)]
-struct TableStyle {
-    blank_lines: String,
-    indent: String,
-    /// (key, spaces after the key, spaces after `=`) of the neighbour.
-    keys: Vec<(String, String, String)>,
-    /// The column of `=` when every key of the neighbour lines up on it.
-    align: Option<usize>,
-}
-
-impl TableStyle {
-    /// The style of the last table; the blank lines above it come from the last table that
-    /// does not open the file (the one at the very top has none, whatever the user's habit).
-    fn of(tables: &ArrayOfTables, text: &str) -> TableStyle {
-        let Some(table) = tables.iter().last() else {
-            return TableStyle::default();
-        };
-        let opens_file = |index: usize| index == 0 && text.trim_start().starts_with('[');
-        let blank_lines = (0..tables.len())
-            .rev()
-            .find(|&index| !opens_file(index))
-            .and_then(|index| tables.get(index))
-            .map_or_else(
-                || "\n".to_string(),
-                |table| {
-                    // Only the blank lines: comments above a table belong to that table.
-                    let prefix = raw(table.decor().prefix());
-                    prefix
-                        .split_inclusive('\n')
-                        .take_while(|l| l.trim().is_empty())
-                        .collect()
-                },
-            );
-        let keys: Vec<(String, String, String)> = table
-            .iter()
-            .filter_map(|(name, item)| {
-                let key = table.key(name)?;
-                let value = item.as_value()?;
-                Some((
-                    name.to_string(),
-                    raw(key.leaf_decor().suffix()),
-                    raw(value.decor().prefix()),
-                ))
-            })
-            .collect();
-        let widths: Vec<usize> = keys
-            .iter()
-            .map(|(k, after, _)| k.len() + after.len())
-            .collect();
-        let align =
-            (widths.len() >= 2 && widths.windows(2).all(|w| w[0] == w[1])).then(|| widths[0]);
-        let indent = table
-            .iter()
-            .next()
-            .and_then(|(name, _)| table.key(name))
-            .map(|key| raw(key.leaf_decor().prefix()))
-            .unwrap_or_default();
-        TableStyle {
-            blank_lines,
-            indent,
-            keys,
-            align,
-        }
-    }
-
-    fn apply(&self, table: &mut Table) {
-        table.decor_mut().set_prefix(self.blank_lines.as_str());
-        let names: Vec<String> = table.iter().map(|(name, _)| name.to_string()).collect();
-        for name in names {
-            let known = self
-                .keys
-                .iter()
-                .find(|(k, _, _)| *k == name)
-                .or_else(|| self.keys.first());
-            let after_key = match (self.align, known) {
-                (Some(column), _) => " ".repeat(column.saturating_sub(name.len()).max(1)),
-                (None, Some((_, after, _))) => after.clone(),
-                (None, None) => " ".to_string(),
-            };
-            let after_eq = known.map_or_else(|| " ".to_string(), |(_, _, v)| v.clone());
-            if let Some(mut key) = table.key_mut(&name) {
-                key.leaf_decor_mut().set_prefix(self.indent.as_str());
-                key.leaf_decor_mut().set_suffix(after_key);
-            }
-            if let Some(value) = table.get_mut(&name).and_then(Item::as_value_mut) {
-                value.decor_mut().set_prefix(after_eq);
-                value.decor_mut().set_suffix("");
-            }
-        }
-    }
-}
-
-/// A decor part as text; parsed documents always have it, new items may not.
-fn raw(part: Option<&toml_edit::RawString>) -> String {
-    part.and_then(|r| r.as_str())
-        .unwrap_or_default()
-        .to_string()
 }

@@ -4,9 +4,11 @@
 pub mod describe;
 pub mod edit;
 pub mod error;
+mod layout;
 pub mod schema;
 pub mod settings;
 mod validate;
+mod values;
 
 #[cfg(test)]
 mod tests;
