@@ -201,10 +201,14 @@ fn unexpected_shape(path: &Path) -> ConfigError {
 /// Renders the edited document in the original's line endings, and checks that it is still a
 /// valid fleet: if it is not, that is our bug, and nothing gets written.
 fn revalidate(original: &str, doc: DocumentMut, path: &Path) -> Result<String, ConfigError> {
-    // toml_edit writes "\n" after every key and drops a missing final newline's absence.
+    // toml_edit writes "\n" line ends, and a final one even where the user had none.
     let mut text = doc.to_string();
     if original.contains("\r\n") {
         text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
+    if !original.starts_with(['\r', '\n']) {
+        // Removing the first table must not leave the next one's blank line at the top.
+        text = text.trim_start_matches(['\r', '\n']).to_string();
     }
     if !original.is_empty() && !original.ends_with('\n') {
         let trimmed = text

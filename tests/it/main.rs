@@ -1,1 +1,2 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
+mod fleet_file;

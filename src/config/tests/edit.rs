@@ -37,16 +37,28 @@ fn path() -> &'static Path {
 }
 
 fn new(id: &str, label: Option<&str>, on_complete: Option<Option<ActionKind>>) -> NewInstance {
-    NewInstance { id: id.into(), label: label.map(Into::into), on_complete }
+    NewInstance {
+        id: id.into(),
+        label: label.map(Into::into),
+        on_complete,
+    }
 }
 
 /// What `after` has that `before` lacks, when `after` is `before` with one run of text
 /// inserted; panics when anything of `before` changed.
 fn inserted<'a>(before: &str, after: &'a str) -> &'a str {
-    let common = before.bytes().zip(after.bytes()).take_while(|(a, b)| a == b).count();
+    let common = before
+        .bytes()
+        .zip(after.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
     let split = (0..=common)
         .rev()
-        .find(|&p| before.is_char_boundary(p) && after.ends_with(&before[p..]) && after.len() >= before.len())
+        .find(|&p| {
+            before.is_char_boundary(p)
+                && after.ends_with(&before[p..])
+                && after.len() >= before.len()
+        })
         .unwrap_or_else(|| panic!("the original text changed:\n{after}"));
     &after[split..after.len() - (before.len() - split)]
 }
@@ -112,14 +124,21 @@ fn the_added_table_copies_its_neighbours_layout() {
     let entry = new("7", Some("new one"), Some(Some(ActionKind::Destroy)));
     for (before, after, table) in cases {
         let added = add_instances(before, path(), std::slice::from_ref(&entry)).unwrap();
-        assert_eq!(added, before.replacen(after, &format!("{after}{table}"), 1), "in:\n{before}");
+        assert_eq!(
+            added,
+            before.replacen(after, &format!("{after}{table}"), 1),
+            "in:\n{before}"
+        );
     }
 }
 
 #[test]
 fn removing_keeps_section_comments_and_drops_the_tables_own() {
     let without_big = remove_instances(COMMENTED, path(), &["100"]).unwrap();
-    let expected = COMMENTED.replace("# the big one\n[[instance]]\n  id    = 100\n  label = \"big\"   # 8×H100\n\n", "");
+    let expected = COMMENTED.replace(
+        "# the big one\n[[instance]]\n  id    = 100\n  label = \"big\"   # 8×H100\n\n",
+        "",
+    );
     assert_eq!(without_big, expected);
 
     let without_both = remove_instances(COMMENTED, path(), &["101", "100"]).unwrap();
@@ -132,9 +151,18 @@ fn removing_keeps_section_comments_and_drops_the_tables_own() {
 
 #[test]
 fn bad_requests_are_refused_with_a_clear_message() {
-    let add = |entries: &[NewInstance]| add_instances(COMMENTED, path(), entries).unwrap_err().to_string();
-    let remove = |ids: &[&str]| remove_instances(COMMENTED, path(), ids).unwrap_err().to_string();
-    let id_help = "  help: instance ids are the numbers `vastai show instances` lists, e.g. 28421359";
+    let add = |entries: &[NewInstance]| {
+        add_instances(COMMENTED, path(), entries)
+            .unwrap_err()
+            .to_string()
+    };
+    let remove = |ids: &[&str]| {
+        remove_instances(COMMENTED, path(), ids)
+            .unwrap_err()
+            .to_string()
+    };
+    let id_help =
+        "  help: instance ids are the numbers `vastai show instances` lists, e.g. 28421359";
     let cases: Vec<(String, String)> = vec![
         (
             add(&[new("100", None, None)]),
