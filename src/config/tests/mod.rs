@@ -3,4 +3,5 @@
 
 mod describe;
 mod edit;
+mod errors;
 mod validate;
