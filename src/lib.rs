@@ -1,6 +1,7 @@
 //! vastfleet: supervise a fleet of rented Vast.ai GPU instances.
 
 pub mod api;
+pub mod atomic;
 pub mod backoff;
 pub mod cli;
 pub mod commands;

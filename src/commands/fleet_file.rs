@@ -1,17 +1,264 @@
-//! `vastfleet add | remove | check`: the fleet file's own commands.
-use crate::{
-    cli::{AddArgs, CheckArgs, RemoveArgs},
-    Fatal,
-};
+//! `vastfleet add | remove | check`: the fleet file's own commands. Edits go through
+//! `config::edit` (comments kept, result re-validated) and `atomic::write_atomic`, so a running
+//! `watch` only ever sees a whole, valid file.
 
-pub async fn add(_args: AddArgs) -> Result<(), Fatal> {
-    Err(Fatal::runtime("add: not built yet"))
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::api::Api;
+use crate::atomic::write_atomic;
+use crate::cli::{AddArgs, CheckArgs, OnCompleteArg, RemoveArgs};
+use crate::config::describe::describe;
+use crate::config::edit::{self, NewInstance, TEMPLATE};
+use crate::config::{ConfigError, Settings};
+use crate::report::event::ActionKind;
+use crate::Fatal;
+
+pub async fn add(args: AddArgs) -> Result<(), Fatal> {
+    let ids = args
+        .ids
+        .iter()
+        .map(|id| edit::parse_id(&args.file, id))
+        .collect::<Result<Vec<u64>, _>>()?;
+    if args.check {
+        // LEAD: build the real client from `args.api` and the key, then call
+        // `check_exists(&client, &ids).await?` here.
+        return Err(Fatal::runtime(
+            "add --check: asking the API is not wired in yet; add without --check, \
+             then `vastfleet status` shows whether the instances exist",
+        ));
+    }
+    let (text, created) = read_or_template(&args.file)?;
+    let entries: Vec<NewInstance> = args
+        .ids
+        .iter()
+        .map(|id| NewInstance {
+            id: id.clone(),
+            label: args.label.clone(),
+            on_complete: args.on_complete.map(on_complete),
+        })
+        .collect();
+    let edited = edit::add_instances(&text, &args.file, &entries)?;
+    write(&args.file, &edited)?;
+    let name = args.file.display();
+    if created {
+        println!("created {name} from the commented template");
+    }
+    for id in ids {
+        match &args.label {
+            Some(label) => println!("added {id} ({}) to {name}", label.trim()),
+            None => println!("added {id} to {name}"),
+        }
+    }
+    warn_about(&Settings::from_toml(&edited, &args.file)?);
+    Ok(())
 }
 
-pub fn remove(_args: RemoveArgs) -> Result<(), Fatal> {
-    Err(Fatal::runtime("remove: not built yet"))
+/// Fails unless the API knows every one of `ids`; `add --check` calls it before writing.
+/// Every id is asked, so one run names all the missing ones.
+pub async fn check_exists<A: Api>(api: &A, ids: &[u64]) -> Result<(), Fatal> {
+    let mut missing = Vec::new();
+    for &id in ids {
+        match api.show(id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(id.to_string()),
+            Err(err) => return Err(Fatal::runtime(format!("cannot check instance {id}: {err}"))),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::input(format!(
+        "no instance {} in this account; nothing was added\n  help: `vastai show instances` lists yours",
+        missing.join(", ")
+    )))
 }
 
-pub fn check(_args: CheckArgs) -> Result<(), Fatal> {
-    Err(Fatal::runtime("check: not built yet"))
+pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
+    let text = read(&args.file)?;
+    let before = Settings::from_toml(&text, &args.file)?;
+    let edited = edit::remove_instances(&text, &args.file, &args.ids)?;
+    write(&args.file, &edited)?;
+    let after = Settings::from_toml(&edited, &args.file)?;
+    for gone in before
+        .instances
+        .iter()
+        .filter(|i| after.instance(i.id).is_none())
+    {
+        match &gone.label {
+            Some(label) => println!("removed {} ({label}) from {}", gone.id, args.file.display()),
+            None => println!("removed {} from {}", gone.id, args.file.display()),
+        }
+    }
+    Ok(())
+}
+
+pub fn check(args: CheckArgs) -> Result<(), Fatal> {
+    let settings = Settings::load(&args.file)?;
+    let count = settings.instances.len();
+    println!(
+        "{} is valid: {count} instance{}",
+        args.file.display(),
+        if count == 1 { "" } else { "s" }
+    );
+    let key = KeyLocation::find();
+    match &key {
+        KeyLocation::Env => println!("key        from VAST_API_KEY"),
+        KeyLocation::File(path) => println!("key        from {}", path.display()),
+        KeyLocation::EmptyFile(_) | KeyLocation::Missing => {}
+    }
+    print!("{}", describe(&settings));
+    warn_about(&settings);
+    match key {
+        KeyLocation::Env | KeyLocation::File(_) => Ok(()),
+        KeyLocation::EmptyFile(path) => Err(Fatal::input(format!(
+            "the API key file {} is empty\n  help: {KEY_HELP}",
+            path.display()
+        ))),
+        KeyLocation::Missing => Err(Fatal::input(format!(
+            "no API key found\n  help: {KEY_HELP}"
+        ))),
+    }
+}
+
+const KEY_HELP: &str = "set VAST_API_KEY, or run `vastai set api-key KEY` \
+                        (it writes ~/.config/vastai/vast_api_key)";
+
+/// Where the API key would be read from, found without reading it: the official CLI's
+/// places, in its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyLocation {
+    Env,
+    File(PathBuf),
+    /// The first key file found is empty: the key module would refuse it.
+    EmptyFile(PathBuf),
+    Missing,
+}
+
+impl KeyLocation {
+    fn find() -> KeyLocation {
+        if std::env::var_os("VAST_API_KEY").is_some_and(|v| !v.is_empty()) {
+            return KeyLocation::Env;
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|c| !c.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".config")));
+        let candidates = [
+            config.map(|c| c.join("vastai").join("vast_api_key")),
+            home.map(|h| h.join(".vast_api_key")),
+        ];
+        for path in candidates.into_iter().flatten() {
+            if let Ok(metadata) = std::fs::metadata(&path) {
+                if metadata.is_file() {
+                    return if metadata.len() == 0 {
+                        KeyLocation::EmptyFile(path)
+                    } else {
+                        KeyLocation::File(path)
+                    };
+                }
+            }
+        }
+        KeyLocation::Missing
+    }
+}
+
+fn on_complete(arg: OnCompleteArg) -> Option<ActionKind> {
+    match arg {
+        OnCompleteArg::None => None,
+        OnCompleteArg::Stop => Some(ActionKind::Stop),
+        OnCompleteArg::Destroy => Some(ActionKind::Destroy),
+    }
+}
+
+fn warn_about(settings: &Settings) {
+    for warning in &settings.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn read(path: &Path) -> Result<String, Fatal> {
+    std::fs::read_to_string(path).map_err(|err| {
+        let error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
+        Fatal::from(if err.kind() == ErrorKind::NotFound {
+            error.with_help("check the path, or pass the file with -f")
+        } else {
+            error
+        })
+    })
+}
+
+/// The file's text, or the template when there is no file yet (then `true`).
+fn read_or_template(path: &Path) -> Result<(String, bool), Fatal> {
+    match std::fs::metadata(path) {
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok((TEMPLATE.to_string(), true)),
+        _ => read(path).map(|text| (text, false)),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Fatal> {
+    write_atomic(path, text.as_bytes())
+        .map_err(|err| Fatal::runtime(format!("cannot write {}: {err}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{models::ListPage, ApiError, Instance};
+
+    /// Knows instances 1 and 2; 99 makes the API fail.
+    struct Fake;
+
+    impl Api for Fake {
+        async fn list_page(
+            &self,
+            _: Option<String>,
+            _: Option<Vec<u64>>,
+        ) -> Result<ListPage, ApiError> {
+            Ok(ListPage::default())
+        }
+        async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
+            match id {
+                1 | 2 => Ok(Some(Instance {
+                    id: Some(id),
+                    ..Instance::default()
+                })),
+                99 => Err(ApiError::Transient("connection reset".into())),
+                _ => Ok(None),
+            }
+        }
+        async fn logs(&self, _: u64, _: u32) -> Result<Vec<String>, ApiError> {
+            Ok(Vec::new())
+        }
+        async fn stop(&self, _: u64) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn start(&self, _: u64) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn destroy(&self, _: u64) -> Result<(), ApiError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn check_exists_names_every_missing_instance() {
+        assert_eq!(check_exists(&Fake, &[1, 2]).await, Ok(()));
+        let err = check_exists(&Fake, &[1, 5, 2, 6]).await.unwrap_err();
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.starts_with("no instance 5, 6 in this account"),
+            "{}",
+            err.message
+        );
+        let err = check_exists(&Fake, &[99]).await.unwrap_err();
+        assert_eq!(err.code, 1);
+        assert_eq!(
+            err.message,
+            "cannot check instance 99: temporary API failure: connection reset"
+        );
+    }
 }

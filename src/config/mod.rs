@@ -1,8 +1,20 @@
 //! The fleet file: its raw schema, the validated [`Settings`] everything downstream uses, and
 //! comment-preserving edits for `add` / `remove`.
 
+pub mod describe;
 pub mod edit;
+pub mod error;
+mod layout;
 pub mod schema;
 pub mod settings;
+mod validate;
+mod values;
 
-pub use settings::{InstanceSettings, Policy, Settings};
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, Location};
+pub use settings::{
+    Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Overrides, Policy, Settings,
+};
+pub use validate::check_label;

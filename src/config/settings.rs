@@ -1,13 +1,20 @@
 //! The validated fleet: durations parsed, regexes compiled, ids unique, defaults merged into
-//! every instance. Nothing downstream sees raw TOML.
+//! every instance. Nothing downstream sees raw TOML. The checks themselves live in
+//! `validate.rs`; this file holds the types, the entry points and the command-line overrides.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 
+use super::error::ConfigError;
+pub use super::schema::NotifyFormat;
 use crate::report::event::ActionKind;
 use crate::throttle::RateLimit;
+
+/// The API's home when neither `--api-url`, `[api] url` nor `VAST_URL` says otherwise.
+pub const DEFAULT_API_URL: &str = "https://console.vast.ai";
 
 /// Everything `watch` needs, validated.
 #[derive(Debug, Clone)]
@@ -17,13 +24,51 @@ pub struct Settings {
     pub api: ApiSettings,
     pub defaults: Policy,
     pub instances: Vec<InstanceSettings>,
+    /// `[discover]`: account instances to watch beyond the listed ones (with `defaults`).
+    pub discover: Option<Discover>,
+    /// `[[notify]]` webhooks.
+    pub notify: Vec<NotifyTarget>,
+    /// `[api] api_down_after`: how long every call may fail before the API counts as down.
+    pub api_down_after: Duration,
+    /// Things that are allowed but probably not meant (a label used twice). `check` shows them.
+    pub warnings: Vec<ConfigError>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl Default for Settings {
+    /// An empty fleet with every default, as a base for fleets built from flags.
+    fn default() -> Self {
+        Settings {
+            path: None,
+            api: ApiSettings::default(),
+            defaults: Policy::default(),
+            instances: Vec::new(),
+            discover: None,
+            notify: Vec::new(),
+            api_down_after: Duration::from_secs(5 * 60),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiSettings {
     /// `[api] url`; the caller resolves flag > file > VAST_URL > default.
     pub url: Option<String>,
     pub rate_limit: RateLimit,
+}
+
+impl ApiSettings {
+    /// The base URL to use and where it came from: `url` (the flag or the file, once
+    /// [`Overrides`] were applied), else `VAST_URL`, else [`DEFAULT_API_URL`].
+    pub fn effective_url(&self) -> (String, &'static str) {
+        if let Some(url) = &self.url {
+            return (url.clone(), "fleet file or --api-url");
+        }
+        match std::env::var("VAST_URL") {
+            Ok(url) if !url.trim().is_empty() => (url, "VAST_URL"),
+            _ => (DEFAULT_API_URL.to_string(), "default"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +96,7 @@ pub struct Policy {
     pub completion: Regex,
     pub result: Regex,
     pub on_complete: Option<ActionKind>,
+    pub guards: Guards,
 }
 
 impl PartialEq for Policy {
@@ -62,6 +108,7 @@ impl PartialEq for Policy {
             && self.completion.as_str() == other.completion.as_str()
             && self.result.as_str() == other.result.as_str()
             && self.on_complete == other.on_complete
+            && self.guards == other.guards
     }
 }
 
@@ -75,6 +122,249 @@ impl Default for Policy {
             completion: Regex::new("SUCCESS! NEW processing completed").expect("valid default"),
             result: Regex::new(r"https?://\S+").expect("valid default"),
             on_complete: Some(ActionKind::Stop),
+            guards: Guards::default(),
         }
     }
 }
+
+/// Rules that act on an instance for reasons other than completion (issue 6). Every guard is
+/// off unless set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guards {
+    /// Act once the instance has been running this long.
+    pub max_runtime: Option<Duration>,
+    /// Act once the instance has cost this many dollars since watching started.
+    pub max_cost: Option<f64>,
+    /// Act when GPU utilisation stays low while running.
+    pub idle: Option<IdleGuard>,
+    /// Act when the instance stays in a non-running state (loading, pulling) this long.
+    pub stuck: Option<Duration>,
+    /// Act when a running instance writes no new log line for this long.
+    pub silent: Option<Duration>,
+    /// Destroy an instance that has been stopped this long (a stopped disk still bills).
+    pub destroy_after_stop: Option<Duration>,
+    /// Warn (never act) when the rental contract ends within this long.
+    pub contract_warning: Option<Duration>,
+    /// What max_runtime, max_cost, idle, stuck and silent do when they fire; `None` reports only.
+    pub on_guard: Option<ActionKind>,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Guards {
+            max_runtime: None,
+            max_cost: None,
+            idle: None,
+            stuck: None,
+            silent: None,
+            destroy_after_stop: None,
+            contract_warning: None,
+            on_guard: Some(ActionKind::Stop),
+        }
+    }
+}
+
+impl Guards {
+    /// Whether any guard is on.
+    pub fn any(&self) -> bool {
+        self.max_runtime.is_some()
+            || self.max_cost.is_some()
+            || self.idle.is_some()
+            || self.stuck.is_some()
+            || self.silent.is_some()
+            || self.destroy_after_stop.is_some()
+            || self.contract_warning.is_some()
+    }
+}
+
+/// `idle = { gpu_util_below = 5, for = "20m" }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IdleGuard {
+    /// Percent, in (0, 100].
+    pub gpu_util_below: f64,
+    /// How long utilisation must stay below the threshold (`for` in the file).
+    pub duration: Duration,
+}
+
+/// `[discover]`: which unlisted account instances to watch too.
+#[derive(Debug, Clone)]
+pub enum Discover {
+    All,
+    /// Instances whose Vast label matches the glob.
+    Label(globset::GlobMatcher),
+}
+
+impl Discover {
+    pub fn matches(&self, label: Option<&str>) -> bool {
+        match self {
+            Discover::All => true,
+            Discover::Label(glob) => label.is_some_and(|label| glob.is_match(label)),
+        }
+    }
+}
+
+impl PartialEq for Discover {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Discover::All, Discover::All) => true,
+            (Discover::Label(a), Discover::Label(b)) => a.glob() == b.glob(),
+            _ => false,
+        }
+    }
+}
+
+/// Event names a `[[notify]]` may subscribe to: the `--json` event names worth a webhook, plus
+/// `api_down` (every call has failed for `api_down_after`).
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "completion",
+    "action",
+    "guard",
+    "api_down",
+    "status",
+    "gap",
+    "api_error",
+    "recovered",
+    "joined",
+    "left",
+    "reload",
+    "reload_rejected",
+    "orphans",
+    "shutdown",
+];
+
+/// The events of a `[[notify]]` without `events`.
+pub const DEFAULT_NOTIFY_EVENTS: &[&str] = &["completion", "action", "guard", "api_down"];
+
+/// One webhook. Its Debug output hides the URL's path and query: webhook URLs carry secrets.
+#[derive(Clone, PartialEq)]
+pub struct NotifyTarget {
+    pub url: url::Url,
+    /// Names from [`NOTIFY_EVENTS`], without duplicates.
+    pub events: Vec<String>,
+    pub format: NotifyFormat,
+}
+
+impl NotifyTarget {
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == event)
+    }
+
+    /// Scheme and host only, safe to print.
+    pub fn redacted_url(&self) -> String {
+        format!(
+            "{}://{}/…",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or("")
+        )
+    }
+}
+
+impl fmt::Debug for NotifyTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyTarget")
+            .field("url", &self.redacted_url())
+            .field("events", &self.events)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+/// Command-line flags that win over the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--interval`, already parsed with [`parse_interval_flag`].
+    pub interval: Option<Duration>,
+    /// `--full`: show every existing log line when watching starts.
+    pub full_history: bool,
+    /// `--on-complete`; `Some(None)` is `--on-complete none`.
+    pub on_complete: Option<Option<ActionKind>>,
+    /// `--api-url`.
+    pub api_url: Option<String>,
+}
+
+impl Settings {
+    /// Reads and validates a fleet file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            let error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
+            if err.kind() == std::io::ErrorKind::NotFound {
+                error.with_help(
+                    "create it with `vastfleet add ID` (it starts from a commented template)",
+                )
+            } else {
+                error
+            }
+        })?;
+        Settings::from_toml(&text, path)
+    }
+
+    /// Validates the text of a fleet file; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let file = toml::from_str(text).map_err(|err| ConfigError::from_toml(path, text, &err))?;
+        super::validate::validate(file, text, path)
+    }
+
+    /// The fleet of `watch --id …`: every default, the given ids (duplicates dropped).
+    pub fn from_ids(ids: &[u64], overrides: &Overrides) -> Result<Settings, ConfigError> {
+        if ids.contains(&0) {
+            return Err(ConfigError::new(None, "--id 0 is not an instance id")
+                .with_help("instance ids are the positive numbers `vastai show instances` lists"));
+        }
+        let mut settings = Settings::default();
+        for &id in ids {
+            if !settings.instances.iter().any(|i| i.id == id) {
+                settings.instances.push(InstanceSettings {
+                    id,
+                    label: None,
+                    policy: settings.defaults.clone(),
+                });
+            }
+        }
+        settings.apply(overrides);
+        Ok(settings)
+    }
+
+    /// Puts the command-line flags over whatever the file said, for every instance.
+    pub fn apply(&mut self, overrides: &Overrides) {
+        let policies = std::iter::once(&mut self.defaults)
+            .chain(self.instances.iter_mut().map(|i| &mut i.policy));
+        for policy in policies {
+            if let Some(interval) = overrides.interval {
+                policy.interval = interval;
+                // The backoff cap can never be shorter than the normal pace.
+                policy.max_backoff = policy.max_backoff.max(interval);
+            }
+            if overrides.full_history {
+                policy.history = None;
+            }
+            if let Some(on_complete) = overrides.on_complete {
+                policy.on_complete = on_complete;
+            }
+        }
+        if let Some(url) = &overrides.api_url {
+            self.api.url = Some(url.clone());
+        }
+    }
+
+    pub fn instance(&self, id: u64) -> Option<&InstanceSettings> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+}
+
+/// Parses `--interval`, with the same rules as `interval` in the file.
+pub fn parse_interval_flag(text: &str) -> Result<Duration, ConfigError> {
+    let interval = humantime::parse_duration(text.trim()).map_err(|err| {
+        ConfigError::new(None, format!("--interval {text:?}: {err}"))
+            .with_help("write a number and a unit, e.g. \"500ms\", \"5s\", \"1m\"")
+    })?;
+    if interval < MIN_INTERVAL {
+        return Err(
+            ConfigError::new(None, format!("--interval {text:?} is shorter than 100ms"))
+                .with_help("polling faster only queues calls behind the shared rate limiter"),
+        );
+    }
+    Ok(interval)
+}
+
+/// The shortest poll period allowed anywhere.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);

@@ -2,3 +2,4 @@
 mod fidelity;
 mod sim;
 mod throttle;
+mod fleet_file;
