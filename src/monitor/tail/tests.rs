@@ -90,14 +90,24 @@ fn cost_is_linear_even_for_identical_lines() {
         let c: Vec<Counted> = cur.iter().map(|l| Counted(l, &compares)).collect();
         align(&p, &c, false, false);
         let bound = 6 * (p.len() + c.len());
-        assert!(compares.get() <= bound, "{} compares > {bound}", compares.get());
+        assert!(
+            compares.get() <= bound,
+            "{} compares > {bound}",
+            compares.get()
+        );
     }
 }
 
 /// Whether a log exists whose window was `prev` and, after `appended` more lines, is `cur`.
 /// Written from the log's point of view, independently of the matcher: the last
 /// `len(cur) - appended` lines of `cur` were the end of the earlier log.
-fn consistent(prev: &[&str], prev_whole: bool, cur: &[&str], cur_whole: bool, appended: usize) -> bool {
+fn consistent(
+    prev: &[&str],
+    prev_whole: bool,
+    cur: &[&str],
+    cur_whole: bool,
+    appended: usize,
+) -> bool {
     let (n, m) = (prev.len(), cur.len());
     if appended > m {
         // Every line of `cur` is new; only a whole `cur` (the entire log) forbids that.
@@ -182,11 +192,25 @@ fn property_new_lines_are_the_appended_lines_unless_ambiguous() {
             let smallest = (0..=c.len() + 1)
                 .find(|&a| consistent(&p, prev_whole, &c, cur_whole, a))
                 .expect("the true count is always consistent");
-            let claimed = if alignment == Alignment::Gap { c.len() } else { c.len() - from };
-            assert_eq!(claimed, smallest.min(c.len()), "seed {seed}: {p:?} -> {c:?}");
-            assert!(appended.ends_with(new), "seed {seed}: {new:?} is not the end of {appended:?}");
+            let claimed = if alignment == Alignment::Gap {
+                c.len()
+            } else {
+                c.len() - from
+            };
+            assert_eq!(
+                claimed,
+                smallest.min(c.len()),
+                "seed {seed}: {p:?} -> {c:?}"
+            );
+            assert!(
+                appended.ends_with(new),
+                "seed {seed}: {new:?} is not the end of {appended:?}"
+            );
             if alignment == Alignment::Gap {
-                assert!(appended.len() >= c.len(), "seed {seed}: false gap {p:?} -> {c:?}");
+                assert!(
+                    appended.len() >= c.len(),
+                    "seed {seed}: false gap {p:?} -> {c:?}"
+                );
             }
             steps_total += 1;
             let covered = appended.len() < c.len() || (appended.len() == c.len() && cur_whole);
@@ -206,9 +230,18 @@ fn property_new_lines_are_the_appended_lines_unless_ambiguous() {
         }
     }
     // The generator must exercise both sides of the ambiguity, or the test proves little.
-    assert!(unambiguous_steps * 3 > steps_total, "{unambiguous_steps}/{steps_total}");
-    assert!(unambiguous_steps < steps_total, "repeats never made a step ambiguous");
-    assert!(exact_runs > 100, "only {exact_runs} runs were unambiguous end to end");
+    assert!(
+        unambiguous_steps * 3 > steps_total,
+        "{unambiguous_steps}/{steps_total}"
+    );
+    assert!(
+        unambiguous_steps < steps_total,
+        "repeats never made a step ambiguous"
+    );
+    assert!(
+        exact_runs > 100,
+        "only {exact_runs} runs were unambiguous end to end"
+    );
 }
 
 /// Runs with a distinct line at the end of every append are never ambiguous: the log is
