@@ -145,7 +145,7 @@ impl ActionBook {
                 cx.out.checkpoint();
                 self.verification = Some(Verification {
                     kind,
-                    deadline: cx.now + cx.grace,
+                    deadline: cx.now.saturating_add(cx.grace),
                 });
                 self.phase = Phase::Ready;
                 self.failures = 0;
@@ -172,7 +172,7 @@ impl ActionBook {
                     retry_in,
                     error: format!("{} failed: {error}", kind.as_str()),
                 });
-                self.phase = Phase::RetryAt(cx.now + retry_in);
+                self.phase = Phase::RetryAt(cx.now.saturating_add(retry_in));
             }
         }
     }
@@ -192,7 +192,7 @@ impl ActionBook {
             } else {
                 // On its way (or somewhere odd): not worth a second call yet.
                 self.verification = Some(Verification {
-                    deadline: cx.now + cx.grace,
+                    deadline: cx.now.saturating_add(cx.grace),
                     ..verification
                 });
             }

@@ -183,6 +183,11 @@ pub struct Check {
     pub fire: Option<String>,
 }
 
+/// Seconds as a duration, clamped to what a `Duration` holds (odd API values never panic).
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
@@ -207,9 +212,7 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
     };
     let running = input.status == RUNNING;
     let mono = input.now.mono;
-    let uptime = row
-        .start_date
-        .map(|start| Duration::from_secs_f64((input.now.wall - start).max(0.0)));
+    let uptime = row.start_date.map(|start| seconds(input.now.wall - start));
     // A state that holds and fires together, with its detail.
     let mut push = |guard, holds: bool, fire: Option<String>| {
         checks.push(Check {
@@ -292,11 +295,8 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
         let left = row.end_date.map(|end| end - input.now.wall);
         let ending = left.filter(|left| *left <= warning.as_secs_f64());
         let detail = ending.map(|left| match left {
-            l if l >= 0.0 => format!("the contract ends in {}", human(Duration::from_secs_f64(l))),
-            l => format!(
-                "the contract ended {} ago",
-                human(Duration::from_secs_f64(-l))
-            ),
+            l if l >= 0.0 => format!("the contract ends in {}", human(seconds(l))),
+            l => format!("the contract ended {} ago", human(seconds(-l))),
         });
         push(GuardKind::ContractEnding, ending.is_some(), detail);
     }
@@ -304,13 +304,15 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
     push(
         GuardKind::Down,
         down_for.is_some(),
-        down_for.filter(|d| *d > input.interval * 2).map(|d| {
-            format!(
-                "{} for {}: it will not return to running by itself",
-                input.status,
-                human(d)
-            )
-        }),
+        down_for
+            .filter(|d| *d > input.interval.saturating_mul(2))
+            .map(|d| {
+                format!(
+                    "{} for {}: it will not return to running by itself",
+                    input.status,
+                    human(d)
+                )
+            }),
     );
     // A guard switched off ends its episode, so switching it back on arms it afresh.
     for guard in GuardKind::ALL {

@@ -12,101 +12,13 @@ use crate::api::{ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::settings::Policy;
 use crate::monitor::actions::{ActionBook, Ctx};
-use crate::monitor::durable::{DurableState, Trigger};
+use crate::monitor::durable::{ActionRecord, DurableState, Trigger};
 use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput, GuardKind};
 use crate::monitor::logs::{Found, LogFollower};
+pub(crate) use crate::monitor::protocol::Batch;
+pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Output};
 use crate::monitor::{GONE, PROVISIONING, RUNNING};
 use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
-
-/// The time of an observation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Now {
-    /// Monotonic, since an arbitrary origin: every deadline of the machine is on this clock.
-    pub mono: Duration,
-    /// Epoch seconds, for comparing with the API's `start_date` / `end_date`.
-    pub wall: f64,
-}
-
-/// What the shell tells the machine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Observation {
-    /// This instance's row from the latest fleet-wide list sweep; `None` = absent (gone).
-    Status(Option<Instance>),
-    /// The answer to [`Output::FetchLogs`]: the last `tail` lines.
-    Logs(Result<Vec<String>, ApiError>),
-    /// The answer to [`Output::Act`].
-    ActionDone {
-        action: ActionKind,
-        result: Result<(), ApiError>,
-    },
-    /// A live reload; applies from the next poll.
-    PolicyChanged(Policy),
-    /// The time the machine asked for ([`MonitorMachine::next_wake`]) has come.
-    Tick,
-}
-
-/// What the machine asks of the shell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    Event(EventKind),
-    /// Call `api.logs(id, tail)`, then observe [`Observation::Logs`].
-    FetchLogs {
-        tail: u32,
-    },
-    /// Call stop / destroy, then observe [`Observation::ActionDone`].
-    Act(ActionKind),
-    /// Durable state changed: persist [`MonitorMachine::durable`] before executing any later
-    /// `Act` of the same batch.
-    Checkpoint,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MachineOptions {
-    /// Report actions instead of taking them.
-    pub dry_run: bool,
-}
-
-/// The outputs of one observation.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    outputs: Vec<Output>,
-    dirty: bool,
-    checkpointed: bool,
-}
-
-impl Batch {
-    pub fn event(&mut self, kind: EventKind) {
-        self.outputs.push(Output::Event(kind));
-    }
-
-    /// Durable state changed. The shell reads `durable()` after the whole observation, so one
-    /// `Checkpoint` per batch is enough, as long as it comes before the first `Act`.
-    pub fn checkpoint(&mut self) {
-        self.dirty = true;
-    }
-
-    pub fn act(&mut self, kind: ActionKind) {
-        self.flush_checkpoint();
-        self.outputs.push(Output::Act(kind));
-    }
-
-    pub fn fetch(&mut self, tail: u32) {
-        self.flush_checkpoint();
-        self.outputs.push(Output::FetchLogs { tail });
-    }
-
-    fn flush_checkpoint(&mut self) {
-        if self.dirty && !self.checkpointed {
-            self.checkpointed = true;
-            self.outputs.push(Output::Checkpoint);
-        }
-    }
-
-    fn finish(mut self) -> Vec<Output> {
-        self.flush_checkpoint();
-        self.outputs
-    }
-}
 
 /// Log polling state.
 #[derive(Debug, Clone, Default)]
@@ -279,7 +191,7 @@ impl MonitorMachine {
                 failed_attempts: std::mem::take(&mut self.fetch.failures),
             });
         }
-        self.fetch.next_at = Some(now.mono + self.policy.interval);
+        self.fetch.next_at = Some(now.mono.saturating_add(self.policy.interval));
         let report = self
             .logs
             .process(&self.source, &self.policy, lines, requested);
@@ -311,7 +223,7 @@ impl MonitorMachine {
             .backoff()
             .delay(attempt, self.jitter.next_unit(), error.retry_after());
         self.fetch.await_status = not_found;
-        self.fetch.next_at = Some(now.mono + retry_in);
+        self.fetch.next_at = Some(now.mono.saturating_add(retry_in));
         out.event(EventKind::ApiError {
             source: Some(self.source.clone()),
             attempt: self.fetch.failures,
@@ -337,10 +249,12 @@ impl MonitorMachine {
     /// Asks for an action, or only reports it under `--dry-run`.
     fn act_for(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
         if self.options.dry_run {
-            let reason = match &trigger {
-                Trigger::Completion(_) | Trigger::Verification => "completion".to_string(),
-                Trigger::Guard(name) => name.clone(),
-            };
+            let reason = ActionRecord {
+                kind,
+                trigger,
+                done: false,
+            }
+            .reason();
             out.event(EventKind::Action {
                 source: self.source.clone(),
                 action: kind,
@@ -427,7 +341,7 @@ fn ctx<'a>(
 
 /// How long a done action's effect may take to show in the status sweeps.
 pub fn verification_grace(interval: Duration) -> Duration {
-    (interval * 3).max(Duration::from_secs(30))
+    interval.saturating_mul(3).max(Duration::from_secs(30))
 }
 
 /// The status name of a row: `actual_status`, [`PROVISIONING`] when null, [`GONE`] when absent.

@@ -10,6 +10,7 @@ mod durable;
 pub mod guards;
 mod logs;
 pub mod machine;
+mod protocol;
 pub mod tail;
 
 pub use durable::{ActionRecord, DurableState, Trigger, CURSOR_LINES};

@@ -399,3 +399,52 @@ fn episodes_survive_by_name_and_a_switched_off_guard_rearms() {
     assert!(changed);
     assert!(episodes.names().is_empty());
 }
+
+#[test]
+fn absurd_api_values_do_not_panic() {
+    let config = GuardConfig {
+        max_runtime: Some(mins(1)),
+        max_cost: Some(1.0),
+        contract_warning: Some(mins(1)),
+        ..Default::default()
+    };
+    let row = Instance {
+        start_date: Some(-1e300),
+        end_date: Some(-1e300),
+        dph_total: Some(1e300),
+        ..Instance::default()
+    };
+    let input = GuardInput {
+        now: Now {
+            mono: Duration::MAX,
+            wall: WALL0,
+        },
+        status: RUNNING,
+        row: Some(&row),
+        clock: &GuardClock::default(),
+        interval: Duration::MAX,
+    };
+    let fired: Vec<GuardKind> = check(&config, &input)
+        .into_iter()
+        .filter(|c| c.fire.is_some())
+        .map(|c| c.guard)
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            GuardKind::MaxRuntime,
+            GuardKind::MaxCost,
+            GuardKind::ContractEnding
+        ]
+    );
+    let unknown_time = GuardInput {
+        now: Now {
+            mono: Duration::ZERO,
+            wall: f64::NAN,
+        },
+        ..input
+    };
+    assert!(check(&config, &unknown_time)
+        .iter()
+        .all(|c| c.guard == GuardKind::ContractEnding || c.fire.is_none()));
+}

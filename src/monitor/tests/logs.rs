@@ -330,3 +330,45 @@ fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
     );
     assert_eq!(h.m.next_wake(), Some(secs(25)));
 }
+
+#[test]
+fn a_steady_flood_stops_gapping_once_the_tail_has_grown() {
+    let mut fake = FakeLog(Vec::new());
+    fake.push_numbered("boot", 3);
+    let mut h = Harness::started(&["boot0", "boot1", "boot2"]);
+    let mut gaps = Vec::new();
+    for n in 1..=20 {
+        let before = fake.0.len();
+        fake.push_numbered(&format!("poll{n}-"), 25);
+        let out = poll(&mut h, n * 5, &fake);
+        let lines: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(EventKind::Log { line, .. }) => Some(line.as_str()),
+                _ => None,
+            })
+            .collect();
+        if out
+            .iter()
+            .any(|o| matches!(o, Output::Event(EventKind::Gap { .. })))
+        {
+            gaps.push(n);
+        } else {
+            assert_eq!(
+                lines,
+                fake.0[before..],
+                "poll {n}: exactly the appended lines"
+            );
+        }
+    }
+    // 10 → 20 after the first gap, 40 after the second, 80 once 25 lines fill more than half.
+    assert_eq!(gaps, [1, 2]);
+    assert_eq!(h.tick(105), [fetch(80)]);
+}
+
+#[test]
+fn a_log_that_started_over_is_all_new_without_a_gap() {
+    let mut h = Harness::started(&["a", "b"]);
+    h.tick(5);
+    assert_eq!(h.logs(5, &["x"]), [log("x", false), Output::Checkpoint]);
+}
