@@ -1,1 +1,320 @@
 
+//! The monitor's pure decision machine: one instance's rules, with no IO and no clock of its
+//! own. The async shell feeds it observations (a status row, a log snapshot, an action's
+//! result, a tick) stamped with the time, and carries out what comes back: events to report,
+//! logs to fetch, actions to take, state to persist, and when to wake it next.
+//!
+//! Output order within one observation: events in the order they happened, then at most one
+//! `Checkpoint` (always before the first `Act`), the `Act`, and the `FetchLogs`.
+
+use std::time::Duration;
+
+use crate::api::{ApiError, Instance};
+use crate::backoff::{Backoff, Jitter};
+use crate::config::settings::Policy;
+use crate::monitor::actions::{ActionBook, Ctx};
+use crate::monitor::durable::{ActionRecord, DurableState, Trigger};
+use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput, GuardKind};
+use crate::monitor::logs::{Found, LogFollower};
+pub(crate) use crate::monitor::protocol::Batch;
+pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Output};
+use crate::monitor::{GONE, PROVISIONING, RUNNING};
+use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
+
+/// Log polling state.
+#[derive(Debug, Clone, Default)]
+struct Fetch {
+    /// The tail of the fetch in flight.
+    in_flight: Option<u32>,
+    /// When the next fetch is due (while running).
+    next_at: Option<Duration>,
+    /// Consecutive failures.
+    failures: u32,
+    /// The logs call said "not found": the next status sweep decides (gone, or try again).
+    await_status: bool,
+}
+
+/// One instance's watcher. See the module docs.
+#[derive(Debug, Clone)]
+pub struct MonitorMachine {
+    source: Source,
+    policy: Policy,
+    options: MachineOptions,
+    guards: GuardConfig,
+    jitter: Jitter,
+    /// The last status name (durable); see [`GONE`] and [`PROVISIONING`].
+    status: Option<String>,
+    /// A status sweep arrived since this machine was made (a resumed one waits for it).
+    status_seen: bool,
+    /// The last row the API returned.
+    row: Option<Instance>,
+    logs: LogFollower,
+    fetch: Fetch,
+    actions: ActionBook,
+    clock: GuardClock,
+    episodes: Episodes,
+
+impl MonitorMachine {
+    pub fn new(source: Source, policy: Policy, options: MachineOptions) -> Self {
+        MonitorMachine {
+            jitter: Jitter::seeded(source.id),
+            source,
+            logs: LogFollower::new(policy.tail),
+            policy,
+            options,
+            guards: GuardConfig::default(),
+            status: None,
+            status_seen: false,
+            row: None,
+            fetch: Fetch::default(),
+            actions: ActionBook::new(Vec::new()),
+            clock: GuardClock::default(),
+            episodes: Episodes::default(),
+        }
+    }
+
+    /// A machine after a restart of vastfleet: the log continues from the cursor (no history
+    /// again), counts go on, intended actions are checked at the first status sweep.
+    pub fn resume(
+        source: Source,
+        policy: Policy,
+        options: MachineOptions,
+        state: DurableState,
+    ) -> Self {
+        let mut machine = MonitorMachine::new(source, policy, options);
+        machine.logs = LogFollower::resume(machine.policy.tail, &state);
+        machine.episodes = Episodes::from_names(state.guard_episodes.iter().map(String::as_str));
+        machine.actions = ActionBook::new(state.actions);
+        machine.status = state.last_status;
+        machine
+
+    pub fn set_guards(&mut self, guards: GuardConfig) {
+        self.guards = guards;
+
+    pub fn source(&self) -> &Source {
+        &self.source
+
+    pub fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
+        let mut out = Batch::default();
+        match observation {
+            Observation::Status(row) => self.on_status(now, row, &mut out),
+            Observation::Logs(result) => self.on_logs(now, result, &mut out),
+            Observation::ActionDone { action, result } => {
+                let mut cx = ctx(&self.source, &self.policy, &mut self.jitter, now, &mut out);
+                self.actions.done(action, result, &mut cx);
+            }
+            Observation::PolicyChanged(policy) => {
+                self.logs.policy_changed(self.policy.tail, policy.tail);
+                self.policy = policy;
+            Observation::Tick => {}
+        self.run_guards(now, &mut out);
+        self.drive(now, &mut out);
+        out.finish()
+
+    /// The monotonic instant at which the shell must send `Tick`; `None` = only on new status.
+    pub fn next_wake(&self) -> Option<Duration> {
+        [self.fetch_wake(), self.actions.next_wake()]
+            .into_iter()
+            .flatten()
+            .min()
+
+    pub fn durable(&self) -> DurableState {
+        let mut state = DurableState {
+            actions: self.actions.records().to_vec(),
+            last_status: self.status.clone(),
+            guard_episodes: self.episodes.names(),
+            ..DurableState::default()
+        };
+        self.logs.write_durable(&mut state);
+        state
+
+    pub fn summary(&self) -> InstanceSummary {
+        InstanceSummary {
+            source: self.source.clone(),
+            status: self.status.clone(),
+            completions: self.logs.completions(),
+            actions: self.actions.taken(),
+
+    pub fn last_status(&self) -> Option<&str> {
+        self.status.as_deref()
+
+    fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
+        let name = status_name(row.as_ref());
+        let changed = self.status.as_deref() != Some(name);
+        if changed {
+            out.event(EventKind::Status {
+                source: self.source.clone(),
+                status: name.to_string(),
+                previous: self.status.take(),
+                message: row.as_ref().and_then(status_message),
+            });
+            out.checkpoint();
+        let first = !std::mem::replace(&mut self.status_seen, true);
+        if name == RUNNING && (changed || first) {
+            self.fetch.next_at = Some(now.mono);
+        self.fetch.await_status = false;
+        let idle_below = self.guards.idle.map(|(below, _)| below);
+        self.clock
+            .on_status(now.mono, name, changed, row.as_ref(), idle_below);
+        self.status = Some(name.to_string());
+        if row.is_some() {
+            self.row = row;
+
+    fn on_logs(&mut self, now: Now, result: Result<Vec<String>, ApiError>, out: &mut Batch) {
+        let requested = self
+            .fetch
+            .in_flight
+            .take()
+            .unwrap_or_else(|| self.logs.tail());
+        let lines = match result {
+            Ok(lines) => lines,
+            Err(error) => return self.on_logs_failed(now, error, out),
+        if self.fetch.failures > 0 {
+            out.event(EventKind::Recovered {
+                source: Some(self.source.clone()),
+                failed_attempts: std::mem::take(&mut self.fetch.failures),
+        self.fetch.next_at = Some(now.mono.saturating_add(self.policy.interval));
+        let report = self
+            .logs
+            .process(&self.source, &self.policy, lines, requested);
+        report.events.into_iter().for_each(|event| out.event(event));
+        if report.durable_changed {
+        if report.new_lines > 0 {
+            self.clock.on_new_lines(now.mono);
+            if self.episodes.end(GuardKind::Silent) {
+                out.checkpoint();
+        for found in report.completions {
+            self.complete(found, out);
+
+    fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Batch) {
+        if self.status.as_deref() != Some(RUNNING) {
+            return; // polling is paused: there is nothing to retry
+        self.fetch.failures = self.fetch.failures.saturating_add(1);
+        // "Not found" means the instance vanished, or is about to: retry at the base pace once
+        // the next status sweep says it is still there, instead of backing off for ever.
+        let not_found = matches!(error, ApiError::NotFound(_));
+        let attempt = if not_found { 1 } else { self.fetch.failures };
+        let retry_in = self
+            .backoff()
+            .delay(attempt, self.jitter.next_unit(), error.retry_after());
+        self.fetch.await_status = not_found;
+        self.fetch.next_at = Some(now.mono.saturating_add(retry_in));
+        out.event(EventKind::ApiError {
+            source: Some(self.source.clone()),
+            attempt: self.fetch.failures,
+            retry_in,
+            error: format!("logs failed: {error}"),
+        });
+
+    fn complete(&mut self, found: Found, out: &mut Batch) {
+        let row = self.row.as_ref();
+        out.event(EventKind::Completion {
+            count: found.number,
+            result_url: found.result_url,
+            gpu: row.and_then(gpu_label),
+            dph_total: row.and_then(|r| r.dph_total),
+        if let Some(kind) = self.policy.on_complete {
+            self.act_for(kind, Trigger::Completion(found.number), out);
+
+    /// Asks for an action, or only reports it under `--dry-run`.
+    fn act_for(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
+        if self.options.dry_run {
+            let reason = ActionRecord {
+                kind,
+                trigger,
+                done: false,
+            .reason();
+            out.event(EventKind::Action {
+                action: kind,
+                ok: true,
+                dry_run: true,
+                reason,
+                error: None,
+        } else {
+            self.actions.request(kind, trigger, out);
+
+    fn run_guards(&mut self, now: Now, out: &mut Batch) {
+        let Some(status) = self.status.as_deref().filter(|_| self.status_seen) else {
+            return;
+        let input = GuardInput {
+            now,
+            status,
+            row: self.row.as_ref(),
+            clock: &self.clock,
+            interval: self.policy.interval,
+        let checks = guards::check(&self.guards, &input);
+        let (fired, changed) = self.episodes.advance(&self.guards, checks);
+        for firing in fired {
+            let name = firing.guard.name().to_string();
+            out.event(EventKind::Guard {
+                guard: name.clone(),
+                action: firing.action,
+                detail: firing.detail,
+            if let Some(kind) = firing.action {
+                self.act_for(kind, Trigger::Guard(name), out);
+
+    /// Issues whatever is due: an action (first, so a stop is not delayed by a log fetch),
+    /// then a log fetch.
+    fn drive(&mut self, now: Now, out: &mut Batch) {
+        let status = self.status.as_deref().filter(|_| self.status_seen);
+        let mut cx = ctx(&self.source, &self.policy, &mut self.jitter, now, out);
+        self.actions.drive(status, &mut cx);
+        if self.fetch_wake().is_some_and(|at| at <= now.mono) {
+            let tail = self.logs.tail();
+            self.fetch.in_flight = Some(tail);
+            out.fetch(tail);
+
+    fn fetch_wake(&self) -> Option<Duration> {
+        let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
+        let running = self.status.as_deref() == Some(RUNNING) && self.status_seen;
+        self.fetch.next_at.filter(|_| idle && running)
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.policy.interval, self.policy.max_backoff)
+
+fn ctx<'a>(
+    source: &'a Source,
+    policy: &Policy,
+    jitter: &'a mut Jitter,
+    now: Now,
+    out: &'a mut Batch,
+) -> Ctx<'a> {
+    Ctx {
+        now: now.mono,
+        source,
+        backoff: Backoff::new(policy.interval, policy.max_backoff),
+        grace: verification_grace(policy.interval),
+        jitter,
+        out,
+
+/// How long a done action's effect may take to show in the status sweeps.
+pub fn verification_grace(interval: Duration) -> Duration {
+    interval.saturating_mul(3).max(Duration::from_secs(30))
+
+/// The status name of a row: `actual_status`, [`PROVISIONING`] when null, [`GONE`] when absent.
+fn status_name(row: Option<&Instance>) -> &str {
+    match row {
+        None => GONE,
+        Some(row) => row
+            .actual_status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(PROVISIONING),
+
+fn status_message(row: &Instance) -> Option<String> {
+    row.status_msg
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+
+/// "2x RTX 4090" from `gpu_name` and `num_gpus`.
+fn gpu_label(row: &Instance) -> Option<String> {
+    let name = row
+        .gpu_name
+        .filter(|n| !n.is_empty())?;
+    Some(match row.num_gpus {
+        Some(n) if n > 0 => format!("{n}x {name}"),
+        _ => name.to_string(),
+    })

@@ -1,0 +1,289 @@
+//! The log follower: turns successive tail snapshots into history, new lines, gaps and numbered
+//! completions (with their result URL), and sizes the next tail so gaps stay rare.
+
+use regex::Regex;
+
+use crate::config::settings::Policy;
+use crate::monitor::durable::{cursor_of, DurableState};
+use crate::monitor::tail::{self, Alignment};
+use crate::report::event::{EventKind, Source};
+
+/// The largest tail ever asked for: a chatty log is followed closely, not unboundedly.
+const MAX_TAIL: u32 = 10_000;
+/// Quiet polls (new lines within a quarter of the raised tail) before the tail halves again.
+/// A quarter, not a half: after halving, the same rate fills at most half of the new tail, so
+/// the proactive raise does not undo the decay at once.
+const QUIET_POLLS_BEFORE_DECAY: u32 = 5;
+
+/// A completion ready to be reported.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Found {
+    pub number: u32,
+    pub result_url: Option<String>,
+}
+
+/// What one snapshot brought.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotReport {
+    /// `Log`, `Gap` and `OldCompletions` events, in order.
+    pub events: Vec<EventKind>,
+    /// Completions to report now, in order.
+    pub completions: Vec<Found>,
+    pub new_lines: usize,
+    /// The durable part of the follower changed (cursor, counts, pending completion).
+    pub durable_changed: bool,
+}
+
+/// Follows one instance's log across snapshots.
+#[derive(Debug, Clone)]
+pub(crate) struct LogFollower {
+    /// The previous snapshot, whole in memory (only its end is durable).
+    snapshot: Vec<String>,
+    whole: bool,
+    history_shown: bool,
+    old_completions: u32,
+    completions: u32,
+    /// A completion whose result URL did not show up yet: it waits one more snapshot.
+    pending: Option<u32>,
+    tail: AdaptiveTail,
+}
+
+impl LogFollower {
+    pub fn new(policy_tail: u32) -> Self {
+        LogFollower {
+            snapshot: Vec::new(),
+            whole: false,
+            history_shown: false,
+            old_completions: 0,
+            completions: 0,
+            pending: None,
+            tail: AdaptiveTail {
+                current: policy_tail,
+                quiet: 0,
+            },
+        }
+    }
+
+    pub fn resume(policy_tail: u32, state: &DurableState) -> Self {
+        LogFollower {
+            snapshot: state.cursor.clone(),
+            whole: state.cursor_whole,
+            history_shown: state.history_shown,
+            old_completions: state.old_completions,
+            completions: state.completions,
+            pending: state.pending_completion,
+            ..LogFollower::new(policy_tail)
+        }
+    }
+
+    pub fn write_durable(&self, state: &mut DurableState) {
+        let (cursor, whole) = cursor_of(&self.snapshot, self.whole);
+        state.cursor = cursor.to_vec();
+        state.cursor_whole = whole;
+        state.history_shown = self.history_shown;
+        state.old_completions = self.old_completions;
+        state.completions = self.completions;
+        state.pending_completion = self.pending;
+    }
+
+    /// The tail to ask for next.
+    pub fn tail(&self) -> u32 {
+        self.tail.current.max(1)
+    }
+
+    pub fn completions(&self) -> u32 {
+        self.completions
+    }
+
+    pub fn policy_changed(&mut self, old_tail: u32, new_tail: u32) {
+        self.tail.policy_changed(old_tail, new_tail);
+    }
+
+    /// Takes a snapshot of the last `requested` lines.
+    pub fn process(
+        &mut self,
+        source: &Source,
+        policy: &Policy,
+        lines: Vec<String>,
+        requested: u32,
+    ) -> SnapshotReport {
+        let whole = lines.len() < requested as usize;
+        let mut report = SnapshotReport::default();
+        let log = |line: &String, history| EventKind::Log {
+            source: source.clone(),
+            line: line.clone(),
+            history,
+        };
+        if !self.history_shown {
+            self.history_shown = true;
+            report.durable_changed = true;
+            let shown = policy
+                .history
+                .map_or(lines.len(), |h| lines.len().min(h as usize));
+            let history = &lines[lines.len() - shown..];
+            report
+                .events
+                .extend(history.iter().map(|line| log(line, true)));
+            let old = count(completion_positions(&policy.completion, &lines).len());
+            if old > 0 {
+                self.old_completions = old;
+                report.events.push(EventKind::OldCompletions {
+                    source: source.clone(),
+                    count: old,
+                });
+            }
+        } else {
+            let alignment = tail::align(&self.snapshot, &lines, self.whole, whole);
+            if alignment == Alignment::Gap {
+                // A tail-only API cannot prove that anything was lost, only that continuity
+                // could not be established: the honest lower bound is 0.
+                report.events.push(EventKind::Gap {
+                    source: source.clone(),
+                    missed_at_least: 0,
+                });
+            }
+            let new = &lines[alignment.new_lines_start().unwrap_or(0)..];
+            report
+                .events
+                .extend(new.iter().map(|line| log(line, false)));
+            report.new_lines = new.len();
+            let pending_before = self.pending;
+            report.completions = self.completions_in(policy, new);
+            report.durable_changed =
+                !report.completions.is_empty() || self.pending != pending_before;
+            self.tail.after(
+                policy.tail,
+                requested,
+                new.len(),
+                alignment == Alignment::Gap,
+            );
+        }
+        let previous = std::mem::replace(&mut self.snapshot, lines);
+        let previous_whole = std::mem::replace(&mut self.whole, whole);
+        report.durable_changed |=
+            cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, whole);
+        report
+    }
+
+    /// Numbers the completion matches among `new` lines and finds their result URLs. A URL is
+    /// searched from the match onwards, up to the next match (whose URL it would be); a match
+    /// with nothing after it waits for the next snapshot, once.
+    fn completions_in(&mut self, policy: &Policy, new: &[String]) -> Vec<Found> {
+        let positions = completion_positions(&policy.completion, new);
+        let mut found = Vec::new();
+        if let Some(number) = self.pending.take() {
+            let start = Pos { line: 0, at: 0 };
+            let result_url = find_url(&policy.result, new, start, positions.first().copied());
+            found.push(Found { number, result_url });
+        }
+        for (k, &at) in positions.iter().enumerate() {
+            self.completions = self.completions.saturating_add(1);
+            let next = positions.get(k + 1).copied();
+            match find_url(&policy.result, new, at, next) {
+                None if next.is_none() => self.pending = Some(self.completions),
+                result_url => found.push(Found {
+                    number: self.completions,
+                    result_url,
+                }),
+            }
+        }
+        found
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Where a completion match starts: line index and byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pos {
+    line: usize,
+    at: usize,
+}
+
+/// Every match of the completion pattern, in order (several per line count separately).
+fn completion_positions(completion: &Regex, lines: &[String]) -> Vec<Pos> {
+    lines
+        .iter()
+        .enumerate()
+        .flat_map(|(line, text)| {
+            completion.find_iter(text).map(move |m| Pos {
+                line,
+                at: m.start(),
+            })
+        })
+        .collect()
+}
+
+/// The first match of `result` at or after `from` and before `until`.
+fn find_url(result: &Regex, lines: &[String], from: Pos, until: Option<Pos>) -> Option<String> {
+    let last_line = until.map_or(lines.len().saturating_sub(1), |u| u.line);
+    for (index, text) in lines
+        .iter()
+        .enumerate()
+        .skip(from.line)
+        .take_while(|(i, _)| *i <= last_line)
+    {
+        let start = if index == from.line { from.at } else { 0 };
+        let end = match until {
+            Some(u) if u.line == index => u.at,
+            _ => text.len(),
+        };
+        if start > end {
+            continue;
+        }
+        let haystack = text.get(..end)?;
+        if let Some(m) = result.find_at(haystack, start) {
+            return Some(m.as_str().to_string());
+        }
+    }
+    None
+}
+
+/// The tail size: the policy's, raised when new lines crowd it or a gap shows, and decayed
+/// back after quiet polls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AdaptiveTail {
+    current: u32,
+    quiet: u32,
+}
+
+impl AdaptiveTail {
+    fn after(&mut self, floor: u32, requested: u32, new_lines: usize, gap: bool) {
+        if gap || new_lines.saturating_mul(2) > requested as usize {
+            self.current = self
+                .current
+                .max(requested)
+                .saturating_mul(2)
+                .min(MAX_TAIL)
+                .max(floor);
+            self.quiet = 0;
+        } else if self.current > floor {
+            if new_lines.saturating_mul(4) <= self.current as usize {
+                self.quiet += 1;
+                if self.quiet >= QUIET_POLLS_BEFORE_DECAY {
+                    self.current = (self.current / 2).max(floor);
+                    self.quiet = 0;
+                }
+            } else {
+                self.quiet = 0;
+            }
+        } else {
+            self.current = floor;
+        }
+    }
+
+    /// A raised tail stays raised (at least the new policy's); otherwise it follows the policy.
+    fn policy_changed(&mut self, old_floor: u32, new_floor: u32) {
+        self.current = if self.current > old_floor {
+            self.current.max(new_floor)
+        } else {
+            new_floor
+        };
+        self.quiet = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;

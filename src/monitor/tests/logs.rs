@@ -1,0 +1,374 @@
+//! Start-up history, new lines, repeats, gaps, tail sizing, fetch errors and policy changes.
+
+use super::*;
+
+/// A growing log read through tails, like the API serves it.
+struct FakeLog(Vec<String>);
+
+impl FakeLog {
+    fn push(&mut self, lines: &[&str]) {
+        self.0.extend(lines.iter().map(|l| l.to_string()));
+    }
+
+    fn push_numbered(&mut self, prefix: &str, count: usize) {
+        self.0.extend((0..count).map(|i| format!("{prefix}{i}")));
+    }
+
+    fn tail(&self, tail: u32) -> Vec<String> {
+        self.0[self.0.len().saturating_sub(tail as usize)..].to_vec()
+    }
+}
+
+#[test]
+fn startup_prints_the_history_and_counts_old_completions_without_acting() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.status(0, Some("running")),
+        [status("running", None), Output::Checkpoint, fetch(10)]
+    );
+    assert_eq!(h.m.next_wake(), None, "one fetch in flight at a time");
+    assert_eq!(h.tick(1), []);
+    let out = h.logs(1, &["a", "DONE 1", "b", "DONE 2 http://x", "c"]);
+    assert_eq!(
+        out,
+        [
+            log("b", true),
+            log("DONE 2 http://x", true),
+            log("c", true),
+            ev(EventKind::OldCompletions {
+                source: source(),
+                count: 2
+            }),
+            Output::Checkpoint,
+        ]
+    );
+    assert_eq!(h.m.next_wake(), Some(secs(6)));
+    assert_eq!(h.tick(5), [], "not due yet");
+    assert_eq!(h.tick(6), [fetch(10)]);
+    assert_eq!(
+        h.logs(6, &["a", "DONE 1", "b", "DONE 2 http://x", "c", "d"]),
+        [log("d", false), Output::Checkpoint]
+    );
+    assert_eq!(h.m.summary().completions, 0);
+    assert_eq!(h.m.summary().actions, []);
+}
+
+#[test]
+fn full_history_shows_every_line() {
+    let mut h = Harness::with(
+        Policy {
+            history: None,
+            ..policy()
+        },
+        MachineOptions::default(),
+    );
+    h.status(0, Some("running"));
+    let out = h.logs(0, &["a", "b", "c", "d"]);
+    assert_eq!(
+        out,
+        [
+            log("a", true),
+            log("b", true),
+            log("c", true),
+            log("d", true),
+            Output::Checkpoint
+        ]
+    );
+}
+
+#[test]
+fn an_unchanged_log_prints_nothing_and_persists_nothing() {
+    let mut h = Harness::started(&["a", "b"]);
+    assert_eq!(h.tick(5), [fetch(10)]);
+    assert_eq!(h.logs(5, &["a", "b"]), []);
+}
+
+/// A due tick, then the fetch it asks for answered from `fake` with the tail it asked for.
+fn poll(h: &mut Harness, t: u64, fake: &FakeLog) -> Vec<Output> {
+    let tick = h.tick(t);
+    let [Output::FetchLogs { tail }] = tick[..] else {
+        panic!("no fetch at {t}: {tick:?}")
+    };
+    h.m.observe(at(t), Observation::Logs(Ok(fake.tail(tail))))
+}
+
+#[test]
+fn repeated_lines_are_printed_once_each() {
+    let mut fake = FakeLog(Vec::new());
+    fake.push(&["tick"]);
+    let mut h = Harness::started(&["tick"]);
+    // While the log is shorter than the tail, snapshots are whole and align by position.
+    fake.push(&["tick", "tick"]);
+    assert_eq!(
+        poll(&mut h, 5, &fake),
+        [log("tick", false), log("tick", false), Output::Checkpoint]
+    );
+    fake.push(&["tick"]);
+    assert_eq!(
+        poll(&mut h, 10, &fake),
+        [log("tick", false), Output::Checkpoint]
+    );
+    // Ten lines fill the tail of ten: the snapshot is no longer whole, but the previous one
+    // was, so it still sits at the start.
+    fake.push(&["tick"; 6]);
+    assert_eq!(
+        poll(&mut h, 15, &fake),
+        [new_logs(&["tick"; 6]), vec![Output::Checkpoint]].concat()
+    );
+    // The appended "tick" is indistinguishable from the ticks already seen (the previous
+    // snapshot could have started one line later): only the "." is provably new.
+    fake.push(&["tick", "."]);
+    assert_eq!(
+        poll(&mut h, 20, &fake),
+        [log(".", false), Output::Checkpoint]
+    );
+    // Whole snapshots again (the tail grew to 20): exact.
+    fake.push(&["tick", "tick", "."]);
+    assert_eq!(
+        poll(&mut h, 25, &fake),
+        [new_logs(&["tick", "tick", "."]), vec![Output::Checkpoint]].concat()
+    );
+    // Past the tail, the run ending in the distinct line is found among the repeats.
+    fake.push(&["tick"; 7]);
+    fake.push(&["."]);
+    let out = poll(&mut h, 30, &fake);
+    assert_eq!(
+        out,
+        [
+            new_logs(&["tick"; 7]),
+            vec![log(".", false), Output::Checkpoint]
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn a_gap_is_reported_and_the_tail_grows_then_decays() {
+    let mut fake = FakeLog(Vec::new());
+    fake.push_numbered("x", 10);
+    let mut h = Harness::new();
+    h.status(0, Some("running"));
+    h.m.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
+    fake.push_numbered("y", 15);
+    assert_eq!(h.tick(5), [fetch(10)]);
+    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
+    let expected: Vec<Output> = std::iter::once(ev(EventKind::Gap {
+        source: source(),
+        missed_at_least: 0,
+    }))
+    .chain((5..15).map(|i| log(&format!("y{i}"), false)))
+    .chain([Output::Checkpoint])
+    .collect();
+    assert_eq!(out, expected);
+    assert_eq!(h.tick(10), [fetch(20)], "the tail doubles after a gap");
+    let mut t = 10;
+    for poll in 0..5 {
+        fake.push(&["z"]);
+        let out = h.m.observe(at(t), Observation::Logs(Ok(fake.tail(20))));
+        assert_eq!(out, [log("z", false), Output::Checkpoint], "poll {poll}");
+        t += 5;
+        let tail = if poll < 4 { 20 } else { 10 };
+        assert_eq!(
+            h.tick(t),
+            [fetch(tail)],
+            "poll {poll}: five quiet polls halve the tail"
+        );
+    }
+}
+
+#[test]
+fn the_tail_grows_before_a_gap_when_new_lines_crowd_it() {
+    let mut fake = FakeLog(Vec::new());
+    fake.push_numbered("a", 10);
+    let mut h = Harness::new();
+    h.status(0, Some("running"));
+    h.m.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
+    h.tick(5);
+    fake.push_numbered("b", 6);
+    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
+    assert_eq!(out.len(), 7, "six new lines and a checkpoint, no gap");
+    assert_eq!(h.tick(10), [fetch(20)]);
+}
+
+#[test]
+fn fetch_errors_back_off_once_per_attempt_then_recover() {
+    let mut h = Harness::started(&["a"]);
+    assert_eq!(h.tick(5), [fetch(10)]);
+    let limited = ApiError::RateLimited {
+        retry_after: Some(secs(45)),
+        message: "slow down".into(),
+    };
+    let waits = expected_waits(&[(1, None), (2, Some(secs(45))), (3, None)]);
+    assert_eq!(waits[1], secs(45), "Retry-After wins when longer");
+    let mut now = secs(5);
+    for (attempt, (error, wait)) in [transient(), limited, transient()]
+        .into_iter()
+        .zip(&waits)
+        .enumerate()
+    {
+        let attempt = attempt as u32 + 1;
+        let text = format!("logs failed: {error}");
+        let out = h.m.observe(
+            Now {
+                mono: now,
+                wall: WALL0,
+            },
+            Observation::Logs(Err(error)),
+        );
+        assert_eq!(out, [api_error(attempt, *wait, &text)]);
+        assert_eq!(h.m.next_wake(), Some(now + *wait));
+        // Nothing is said or fetched between attempts.
+        assert_eq!(h.status(now.as_secs() + 1, Some("running")), []);
+        let early = Now {
+            mono: now + *wait - Duration::from_millis(1),
+            wall: WALL0,
+        };
+        assert_eq!(h.m.observe(early, Observation::Tick), []);
+        now += *wait;
+        assert_eq!(
+            h.m.observe(
+                Now {
+                    mono: now,
+                    wall: WALL0
+                },
+                Observation::Tick
+            ),
+            [fetch(10)]
+        );
+    }
+    let out = h.m.observe(
+        Now {
+            mono: now,
+            wall: WALL0,
+        },
+        Observation::Logs(Ok(strings(&["a", "b"]))),
+    );
+    assert_eq!(
+        out,
+        [
+            ev(EventKind::Recovered {
+                source: Some(source()),
+                failed_attempts: 3
+            }),
+            log("b", false),
+            Output::Checkpoint
+        ]
+    );
+    assert_eq!(
+        h.m.next_wake(),
+        Some(now + secs(5)),
+        "the schedule is back to the interval"
+    );
+}
+
+#[test]
+fn not_found_from_logs_waits_for_the_status_sweep() {
+    let mut h = Harness::started(&["a"]);
+    h.tick(5);
+    let wait = expected_waits(&[(1, None)])[0];
+    let out = h.logs_err(5, ApiError::NotFound("no such instance".into()));
+    assert_eq!(
+        out,
+        [api_error(
+            1,
+            wait,
+            "logs failed: not found: no such instance"
+        )]
+    );
+    assert_eq!(
+        h.m.next_wake(),
+        None,
+        "no retry before the status sweep decides"
+    );
+    assert_eq!(h.tick(30), []);
+    // Still listed: try again, at the base pace.
+    assert_eq!(h.status(31, Some("running")), [fetch(10)]);
+    let out = h.logs_err(31, ApiError::NotFound("no such instance".into()));
+    let wait = expected_waits(&[(1, None), (1, None)])[1];
+    assert_eq!(
+        out,
+        [api_error(
+            2,
+            wait,
+            "logs failed: not found: no such instance"
+        )]
+    );
+    assert_eq!(
+        h.gone(32),
+        [status("gone", Some("running")), Output::Checkpoint]
+    );
+    assert_eq!(h.tick(100), []);
+}
+
+#[test]
+fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
+    let mut h = Harness::started(&["a"]);
+    let changed = Policy {
+        interval: secs(20),
+        tail: 30,
+        history: Some(50),
+        completion: Regex::new("FINISHED").unwrap(),
+        on_complete: None,
+        ..policy()
+    };
+    assert_eq!(h.m.observe(at(1), Observation::PolicyChanged(changed)), []);
+    assert_eq!(
+        h.m.next_wake(),
+        Some(secs(5)),
+        "the poll already scheduled stays"
+    );
+    assert_eq!(h.tick(5), [fetch(30)]);
+    let out = h.logs(5, &["a", "DONE", "FINISHED http://r"]);
+    let expected = [
+        new_logs(&["DONE", "FINISHED http://r"]),
+        vec![completion(1, Some("http://r")), Output::Checkpoint],
+    ];
+    assert_eq!(
+        out,
+        expected.concat(),
+        "the new pattern counts, the old one does not; nothing acts"
+    );
+    assert_eq!(h.m.next_wake(), Some(secs(25)));
+}
+
+#[test]
+fn a_steady_flood_stops_gapping_once_the_tail_has_grown() {
+    let mut fake = FakeLog(Vec::new());
+    fake.push_numbered("boot", 3);
+    let mut h = Harness::started(&["boot0", "boot1", "boot2"]);
+    let mut gaps = Vec::new();
+    for n in 1..=20 {
+        let before = fake.0.len();
+        fake.push_numbered(&format!("poll{n}-"), 25);
+        let out = poll(&mut h, n * 5, &fake);
+        let lines: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(EventKind::Log { line, .. }) => Some(line.as_str()),
+                _ => None,
+            })
+            .collect();
+        if out
+            .iter()
+            .any(|o| matches!(o, Output::Event(EventKind::Gap { .. })))
+        {
+            gaps.push(n);
+        } else {
+            assert_eq!(
+                lines,
+                fake.0[before..],
+                "poll {n}: exactly the appended lines"
+            );
+        }
+    }
+    // 10 → 20 after the first gap, 40 after the second, 80 once 25 lines fill more than half.
+    assert_eq!(gaps, [1, 2]);
+    assert_eq!(h.tick(105), [fetch(80)]);
+}
+
+#[test]
+fn a_log_that_started_over_is_all_new_without_a_gap() {
+    let mut h = Harness::started(&["a", "b"]);
+    h.tick(5);
+    assert_eq!(h.logs(5, &["x"]), [log("x", false), Output::Checkpoint]);
+}

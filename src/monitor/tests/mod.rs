@@ -1,0 +1,217 @@
+//! Machine tests: observation sequences in, exact output sequences out. This file holds the
+//! harness; each submodule covers one area of the rules.
+
+mod actions;
+mod completion;
+mod logs;
+mod resume;
+mod status;
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::api::{ApiError, Instance};
+use crate::backoff::{Backoff, Jitter};
+use crate::config::settings::Policy;
+use crate::monitor::{
+    ActionRecord, DurableState, MachineOptions, MonitorMachine, Now, Observation, Output, Trigger,
+};
+use crate::report::event::{ActionKind, EventKind, Source};
+
+/// The wall clock at mono 0, and the instance's `start_date`.
+const WALL0: f64 = 1_761_000_000.0;
+const ID: u64 = 7;
+
+fn source() -> Source {
+    Source {
+        id: ID,
+        label: "job".into(),
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        interval: Duration::from_secs(5),
+        max_backoff: Duration::from_secs(60),
+        tail: 10,
+        history: Some(3),
+        completion: Regex::new("DONE").unwrap(),
+        result: Regex::new(r"https?://\S+").unwrap(),
+        on_complete: Some(ActionKind::Stop),
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at(s: u64) -> Now {
+    Now {
+        mono: secs(s),
+        wall: WALL0 + s as f64,
+    }
+}
+
+fn row(status: Option<&str>) -> Instance {
+    Instance {
+        id: Some(ID),
+        actual_status: status.map(str::to_string),
+        // What the API shows after a stop; a user's start turns it back to running.
+        intended_status: Some(
+            if status == Some("stopped") {
+                "stopped"
+            } else {
+                "running"
+            }
+            .into(),
+        ),
+        gpu_name: Some("RTX 4090".into()),
+        num_gpus: Some(2),
+        dph_total: Some(0.5),
+        start_date: Some(WALL0),
+        ..Instance::default()
+    }
+}
+
+fn strings(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| l.to_string()).collect()
+}
+
+fn ev(kind: EventKind) -> Output {
+    Output::Event(kind)
+}
+
+fn status(status: &str, previous: Option<&str>) -> Output {
+    ev(EventKind::Status {
+        source: source(),
+        status: status.into(),
+        previous: previous.map(str::to_string),
+        message: None,
+    })
+}
+
+fn log(line: &str, history: bool) -> Output {
+    ev(EventKind::Log {
+        source: source(),
+        line: line.into(),
+        history,
+    })
+}
+
+fn new_logs(lines: &[&str]) -> Vec<Output> {
+    lines.iter().map(|l| log(l, false)).collect()
+}
+
+fn fetch(tail: u32) -> Output {
+    Output::FetchLogs { tail }
+}
+
+fn completion(count: u32, url: Option<&str>) -> Output {
+    ev(EventKind::Completion {
+        source: source(),
+        count,
+        result_url: url.map(str::to_string),
+        gpu: Some("2x RTX 4090".into()),
+        dph_total: Some(0.5),
+    })
+}
+
+fn action(kind: ActionKind, reason: &str, dry_run: bool) -> Output {
+    ev(EventKind::Action {
+        source: source(),
+        action: kind,
+        ok: true,
+        dry_run,
+        reason: reason.into(),
+        error: None,
+    })
+}
+
+fn api_error(attempt: u32, retry_in: Duration, error: &str) -> Output {
+    ev(EventKind::ApiError {
+        source: Some(source()),
+        attempt,
+        retry_in,
+        error: error.into(),
+    })
+}
+
+fn transient() -> ApiError {
+    ApiError::Transient("HTTP 502".into())
+}
+
+/// The waits the machine's per-instance jitter produces for these attempt numbers, in order
+/// (the jitter is one deterministic stream per instance, drawn once per failure).
+fn expected_waits(attempts: &[(u32, Option<Duration>)]) -> Vec<Duration> {
+    let backoff = Backoff::new(policy().interval, policy().max_backoff);
+    let mut jitter = Jitter::seeded(ID);
+    attempts
+        .iter()
+        .map(|&(n, after)| backoff.delay(n, jitter.next_unit(), after))
+        .collect()
+}
+
+/// A machine plus convenience feeders.
+struct Harness {
+    m: MonitorMachine,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness::with(policy(), MachineOptions::default())
+    }
+
+    fn with(policy: Policy, options: MachineOptions) -> Self {
+        Harness {
+            m: MonitorMachine::new(source(), policy, options),
+        }
+    }
+
+    fn resumed(state: DurableState) -> Self {
+        Harness {
+            m: MonitorMachine::resume(source(), policy(), MachineOptions::default(), state),
+        }
+    }
+
+    fn status(&mut self, t: u64, status: Option<&str>) -> Vec<Output> {
+        self.m
+            .observe(at(t), Observation::Status(Some(row(status))))
+    }
+
+    fn row(&mut self, t: u64, row: Instance) -> Vec<Output> {
+        self.m.observe(at(t), Observation::Status(Some(row)))
+    }
+
+    fn gone(&mut self, t: u64) -> Vec<Output> {
+        self.m.observe(at(t), Observation::Status(None))
+    }
+
+    fn logs(&mut self, t: u64, lines: &[&str]) -> Vec<Output> {
+        self.m.observe(at(t), Observation::Logs(Ok(strings(lines))))
+    }
+
+    fn logs_err(&mut self, t: u64, error: ApiError) -> Vec<Output> {
+        self.m.observe(at(t), Observation::Logs(Err(error)))
+    }
+
+    fn done(&mut self, t: u64, action: ActionKind, result: Result<(), ApiError>) -> Vec<Output> {
+        self.m
+            .observe(at(t), Observation::ActionDone { action, result })
+    }
+
+    fn tick(&mut self, t: u64) -> Vec<Output> {
+        self.m.observe(at(t), Observation::Tick)
+    }
+
+    /// Running at `t` with the history snapshot `lines` (10 lines asked for) already taken.
+    fn started(lines: &[&str]) -> Self {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.status(0, Some("running")),
+            [status("running", None), Output::Checkpoint, fetch(10)]
+        );
+        h.logs(0, lines);
+        h
+    }
+}

@@ -1,0 +1,179 @@
+//! Restart safety: a resumed machine continues the log from its cursor, keeps counting, and
+//! settles intended actions against the first status sweep.
+
+use super::*;
+
+use ActionKind::Stop;
+
+/// A state as a machine leaves it: running, history shown, `log` read, `completions` counted.
+fn state(log: &[&str], completions: u32, actions: Vec<ActionRecord>) -> DurableState {
+    DurableState {
+        cursor: strings(log),
+        cursor_whole: true,
+        history_shown: true,
+        completions,
+        actions,
+        last_status: Some("running".into()),
+        ..DurableState::default()
+    }
+}
+
+fn intended() -> ActionRecord {
+    ActionRecord {
+        kind: Stop,
+        trigger: Trigger::Completion(1),
+        done: false,
+    }
+}
+
+#[test]
+fn the_state_a_machine_writes_resumes_where_it_left_off() {
+    let mut h = Harness::started(&["a", "b"]);
+    h.tick(5);
+    h.logs(5, &["a", "b", "DONE http://1"]);
+    h.done(6, Stop, Ok(()));
+    let saved = h.m.durable();
+    let json = serde_json::to_string(&saved).unwrap();
+    let mut r = Harness::resumed(serde_json::from_str(&json).unwrap());
+    assert_eq!(r.m.summary(), h.m.summary());
+    assert_eq!(
+        r.m.next_wake(),
+        None,
+        "nothing before the first status sweep"
+    );
+    assert_eq!(r.tick(100), []);
+    assert_eq!(
+        r.status(100, Some("running")),
+        [fetch(10)],
+        "the status did not change: not said again"
+    );
+    let out = r.logs(100, &["a", "b", "DONE http://1", "c", "DONE http://2"]);
+    let lines = new_logs(&["c", "DONE http://2"]);
+    let rest = vec![
+        completion(2, Some("http://2")),
+        Output::Checkpoint,
+        Output::Act(Stop),
+    ];
+    assert_eq!(
+        out,
+        [lines, rest].concat(),
+        "no history again; completions go on from 1"
+    );
+}
+
+#[test]
+fn a_changed_status_after_a_restart_is_said_once() {
+    let mut r = Harness::resumed(state(&["a"], 0, vec![]));
+    assert_eq!(
+        r.status(0, Some("stopped")),
+        [status("stopped", Some("running")), Output::Checkpoint]
+    );
+    assert_eq!(r.m.next_wake(), None);
+}
+
+#[test]
+fn an_intended_action_whose_effect_shows_is_marked_done() {
+    let mut r = Harness::resumed(state(&["a"], 1, vec![intended()]));
+    let out = r.status(0, Some("stopped"));
+    assert_eq!(
+        out,
+        [
+            status("stopped", Some("running")),
+            action(Stop, "completion: already stopped", false),
+            Output::Checkpoint
+        ]
+    );
+    assert_eq!(
+        r.m.durable().actions,
+        [ActionRecord {
+            done: true,
+            ..intended()
+        }]
+    );
+}
+
+#[test]
+fn an_intended_action_without_effect_is_issued_exactly_once() {
+    let mut r = Harness::resumed(state(&["a"], 1, vec![intended()]));
+    assert_eq!(r.status(0, Some("running")), [Output::Act(Stop), fetch(10)]);
+    assert_eq!(
+        r.status(5, Some("running")),
+        [],
+        "in flight: not issued again"
+    );
+    assert_eq!(
+        r.done(6, Stop, Ok(())),
+        [action(Stop, "completion", false), Output::Checkpoint]
+    );
+    assert_eq!(r.m.summary().actions, [Stop]);
+}
+
+#[test]
+fn a_done_action_is_never_repeated() {
+    let done = ActionRecord {
+        done: true,
+        ..intended()
+    };
+    let mut r = Harness::resumed(state(&["a"], 1, vec![done.clone()]));
+    assert_eq!(r.status(0, Some("running")), [fetch(10)]);
+    assert_eq!(r.status(100, Some("running")), []);
+    assert_eq!(r.m.durable().actions, [done]);
+}
+
+#[test]
+fn a_pending_completion_survives_a_restart() {
+    let mut saved = state(&["a", "DONE"], 1, vec![]);
+    saved.pending_completion = Some(1);
+    let mut r = Harness::resumed(saved);
+    r.status(0, Some("running"));
+    let out = r.logs(0, &["a", "DONE", "http://late"]);
+    assert_eq!(
+        out,
+        [
+            log("http://late", false),
+            completion(1, Some("http://late")),
+            Output::Checkpoint,
+            Output::Act(Stop)
+        ]
+    );
+}
+
+#[test]
+fn a_cursor_lost_during_the_downtime_is_a_gap() {
+    let mut r = Harness::resumed(DurableState {
+        cursor_whole: false,
+        ..state(&["a", "b"], 0, vec![])
+    });
+    r.status(0, Some("running"));
+    let snapshot: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    let out = r.m.observe(at(0), Observation::Logs(Ok(snapshot.clone())));
+    let gap = ev(EventKind::Gap {
+        source: source(),
+        missed_at_least: 0,
+    });
+    let lines = snapshot.iter().map(|l| log(l, false));
+    let expected: Vec<Output> = std::iter::once(gap)
+        .chain(lines)
+        .chain([Output::Checkpoint])
+        .collect();
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn guard_episodes_survive_a_restart() {
+    let saved = DurableState {
+        guard_episodes: vec!["outbid".into()],
+        ..state(&["a"], 0, vec![])
+    };
+    let mut r = Harness::resumed(saved);
+    let outbid = Instance {
+        intended_status: Some("running".into()),
+        ..row(Some("stopped"))
+    };
+    let out = r.row(0, outbid);
+    assert_eq!(
+        out,
+        [status("stopped", Some("running")), Output::Checkpoint],
+        "the alert is not repeated"
+    );
+}
