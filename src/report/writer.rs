@@ -73,23 +73,31 @@ impl Writer {
 }
 
 /// Writes every event to stdout until the channel closes (every sender dropped). Await the
-/// handle before the process exits so the last lines are out. It runs on the blocking pool with
-/// std's locked stdout: a terminal write is a blocking syscall anyway, and std's stdout is the
-/// one every other part of the program (and Rust's panic output) shares.
+/// handle before the process exits so the last lines are out.
+///
+/// Each batch is written with std's stdout on the blocking pool: a terminal write is a blocking
+/// syscall, and std's stdout is the one the rest of the program shares, locked per batch only.
+/// The loop itself stays an ordinary async task, so a runtime shutting down never waits on it.
 pub fn spawn_stdout(writer: Writer, mut rx: EventReceiver) -> JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let mut output = Output::new(writer);
         let mut batch = Vec::with_capacity(BATCH);
-        let mut stdout = std::io::stdout().lock();
-        while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
             if let Some(text) = output.fill(&mut batch) {
-                let written = stdout
-                    .write_all(text.as_bytes())
-                    .and_then(|()| stdout.flush());
+                let text = text.to_owned();
+                let written = tokio::task::spawn_blocking(move || write_stdout(&text))
+                    .await
+                    .unwrap_or_else(|join| Err(std::io::Error::other(join)));
                 output.check(written);
             }
         }
     })
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
 }
 
 /// [`spawn_stdout`] into any async writer; the handle gives the writer back at the end.

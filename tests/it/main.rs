@@ -1,1 +1,3 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
+
+mod report;
