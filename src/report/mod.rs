@@ -1,3 +1,15 @@
 //! Events and their two renderings (human, JSON), written by one task that owns stdout.
 
+pub mod clock;
 pub mod event;
+pub mod filter;
+pub mod human;
+pub mod json;
+mod message;
+mod sanitize;
+pub mod style;
+pub mod writer;
+
+pub use filter::LineFilter;
+pub use human::HumanOptions;
+pub use writer::{channel, spawn_into, spawn_stdout, EventSender, Format, Writer};

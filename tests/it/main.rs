@@ -3,3 +3,5 @@ mod fidelity;
 mod sim;
 mod throttle;
 mod fleet_file;
+
+mod report;

@@ -1,0 +1,178 @@
+//! The human rendering: `HH:MM:SS <glyph> <label> │ message`, one line per event, labels
+//! padded to one width and coloured per instance, status glyphs that follow each instance.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use anstyle::{AnsiColor, Color, Style};
+use regex::Regex;
+use time::UtcOffset;
+
+use super::clock;
+use super::event::{Event, EventKind, Source};
+use super::message::{describe, shutdown_table};
+use super::sanitize::clean_line;
+use super::style::{highlight, label_color, paint_into, status_glyph};
+
+/// The prefix of events that concern no single instance.
+pub const FLEET_LABEL: &str = "fleet";
+
+const SEPARATOR: &str = "│";
+const DIM: Style = Style::new().dimmed();
+const ERROR: Style = AnsiColor::Red.on_default();
+const WARNING: Style = AnsiColor::Yellow.on_default();
+const GOOD: Style = AnsiColor::Green.on_default();
+const MATCH: Style = Style::new()
+    .fg_color(Some(Color::Ansi(AnsiColor::Black)))
+    .bg_color(Some(Color::Ansi(AnsiColor::Yellow)))
+    .bold();
+
+#[derive(Debug, Clone)]
+pub struct HumanOptions {
+    /// Decided once at start (see [`super::style::detect_color`]).
+    pub color: bool,
+    /// The local offset, read once before threads start (see [`super::clock::local_offset`]).
+    pub offset: UtcOffset,
+    /// Leave out the `glyph label │` prefix.
+    pub no_prefix: bool,
+    /// Full RFC 3339 instead of `HH:MM:SS`.
+    pub timestamps: bool,
+    /// Matches painted in log lines (only when `color` is on).
+    pub highlight: Vec<Regex>,
+}
+
+impl HumanOptions {
+    pub fn new(color: bool, offset: UtcOffset) -> Self {
+        HumanOptions {
+            color,
+            offset,
+            no_prefix: false,
+            timestamps: false,
+            highlight: Vec::new(),
+        }
+    }
+}
+
+/// Remembers what later lines depend on: the prefix width and each instance's last status.
+#[derive(Debug)]
+pub struct HumanRenderer {
+    options: HumanOptions,
+    /// Grows as labels appear and never shrinks, so columns do not jump when one leaves.
+    width: usize,
+    statuses: HashMap<u64, String>,
+}
+
+impl HumanRenderer {
+    pub fn new(options: HumanOptions) -> Self {
+        HumanRenderer {
+            options,
+            width: FLEET_LABEL.chars().count(),
+            statuses: HashMap::new(),
+        }
+    }
+
+    /// The text of one event, without a trailing newline; `Shutdown` spans several lines.
+    pub fn render(&mut self, event: &Event) -> String {
+        if let EventKind::Status { source, status, .. } = &event.kind {
+            self.statuses.insert(source.id, status.clone());
+        }
+        let mut out = String::new();
+        self.write_time(&mut out, event.at);
+        if !self.options.no_prefix {
+            self.write_prefix(&mut out, event.kind.source());
+        }
+        self.write_message(&mut out, &event.kind);
+        match &event.kind {
+            EventKind::Left { source } => {
+                self.statuses.remove(&source.id);
+            }
+            EventKind::Shutdown { summary, resume } => {
+                for row in shutdown_table(summary) {
+                    out.push('\n');
+                    out.push_str(&clean_line(&row));
+                }
+                for line in resume.trim_end().lines() {
+                    out.push('\n');
+                    out.push_str(&clean_line(line));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn write_time(&self, out: &mut String, at: SystemTime) {
+        let text = if self.options.timestamps {
+            clock::rfc3339_local(at, self.options.offset)
+        } else {
+            clock::clock_time(at, self.options.offset)
+        };
+        self.paint(out, DIM, &text);
+        out.push(' ');
+    }
+
+    fn write_prefix(&mut self, out: &mut String, source: Option<&Source>) {
+        let (glyph, label, style) = match source {
+            Some(source) => (
+                status_glyph(self.statuses.get(&source.id).map(String::as_str)),
+                clean_line(&source.label),
+                label_color(&source.label).on_default(),
+            ),
+            // Two spaces: as wide as a glyph.
+            None => ("  ", FLEET_LABEL.into(), Style::new().bold()),
+        };
+        let label_width = label.chars().count();
+        self.width = self.width.max(label_width);
+        out.push_str(glyph);
+        out.push(' ');
+        self.paint(out, style, &label);
+        out.extend(std::iter::repeat(' ').take(self.width - label_width + 1));
+        self.paint(out, DIM, SEPARATOR);
+        out.push(' ');
+    }
+
+    fn write_message(&self, out: &mut String, kind: &EventKind) {
+        if let EventKind::Log { line, history, .. } = kind {
+            let line = clean_line(line);
+            let base = if *history { DIM } else { Style::new() };
+            if self.options.color && !self.options.highlight.is_empty() {
+                out.push_str(&highlight(&line, &self.options.highlight, base, MATCH));
+            } else {
+                self.paint(out, base, &line);
+            }
+            return;
+        }
+        let text = describe(kind);
+        self.paint(out, tone(kind), &clean_line(&text));
+    }
+
+    fn paint(&self, out: &mut String, style: Style, text: &str) {
+        if self.options.color {
+            paint_into(out, style, text);
+        } else {
+            out.push_str(text);
+        }
+    }
+}
+
+/// The colour of an event's message: red for failures, yellow for warnings, green for
+/// good news.
+fn tone(kind: &EventKind) -> Style {
+    match kind {
+        EventKind::ApiError { .. }
+        | EventKind::ReloadRejected { .. }
+        | EventKind::Action { ok: false, .. } => ERROR,
+        EventKind::Gap { .. }
+        | EventKind::Guard { .. }
+        | EventKind::OldCompletions { .. }
+        | EventKind::Orphans { .. }
+        | EventKind::Throttle { .. } => WARNING,
+        EventKind::Recovered { .. } => GOOD,
+        EventKind::Completion { .. } => GOOD.bold(),
+        EventKind::Action { .. } => Style::new().bold(),
+        EventKind::Status {
+            status, previous, ..
+        } if status == "gone" || previous.is_some() => Style::new().bold(),
+        _ => Style::new(),
+    }
+}

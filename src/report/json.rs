@@ -1,0 +1,123 @@
+//! The JSON rendering: one object per line, a contract for scripts. Every object has `ts`
+//! (RFC 3339, UTC, milliseconds) and `event` (`EventKind::name`); events about one instance
+//! add `instance` (its id) and `label`. The other fields depend on the event (see `fields`).
+//!
+//! Log lines go out as the container wrote them (minus the line end): JSON escapes every
+//! control character, so raw escape sequences cannot reach a terminal through this stream, and
+//! a machine reader gets the exact text.
+
+use serde_json::{json, Map, Value};
+
+use super::clock;
+use super::event::{ActionKind, Event, EventKind};
+use super::sanitize::without_line_end;
+
+/// The JSON line of one event, without a trailing newline.
+pub fn render(event: &Event) -> String {
+    let mut object = Map::new();
+    object.insert("ts".into(), clock::rfc3339_utc(event.at).into());
+    object.insert("event".into(), event.kind.name().into());
+    if let Some(source) = event.kind.source() {
+        object.insert("instance".into(), source.id.into());
+        object.insert("label".into(), source.label.clone().into());
+    }
+    if let Value::Object(fields) = fields(&event.kind) {
+        object.extend(fields);
+    }
+    Value::Object(object).to_string()
+}
+
+/// The event-specific fields, as an object.
+fn fields(kind: &EventKind) -> Value {
+    match kind {
+        EventKind::Joined { .. } | EventKind::Left { .. } => json!({}),
+        EventKind::Status {
+            status,
+            previous,
+            message,
+            ..
+        } => json!({ "status": status, "previous": previous, "message": message }),
+        EventKind::Log { line, history, .. } => json!({
+            "line": without_line_end(line),
+            "history": history,
+        }),
+        EventKind::Gap {
+            missed_at_least, ..
+        } => json!({ "missed_at_least": missed_at_least }),
+        EventKind::ApiError {
+            attempt,
+            retry_in,
+            error,
+            ..
+        } => json!({
+            "attempt": attempt,
+            "retry_in_ms": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+            "error": error,
+        }),
+        EventKind::Recovered {
+            failed_attempts, ..
+        } => json!({ "failed_attempts": failed_attempts }),
+        EventKind::Completion {
+            count,
+            result_url,
+            gpu,
+            dph_total,
+            ..
+        } => json!({
+            "count": count,
+            "result_url": result_url,
+            "gpu": gpu,
+            // serde_json writes a non-finite float as null.
+            "dph_total": dph_total,
+        }),
+        EventKind::OldCompletions { count, .. } => json!({ "count": count }),
+        EventKind::Action {
+            action,
+            ok,
+            dry_run,
+            reason,
+            error,
+            ..
+        } => json!({
+            "action": action.as_str(),
+            "ok": ok,
+            "dry_run": dry_run,
+            "reason": reason,
+            "error": error,
+        }),
+        EventKind::Guard {
+            guard,
+            action,
+            detail,
+            ..
+        } => json!({
+            "guard": guard,
+            "action": action.map(ActionKind::as_str),
+            "detail": detail,
+        }),
+        EventKind::Throttle { per_second, reason } => {
+            json!({ "per_second": per_second, "reason": reason })
+        }
+        EventKind::Reload {
+            added,
+            removed,
+            changed,
+        } => json!({ "added": added, "removed": removed, "changed": changed }),
+        EventKind::ReloadRejected { error } => json!({ "error": error }),
+        EventKind::Orphans { ids } => json!({ "ids": ids }),
+        EventKind::Notice { message } => json!({ "message": message }),
+        EventKind::Shutdown { summary, resume } => json!({
+            "instances": summary
+                .iter()
+                .map(|s| json!({
+                    "instance": s.source.id,
+                    "label": s.source.label,
+                    "status": s.status,
+                    "completions": s.completions,
+                    "actions": s.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>(),
+            "resume": resume,
+        }),
+    }
+}

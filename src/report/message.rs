@@ -1,0 +1,221 @@
+//! The words of the human stream: the plain message of every event (no prefix, no colour) and
+//! the shutdown summary table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::event::{ActionKind, EventKind, InstanceSummary};
+
+/// The message part of an event's line. For `Shutdown`, the header line; the table and the
+/// resume text follow it (see [`shutdown_table`]).
+pub(crate) fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Joined { source } => format!("watching instance {}", source.id),
+        EventKind::Left { source } => format!("no longer watching instance {}", source.id),
+        EventKind::Status {
+            status,
+            previous,
+            message,
+            ..
+        } => {
+            let mut text = match previous {
+                Some(previous) => format!("{previous} → {status}"),
+                None => format!("status: {status}"),
+            };
+            if let Some(message) = message.as_deref().filter(|m| !m.trim().is_empty()) {
+                let _ = write!(text, " — {}", message.trim());
+            }
+            text
+        }
+        EventKind::Log { line, .. } => line.clone(),
+        EventKind::Gap {
+            missed_at_least, ..
+        } => format!(
+            "── gap: at least {} missed (tail raised) ──",
+            plural(*missed_at_least, "line")
+        ),
+        EventKind::ApiError {
+            attempt,
+            retry_in,
+            error,
+            ..
+        } => format!(
+            "API error (attempt {attempt}, retrying in {}): {error}",
+            short_duration(*retry_in)
+        ),
+        EventKind::Recovered {
+            failed_attempts, ..
+        } => format!(
+            "Connection restored after {}",
+            plural(u64::from(*failed_attempts), "failed attempt")
+        ),
+        EventKind::Completion {
+            count,
+            result_url,
+            gpu,
+            dph_total,
+            ..
+        } => completion(*count, result_url.as_deref(), gpu.as_deref(), *dph_total),
+        EventKind::OldCompletions { count, .. } => format!(
+            "{} in the log (not acted on)",
+            plural(u64::from(*count), "earlier completion")
+        ),
+        EventKind::Action {
+            action,
+            ok,
+            dry_run,
+            reason,
+            error,
+            ..
+        } => {
+            let what = match (dry_run, ok) {
+                (true, _) => format!("[dry-run] would {} instance", action.as_str()),
+                (false, true) => format!("{} instance", past_tense(*action)),
+                (false, false) => format!(
+                    "{} failed: {}",
+                    action.as_str(),
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+            };
+            if reason.is_empty() {
+                what
+            } else {
+                format!("{what} ({reason})")
+            }
+        }
+        EventKind::Guard {
+            guard,
+            action,
+            detail,
+            ..
+        } => match action {
+            Some(action) => format!("guard {guard}: {detail} → {}", action.as_str()),
+            None => format!("guard {guard}: {detail}"),
+        },
+        EventKind::Throttle { per_second, reason } => {
+            format!("throttle: {} calls/s ({reason})", rate(*per_second))
+        }
+        EventKind::Reload {
+            added,
+            removed,
+            changed,
+        } => {
+            let parts: Vec<String> = [("added", added), ("removed", removed), ("changed", changed)]
+                .into_iter()
+                .filter(|(_, ids)| !ids.is_empty())
+                .map(|(what, ids)| format!("{what} {}", id_list(ids)))
+                .collect();
+            if parts.is_empty() {
+                "fleet file reloaded: no changes".to_string()
+            } else {
+                format!("fleet file reloaded: {}", parts.join("; "))
+            }
+        }
+        EventKind::ReloadRejected { error } => {
+            format!("fleet file change rejected, keeping the previous one: {error}")
+        }
+        EventKind::Orphans { ids } => format!(
+            "{} in the account not in the fleet: {}",
+            plural(ids.len() as u64, "instance"),
+            id_list(ids)
+        ),
+        EventKind::Notice { message } => message.clone(),
+        EventKind::Shutdown { summary, .. } => format!(
+            "shutting down — {} watched",
+            plural(summary.len() as u64, "instance")
+        ),
+    }
+}
+
+fn completion(count: u32, url: Option<&str>, gpu: Option<&str>, dph: Option<f64>) -> String {
+    let mut text = format!("✅ completion #{count}");
+    if let Some(url) = url {
+        let _ = write!(text, " — result: {url}");
+    }
+    let price = dph.filter(|d| d.is_finite()).map(|d| format!("${d:.2}/hr"));
+    match (gpu, price) {
+        (Some(gpu), Some(price)) => {
+            let _ = write!(text, " — {gpu} at {price}");
+        }
+        (Some(gpu), None) => {
+            let _ = write!(text, " — {gpu}");
+        }
+        (None, Some(price)) => {
+            let _ = write!(text, " — {price}");
+        }
+        (None, None) => {}
+    }
+    text
+}
+
+/// The summary table: a header and one row per instance, columns padded to their widest cell.
+pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
+    let header = ["INSTANCE", "LABEL", "STATUS", "COMPLETIONS", "ACTIONS"].map(str::to_string);
+    let rows: Vec<[String; 5]> = summary
+        .iter()
+        .map(|s| {
+            let actions: Vec<&str> = s.actions.iter().map(|a| a.as_str()).collect();
+            [
+                s.source.id.to_string(),
+                s.source.label.clone(),
+                s.status.clone().unwrap_or_else(|| "unknown".to_string()),
+                s.completions.to_string(),
+                if actions.is_empty() {
+                    "-".to_string()
+                } else {
+                    actions.join(", ")
+                },
+            ]
+        })
+        .collect();
+    let mut widths = [0usize; 5];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let mut line = String::from(" ");
+            for (width, cell) in widths.iter().zip(row) {
+                let _ = write!(line, " {cell:<width$} ");
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+fn past_tense(action: ActionKind) -> &'static str {
+    match action {
+        ActionKind::Stop => "stopped",
+        ActionKind::Destroy => "destroyed",
+    }
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn id_list(ids: &[u64]) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whole milliseconds: `20s`, `1s 500ms` (humantime would print nanoseconds of jitter).
+fn short_duration(d: Duration) -> String {
+    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    humantime::format_duration(Duration::from_millis(millis)).to_string()
+}
+
+/// At most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
+fn rate(per_second: f64) -> String {
+    let text = format!("{per_second:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}

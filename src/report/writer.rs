@@ -1,0 +1,168 @@
+//! The one task that owns stdout: it renders every event (human or JSON), drops the log lines
+//! the user filtered out, and writes, so lines of different instances never interleave.
+
+use std::io::Write as _;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::event::{Event, EventKind};
+use super::filter::LineFilter;
+use super::human::{HumanOptions, HumanRenderer};
+use super::json;
+use super::sanitize::clean_line;
+
+/// Room for bursts (a fleet's history replay at start) without stalling the monitors.
+pub const CHANNEL_CAPACITY: usize = 4096;
+
+/// Events rendered per write: output stays timely, and a busy stream costs one write (and
+/// one flush) per batch rather than per line.
+const BATCH: usize = 256;
+
+pub type EventSender = mpsc::Sender<Event>;
+pub type EventReceiver = mpsc::Receiver<Event>;
+
+/// The program's event channel, bounded at [`CHANNEL_CAPACITY`].
+pub fn channel() -> (EventSender, EventReceiver) {
+    mpsc::channel(CHANNEL_CAPACITY)
+}
+
+#[derive(Debug, Clone)]
+pub enum Format {
+    Human(HumanOptions),
+    Json,
+}
+
+#[derive(Debug)]
+enum Renderer {
+    Human(HumanRenderer),
+    Json,
+}
+
+/// Renders events in one format, keeping the human renderer's memory between lines.
+#[derive(Debug)]
+pub struct Writer {
+    renderer: Renderer,
+    filter: LineFilter,
+}
+
+impl Writer {
+    pub fn new(format: Format, filter: LineFilter) -> Self {
+        let renderer = match format {
+            Format::Human(options) => Renderer::Human(HumanRenderer::new(options)),
+            Format::Json => Renderer::Json,
+        };
+        Writer { renderer, filter }
+    }
+
+    /// The text for one event without a trailing newline, or `None` when the filter hides it.
+    /// Filters see a log line as it is shown (escape sequences removed), in both formats, so a
+    /// pattern like `^epoch` works on coloured output too.
+    pub fn render(&mut self, event: &Event) -> Option<String> {
+        if let EventKind::Log { line, .. } = &event.kind {
+            if !self.filter.admits(&clean_line(line)) {
+                return None;
+            }
+        }
+        Some(match &mut self.renderer {
+            Renderer::Human(human) => human.render(event),
+            Renderer::Json => json::render(event),
+        })
+    }
+}
+
+/// Writes every event to stdout until the channel closes (every sender dropped). Await the
+/// handle before the process exits so the last lines are out.
+///
+/// Each batch is written with std's stdout on the blocking pool: a terminal write is a blocking
+/// syscall, and std's stdout is the one the rest of the program shares, locked per batch only.
+/// The loop itself stays an ordinary async task, so a runtime shutting down never waits on it.
+pub fn spawn_stdout(writer: Writer, mut rx: EventReceiver) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut output = Output::new(writer);
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            if let Some(text) = output.fill(&mut batch) {
+                let text = text.to_owned();
+                let written = tokio::task::spawn_blocking(move || write_stdout(&text))
+                    .await
+                    .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+                output.check(written);
+            }
+        }
+    })
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// [`spawn_stdout`] into any async writer; the handle gives the writer back at the end.
+pub fn spawn_into<W>(writer: Writer, mut rx: EventReceiver, mut out: W) -> JoinHandle<W>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut output = Output::new(writer);
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            if let Some(text) = output.fill(&mut batch) {
+                let written = match out.write_all(text.as_bytes()).await {
+                    Ok(()) => out.flush().await,
+                    Err(error) => Err(error),
+                };
+                output.check(written);
+            }
+        }
+        out
+    })
+}
+
+/// The state both write loops share.
+///
+/// Once a write fails (a closed pipe, as under `| head`, or a full disk) nothing more can be
+/// shown, but the loops still drain the channel to its end: the monitors keep supervising and
+/// carrying out actions, and must neither block on a full channel nor see it closed.
+struct Output {
+    writer: Writer,
+    text: String,
+    writing: bool,
+}
+
+impl Output {
+    fn new(writer: Writer) -> Self {
+        Output {
+            writer,
+            text: String::new(),
+            writing: true,
+        }
+    }
+
+    /// Renders and empties the batch; the text to write, if there is any.
+    fn fill(&mut self, batch: &mut Vec<Event>) -> Option<&str> {
+        self.text.clear();
+        for event in batch.drain(..) {
+            if !self.writing {
+                continue;
+            }
+            if let Some(rendered) = self.writer.render(&event) {
+                self.text.push_str(&rendered);
+                self.text.push('\n');
+            }
+        }
+        (!self.text.is_empty()).then_some(self.text.as_str())
+    }
+
+    fn check(&mut self, written: std::io::Result<()>) {
+        if let Err(error) = written {
+            // A reader that went away is an ordinary end of the output, not worth a word.
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::warn!(%error, "cannot write the output stream; it stays silent from now on");
+            }
+            self.writing = false;
+        }
+    }
+}

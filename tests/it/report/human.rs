@@ -1,0 +1,355 @@
+//! The human stream, colour off unless a test is about colour; local offset +02:00.
+
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Color, Style};
+use regex::Regex;
+use time::macros::offset;
+use vastfleet::report::event::{ActionKind, EventKind, InstanceSummary};
+use vastfleet::report::style::label_color;
+use vastfleet::report::{Format, HumanOptions, LineFilter, Writer};
+
+use super::{ev, log, src, status};
+
+fn options() -> HumanOptions {
+    HumanOptions::new(false, offset!(+2))
+}
+
+fn writer(options: HumanOptions) -> Writer {
+    Writer::new(Format::Human(options), LineFilter::default())
+}
+
+fn render_one(kind: EventKind) -> String {
+    writer(options()).render(&ev(kind)).unwrap()
+}
+
+fn action(kind: ActionKind, ok: bool, dry_run: bool, error: Option<&str>) -> EventKind {
+    EventKind::Action {
+        source: src(101, "gpu-a"),
+        action: kind,
+        ok,
+        dry_run,
+        reason: "completion".to_string(),
+        error: error.map(str::to_string),
+    }
+}
+
+#[test]
+fn every_event_kind_renders_exactly() {
+    let a = src(101, "gpu-a");
+    let cases: Vec<(EventKind, &str)> = vec![
+        (EventKind::Joined { source: a.clone() }, "❓ gpu-a │ watching instance 101"),
+        (EventKind::Left { source: a.clone() }, "❓ gpu-a │ no longer watching instance 101"),
+        (
+            EventKind::Status {
+                source: a.clone(),
+                status: "loading".into(),
+                previous: None,
+                message: Some("0d30c18b26f8: Downloading ".into()),
+            },
+            "⏳ gpu-a │ status: loading — 0d30c18b26f8: Downloading",
+        ),
+        (status(&a, "stopped", Some("running")).kind, "💤 gpu-a │ running → stopped"),
+        (status(&a, "gone", Some("stopped")).kind, "✖  gpu-a │ stopped → gone"),
+        (log(&a, "epoch 1/10 loss=0.42\n").kind, "❓ gpu-a │ epoch 1/10 loss=0.42"),
+        (
+            EventKind::Gap { source: a.clone(), missed_at_least: 40 },
+            "❓ gpu-a │ ── gap: at least 40 lines missed (tail raised) ──",
+        ),
+        (
+            EventKind::ApiError {
+                source: Some(a.clone()),
+                attempt: 3,
+                retry_in: Duration::from_secs(20),
+                error: "HTTP 502 Bad Gateway".into(),
+            },
+            "❓ gpu-a │ API error (attempt 3, retrying in 20s): HTTP 502 Bad Gateway",
+        ),
+        (
+            EventKind::ApiError {
+                source: None,
+                attempt: 1,
+                retry_in: Duration::from_micros(1_500_321),
+                error: "timed out".into(),
+            },
+            "   fleet │ API error (attempt 1, retrying in 1s 500ms): timed out",
+        ),
+        (
+            EventKind::Recovered { source: Some(a.clone()), failed_attempts: 3 },
+            "❓ gpu-a │ Connection restored after 3 failed attempts",
+        ),
+        (
+            EventKind::Recovered { source: None, failed_attempts: 1 },
+            "   fleet │ Connection restored after 1 failed attempt",
+        ),
+        (
+            EventKind::Completion {
+                source: a.clone(),
+                count: 2,
+                result_url: Some("https://s3.example/out.tar".into()),
+                gpu: Some("RTX 4090 ×2".into()),
+                dph_total: Some(1.234),
+            },
+            "❓ gpu-a │ ✅ completion #2 — result: https://s3.example/out.tar — RTX 4090 ×2 at $1.23/hr",
+        ),
+        (
+            EventKind::Completion {
+                source: a.clone(),
+                count: 1,
+                result_url: None,
+                gpu: None,
+                dph_total: None,
+            },
+            "❓ gpu-a │ ✅ completion #1",
+        ),
+        (
+            EventKind::OldCompletions { source: a.clone(), count: 3 },
+            "❓ gpu-a │ 3 earlier completions in the log (not acted on)",
+        ),
+        (action(ActionKind::Stop, true, false, None), "❓ gpu-a │ stopped instance (completion)"),
+        (
+            action(ActionKind::Destroy, true, false, None),
+            "❓ gpu-a │ destroyed instance (completion)",
+        ),
+        (
+            action(ActionKind::Destroy, true, true, None),
+            "❓ gpu-a │ [dry-run] would destroy instance (completion)",
+        ),
+        (
+            action(ActionKind::Stop, false, false, Some("HTTP 500")),
+            "❓ gpu-a │ stop failed: HTTP 500 (completion)",
+        ),
+        (
+            EventKind::Guard {
+                source: a.clone(),
+                guard: "max_runtime".into(),
+                action: Some(ActionKind::Stop),
+                detail: "running for 12h 5m (limit 12h)".into(),
+            },
+            "❓ gpu-a │ guard max_runtime: running for 12h 5m (limit 12h) → stop",
+        ),
+        (
+            EventKind::Guard {
+                source: a.clone(),
+                guard: "idle".into(),
+                action: None,
+                detail: "no new log line for 30m".into(),
+            },
+            "❓ gpu-a │ guard idle: no new log line for 30m",
+        ),
+        (
+            EventKind::Throttle { per_second: 2.5, reason: "HTTP 429".into() },
+            "   fleet │ throttle: 2.5 calls/s (HTTP 429)",
+        ),
+        (
+            EventKind::Reload { added: vec![1, 2], removed: vec![3], changed: vec![] },
+            "   fleet │ fleet file reloaded: added 1, 2; removed 3",
+        ),
+        (
+            EventKind::Reload { added: vec![], removed: vec![], changed: vec![] },
+            "   fleet │ fleet file reloaded: no changes",
+        ),
+        (
+            EventKind::ReloadRejected { error: "line 3: unknown field `lable`".into() },
+            "   fleet │ fleet file change rejected, keeping the previous one: line 3: unknown field `lable`",
+        ),
+        (
+            EventKind::Orphans { ids: vec![7, 8] },
+            "   fleet │ 2 instances in the account not in the fleet: 7, 8",
+        ),
+        (
+            EventKind::Notice { message: "watching 2 instances".into() },
+            "   fleet │ watching 2 instances",
+        ),
+    ];
+    for (kind, want) in cases {
+        let name = kind.name();
+        assert_eq!(render_one(kind), format!("14:03:07 {want}"), "event {name}");
+    }
+}
+
+#[test]
+fn shutdown_renders_the_summary_table_then_the_resume_text() {
+    let summary = vec![
+        InstanceSummary {
+            source: src(101, "gpu-a"),
+            status: Some("stopped".into()),
+            completions: 2,
+            actions: vec![ActionKind::Stop],
+        },
+        InstanceSummary {
+            source: src(20202, "a-much-longer-label"),
+            status: None,
+            completions: 0,
+            actions: vec![],
+        },
+    ];
+    let resume = "resume: vastfleet watch fleet.toml\ndestroy: vastfleet destroy 101 20202\n";
+    let rendered = render_one(EventKind::Shutdown {
+        summary,
+        resume: resume.into(),
+    });
+    let want = [
+        "14:03:07    fleet │ shutting down — 2 instances watched",
+        "  INSTANCE  LABEL                STATUS   COMPLETIONS  ACTIONS",
+        "  101       gpu-a                stopped  2            stop",
+        "  20202     a-much-longer-label  unknown  0            -",
+        "resume: vastfleet watch fleet.toml",
+        "destroy: vastfleet destroy 101 20202",
+    ];
+    assert_eq!(rendered, want.join("\n"));
+}
+
+#[test]
+fn prefix_width_grows_as_longer_labels_join_and_never_shrinks() {
+    let mut w = writer(options());
+    let a = src(1, "a");
+    let long = src(2, "trainer-long");
+    let lines: Vec<String> = [
+        log(&a, "one"),
+        ev(EventKind::Joined {
+            source: long.clone(),
+        }),
+        log(&a, "two"),
+        ev(EventKind::Left { source: long }),
+        log(&a, "three"),
+        ev(EventKind::Notice {
+            message: "note".into(),
+        }),
+    ]
+    .iter()
+    .map(|e| w.render(e).unwrap())
+    .collect();
+    assert_eq!(
+        lines,
+        [
+            "14:03:07 ❓ a     │ one",
+            "14:03:07 ❓ trainer-long │ watching instance 2",
+            "14:03:07 ❓ a            │ two",
+            "14:03:07 ❓ trainer-long │ no longer watching instance 2",
+            "14:03:07 ❓ a            │ three",
+            "14:03:07    fleet        │ note",
+        ]
+    );
+}
+
+#[test]
+fn the_last_status_glyph_carries_over_to_later_lines() {
+    let mut w = writer(options());
+    let a = src(1, "gpu-a");
+    let b = src(2, "gpu-b");
+    let lines: Vec<String> = [
+        status(&a, "running", None),
+        log(&a, "working"),
+        status(&a, "stopped", Some("running")),
+        log(&a, "late line"),
+        log(&b, "other instance"),
+    ]
+    .iter()
+    .map(|e| w.render(e).unwrap())
+    .collect();
+    assert_eq!(
+        lines,
+        [
+            "14:03:07 🔄 gpu-a │ status: running",
+            "14:03:07 🔄 gpu-a │ working",
+            "14:03:07 💤 gpu-a │ running → stopped",
+            "14:03:07 💤 gpu-a │ late line",
+            "14:03:07 ❓ gpu-b │ other instance",
+        ]
+    );
+}
+
+#[test]
+fn no_prefix_and_timestamps() {
+    let a = src(1, "gpu-a");
+    let mut bare = writer(HumanOptions {
+        no_prefix: true,
+        ..options()
+    });
+    assert_eq!(
+        bare.render(&log(&a, "epoch 1")).unwrap(),
+        "14:03:07 epoch 1"
+    );
+    let mut stamped = writer(HumanOptions {
+        timestamps: true,
+        ..options()
+    });
+    assert_eq!(
+        stamped.render(&log(&a, "epoch 1")).unwrap(),
+        "2024-05-01T14:03:07.250+02:00 ❓ gpu-a │ epoch 1"
+    );
+}
+
+#[test]
+fn escape_sequences_in_log_lines_are_stripped_with_or_without_colour() {
+    let a = src(1, "gpu-a");
+    let raw = "\u{1b}]0;owned\u{7}\u{1b}[31mred\u{1b}[0m 10%\r20%";
+    let plain = writer(options()).render(&log(&a, raw)).unwrap();
+    assert_eq!(plain, "14:03:07 ❓ gpu-a │ 20%");
+    let coloured = writer(HumanOptions::new(true, offset!(+2)))
+        .render(&log(&a, raw))
+        .unwrap();
+    assert!(coloured.ends_with("│\u{1b}[0m 20%"), "{coloured:?}");
+    assert!(!coloured.contains("owned") && !coloured.contains("[31m"));
+}
+
+#[test]
+fn colour_on_paints_time_label_separator_and_history() {
+    let a = src(1, "gpu-a");
+    let mut w = writer(HumanOptions::new(true, offset!(+2)));
+    let history = ev(EventKind::Log {
+        source: a.clone(),
+        line: "old line".into(),
+        history: true,
+    });
+    let label = label_color("gpu-a").on_default();
+    let dim = Style::new().dimmed();
+    assert_eq!(
+        w.render(&history).unwrap(),
+        format!("{dim}14:03:07{dim:#} ❓ {label}gpu-a{label:#} {dim}│{dim:#} {dim}old line{dim:#}")
+    );
+}
+
+#[test]
+fn colour_per_label_is_stable_across_writers_and_order() {
+    let target = src(7, "trainer-01");
+    let mut first = writer(HumanOptions::new(true, offset!(+2)));
+    let mut second = writer(HumanOptions::new(true, offset!(+2)));
+    for label in ["zeta", "alpha", "trainer-10"] {
+        second.render(&log(&src(99, label), "warm-up")).unwrap();
+    }
+    let one = first.render(&log(&target, "x")).unwrap();
+    let two = second.render(&log(&target, "x")).unwrap();
+    assert_eq!(one, two);
+    let painted = format!("{}trainer-01", label_color("trainer-01").on_default());
+    assert!(one.contains(&painted), "{one:?}");
+}
+
+#[test]
+fn highlight_paints_matches_only_when_colour_is_on() {
+    let a = src(1, "gpu-a");
+    let highlight = vec![Regex::new(r"loss=[\d.]+").unwrap()];
+    let line = log(&a, "step 9 loss=0.31 lr=1e-4");
+    let mut off = writer(HumanOptions {
+        highlight: highlight.clone(),
+        ..options()
+    });
+    assert_eq!(
+        off.render(&line).unwrap(),
+        "14:03:07 ❓ gpu-a │ step 9 loss=0.31 lr=1e-4"
+    );
+    let mut on = writer(HumanOptions {
+        highlight,
+        ..HumanOptions::new(true, offset!(+2))
+    });
+    let mark = Style::new()
+        .fg_color(Some(Color::Ansi(AnsiColor::Black)))
+        .bg_color(Some(Color::Ansi(AnsiColor::Yellow)))
+        .bold();
+    let rendered = on.render(&line).unwrap();
+    assert!(
+        rendered.ends_with(&format!("step 9 {mark}loss=0.31{mark:#} lr=1e-4")),
+        "{rendered:?}"
+    );
+}
