@@ -100,7 +100,11 @@ mod tests {
         let b = Backoff::new(S(5), S(60));
         assert_eq!(b.delay(1, 0.5, Some(S(30))), S(30));
         assert_eq!(b.delay(3, 0.5, Some(S(1))), S(20));
-        assert_eq!(b.delay(1, 0.5, Some(S(600))), S(600), "the server's wait beats the cap");
+        assert_eq!(
+            b.delay(1, 0.5, Some(S(600))),
+            S(600),
+            "the server's wait beats the cap"
+        );
     }
 
     #[test]

@@ -125,7 +125,12 @@ pub struct AddArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// The fleet file (created with a commented template if missing).
-    #[arg(short = 'f', long = "file", default_value = "fleet.toml", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "fleet.toml",
+        value_name = "FILE"
+    )]
     pub file: PathBuf,
     /// Label for the added instances (the prefix of their lines).
     #[arg(long)]
@@ -146,7 +151,12 @@ pub struct RemoveArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// The fleet file.
-    #[arg(short = 'f', long = "file", default_value = "fleet.toml", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "fleet.toml",
+        value_name = "FILE"
+    )]
     pub file: PathBuf,
 }
 

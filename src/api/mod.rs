@@ -29,7 +29,11 @@ pub trait Api: Send + Sync + 'static {
 
     /// The last `tail` lines of the instance's log (the two-step request_logs protocol),
     /// split into lines without their line endings.
-    fn logs(&self, id: u64, tail: u32) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    fn logs(
+        &self,
+        id: u64,
+        tail: u32,
+    ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
 
     fn stop(&self, id: u64) -> impl Future<Output = Result<(), ApiError>> + Send;
 

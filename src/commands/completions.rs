@@ -6,5 +6,10 @@ use crate::cli::{Cli, CompletionsArgs};
 
 pub fn run(args: CompletionsArgs) {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "vastfleet", &mut std::io::stdout());
+    clap_complete::generate(
+        args.shell,
+        &mut command,
+        "vastfleet",
+        &mut std::io::stdout(),
+    );
 }

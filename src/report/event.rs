@@ -48,9 +48,13 @@ impl Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// Watching starts (or restarts after a reload) for an instance.
-    Joined { source: Source },
+    Joined {
+        source: Source,
+    },
     /// The instance is no longer watched (removed from the fleet file).
-    Left { source: Source },
+    Left {
+        source: Source,
+    },
     /// The instance's `actual_status` changed. `status` is `"gone"` when the API no longer
     /// knows the instance; `previous` is `None` on the first observation.
     Status {
@@ -94,7 +98,10 @@ pub enum EventKind {
         dph_total: Option<f64>,
     },
     /// Matches of the completion pattern that were already in the log when watching started.
-    OldCompletions { source: Source, count: u32 },
+    OldCompletions {
+        source: Source,
+        count: u32,
+    },
     /// An action on an instance was carried out (or failed, or was only reported under
     /// `--dry-run`).
     Action {
@@ -114,16 +121,32 @@ pub enum EventKind {
         detail: String,
     },
     /// The fleet-wide throttle changed its effective rate.
-    Throttle { per_second: f64, reason: String },
+    Throttle {
+        per_second: f64,
+        reason: String,
+    },
     /// The fleet file changed and was applied, or was rejected.
-    Reload { added: Vec<u64>, removed: Vec<u64>, changed: Vec<u64> },
-    ReloadRejected { error: String },
+    Reload {
+        added: Vec<u64>,
+        removed: Vec<u64>,
+        changed: Vec<u64>,
+    },
+    ReloadRejected {
+        error: String,
+    },
     /// Instances in the account that the fleet does not cover.
-    Orphans { ids: Vec<u64> },
+    Orphans {
+        ids: Vec<u64>,
+    },
     /// A fleet-level note (start-up, the resume hint).
-    Notice { message: String },
+    Notice {
+        message: String,
+    },
     /// The last event of a run.
-    Shutdown { summary: Vec<InstanceSummary>, resume: String },
+    Shutdown {
+        summary: Vec<InstanceSummary>,
+        resume: String,
+    },
 }
 
 /// One instance's line in the shutdown summary.
