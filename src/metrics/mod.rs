@@ -250,25 +250,32 @@ impl State {
             }
         }
 
-        let gauges: [(&str, &str, fn(&Live) -> Option<f64>); 2] = [
-            (
-                "vastfleet_instance_dph",
-                "Total price of the instance in USD per hour.",
-                |l| l.dph,
-            ),
-            (
-                "vastfleet_instance_spend_usd",
-                "USD spent on the instance so far.",
-                |l| l.spend,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let mut family = text.family(name, Kind::Gauge, help);
-            for (id, live) in &self.live {
-                if let Some(value) = value(live) {
-                    let id = id.to_string();
-                    family.sample(&[("instance", &id), ("label", &live.label)], value);
-                }
+        self.render_instance_gauge(
+            text,
+            "vastfleet_instance_dph",
+            "Total price of the instance in USD per hour.",
+            |live| live.dph,
+        );
+        self.render_instance_gauge(
+            text,
+            "vastfleet_instance_spend_usd",
+            "USD spent on the instance so far.",
+            |live| live.spend,
+        );
+    }
+
+    fn render_instance_gauge(
+        &self,
+        text: &mut Exposition,
+        name: &str,
+        help: &str,
+        value: impl Fn(&Live) -> Option<f64>,
+    ) {
+        let mut family = text.family(name, Kind::Gauge, help);
+        for (id, live) in &self.live {
+            if let Some(value) = value(live) {
+                let id = id.to_string();
+                family.sample(&[("instance", &id), ("label", &live.label)], value);
             }
         }
     }

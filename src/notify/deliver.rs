@@ -93,6 +93,8 @@ impl Queue {
 /// How one worker delivers.
 pub struct Worker {
     pub url: Url,
+    /// Its place in the configuration, shown because several webhooks often share a host.
+    pub number: usize,
     pub format: Format,
     pub client: Client,
     pub queue: Arc<Queue>,
@@ -118,7 +120,7 @@ struct Failure {
 
 impl Worker {
     pub async fn run(mut self) {
-        let host = redact(&self.url);
+        let host = format!("{} (#{})", redact(&self.url), self.number);
         // `Some(drops so far)` while failing: a failing webhook gets one attempt per
         // notification instead of the full retry budget, so its queue keeps moving.
         let mut failing: Option<u64> = None;
@@ -137,11 +139,12 @@ impl Worker {
                 Outcome::Cancelled => return,
                 Outcome::Delivered => {
                     if let Some(since) = failing.take() {
-                        let lost = self.queue.dropped().saturating_sub(since);
-                        self.tell(format!(
-                            "webhook {host} works again; {lost} notifications to it were dropped"
-                        ))
-                        .await;
+                        let lost = match self.queue.dropped().saturating_sub(since) {
+                            1 => "1 notification to it was".to_owned(),
+                            n => format!("{n} notifications to it were"),
+                        };
+                        self.tell(format!("webhook {host} works again; {lost} dropped"))
+                            .await;
                     }
                 }
                 Outcome::Failed(reason) => {
@@ -244,14 +247,18 @@ fn describe(error: reqwest::Error) -> String {
     if error.is_timeout() {
         return "request timed out".to_owned();
     }
-    let mut reason = error.to_string();
+    let mut chain = vec![error.to_string()];
     let mut cause = std::error::Error::source(&error);
     while let Some(inner) = cause {
-        reason.push_str(": ");
-        reason.push_str(&inner.to_string());
+        chain.push(inner.to_string());
         cause = inner.source();
     }
-    reason
+    // reqwest's and hyper's outer layers only say "error sending request"; the root cause
+    // ("Connection refused", a DNS failure) is what the user can act on.
+    match chain.last() {
+        Some(root) if error.is_connect() => format!("cannot connect: {root}"),
+        _ => chain.join(": "),
+    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,7 @@ async fn run(
         workers.spawn(
             Worker {
                 url,
+                number: index + 1,
                 format: target.format,
                 client: client.clone(),
                 queue: Arc::clone(&queue),

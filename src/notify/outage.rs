@@ -54,7 +54,7 @@ impl OutageTracker {
             }
             EventKind::Recovered { source: None, .. } => {
                 let outage = self.outage.take()?;
-                return outage.announced.then(|| Notification {
+                return outage.announced.then_some(Notification {
                     topic: Topic::ApiDown,
                     at: event.at,
                     what: What::ApiUp {
