@@ -22,12 +22,12 @@ pub use text::{escape_label_value, CONTENT_TYPE};
 pub const FLEET_SCOPE: &str = "fleet";
 
 /// Cheap to clone; every clone updates and renders the same registry.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Metrics {
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// Watched instances and their gauges; an instance that leaves is removed.
     live: BTreeMap<u64, Live>,
@@ -41,6 +41,7 @@ struct State {
     effective_rate: Option<f64>,
 }
 
+#[derive(Debug)]
 struct Live {
     label: String,
     status: Option<String>,
@@ -48,7 +49,7 @@ struct Live {
     spend: Option<f64>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct InstanceCounters {
     completions: u64,
     log_lines: u64,

@@ -223,11 +223,16 @@ impl Worker {
     }
 
     async fn tell(&self, message: String) {
-        let event = Event::now(EventKind::Notice { message });
-        tokio::select! {
-            _ = self.cancel.cancelled() => {}
-            _ = self.report.send(event) => {}
-        }
+        tell(&self.report, &self.cancel, message).await;
+    }
+}
+
+/// Reports a fleet-level notice; gives up only if the program is shutting down.
+pub async fn tell(report: &mpsc::Sender<Event>, cancel: &CancellationToken, message: String) {
+    let event = Event::now(EventKind::Notice { message });
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = report.send(event) => {}
     }
 }
 

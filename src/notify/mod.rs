@@ -23,7 +23,7 @@ use url::Url;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::report::event::{Event, EventKind};
-use deliver::{redact, Queue, Worker};
+use deliver::{redact, tell, Queue, Worker};
 use format::{Notification, What};
 use outage::OutageTracker;
 
@@ -155,7 +155,6 @@ async fn run(
     report: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let notice = |message: String| Event::now(EventKind::Notice { message });
     let client = match Client::builder()
         .use_rustls_tls()
         .timeout(config.timeout)
@@ -165,7 +164,7 @@ async fn run(
         Ok(client) => client,
         Err(error) => {
             let message = format!("notifications are off: no HTTP client ({error})");
-            let _ = report.send(notice(message)).await;
+            tell(&report, &cancel, message).await;
             return;
         }
     };
@@ -181,7 +180,7 @@ async fn run(
                     "notification target #{} has no valid http(s) URL; it is skipped",
                     index + 1
                 );
-                let _ = report.send(notice(message)).await;
+                tell(&report, &cancel, message).await;
                 continue;
             }
         };
