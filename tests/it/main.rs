@@ -5,3 +5,6 @@ mod throttle;
 mod fleet_file;
 
 mod report;
+
+mod metrics;
+mod notify;

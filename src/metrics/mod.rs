@@ -1,0 +1,395 @@
+//! Prometheus metrics: a [`Metrics`] registry fed by the event stream (plus a few direct setters
+//! for what the stream does not carry: API calls, the throttle's pace, backoff, cost), rendered
+//! as the text exposition format and served over HTTP by [`serve`].
+//!
+//! One mutex guards plain maps. Every update is a lookup and an increment, and a scrape renders
+//! a few hundred lines, so the lock is never held long enough to matter; ordered maps give the
+//! stable series order that makes scrapes diffable.
+
+mod serve;
+mod text;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::report::event::{Event, EventKind, Source};
+use text::{Exposition, Kind};
+
+pub use serve::serve;
+pub use text::{escape_label_value, CONTENT_TYPE};
+
+/// The `scope` of fleet-wide API errors and backoff (the status sweep); instances use their label.
+pub const FLEET_SCOPE: &str = "fleet";
+
+/// Cheap to clone; every clone updates and renders the same registry.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Watched instances and their gauges; an instance that leaves is removed.
+    live: BTreeMap<u64, Live>,
+    /// Counters by id, then label: they survive `Left` as counters should, and a relabelled
+    /// instance starts a new series instead of inheriting the old one's count.
+    counters: BTreeMap<u64, BTreeMap<String, InstanceCounters>>,
+    api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    api_rate_limited: u64,
+    api_errors: BTreeMap<String, u64>,
+    backoff: BTreeMap<String, f64>,
+    effective_rate: Option<f64>,
+}
+
+#[derive(Debug)]
+struct Live {
+    label: String,
+    status: Option<String>,
+    dph: Option<f64>,
+    spend: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct InstanceCounters {
+    completions: u64,
+    log_lines: u64,
+    guards: BTreeMap<String, u64>,
+    /// Keyed by (action, ok) where ok is "true", "false" or "dry_run".
+    actions: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Metrics::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock, and the maps stay consistent even if it did.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Folds one event of the stream into the registry.
+    pub fn observe(&self, event: &Event) {
+        let mut state = self.lock();
+        match &event.kind {
+            EventKind::Left { source } => {
+                state.live.remove(&source.id);
+                if source.label != FLEET_SCOPE {
+                    state.backoff.remove(&source.label);
+                }
+            }
+            EventKind::Joined { source } => {
+                state.touch(source);
+            }
+            EventKind::Status { source, status, .. } => {
+                state.touch(source).status = Some(status.clone());
+            }
+            EventKind::Log {
+                source,
+                history: false,
+                ..
+            } => state.counters(source).log_lines += 1,
+            EventKind::Completion {
+                source, dph_total, ..
+            } => {
+                if let Some(dph) = dph_total {
+                    state.touch(source).dph = Some(*dph);
+                }
+                state.counters(source).completions += 1;
+            }
+            EventKind::Action {
+                source,
+                action,
+                ok,
+                dry_run,
+                ..
+            } => {
+                let ok = match (dry_run, ok) {
+                    (true, _) => "dry_run",
+                    (false, true) => "true",
+                    (false, false) => "false",
+                };
+                *state
+                    .counters(source)
+                    .actions
+                    .entry((action.as_str(), ok))
+                    .or_default() += 1;
+            }
+            EventKind::Guard { source, guard, .. } => {
+                *state
+                    .counters(source)
+                    .guards
+                    .entry(guard.clone())
+                    .or_default() += 1;
+            }
+            EventKind::ApiError {
+                source, retry_in, ..
+            } => {
+                let scope = state.scope(source.as_ref());
+                *state.api_errors.entry(scope.clone()).or_default() += 1;
+                state.backoff.insert(scope, retry_in.as_secs_f64());
+            }
+            EventKind::Recovered { source, .. } => {
+                let scope = state.scope(source.as_ref());
+                state.backoff.insert(scope, 0.0);
+            }
+            EventKind::Throttle { per_second, .. } => state.effective_rate = Some(*per_second),
+            _ => {}
+        }
+    }
+
+    /// Counts one API call by endpoint and outcome ("200", "429", "error", ...).
+    pub fn record_api_call(&self, endpoint: &str, status: &str) {
+        let mut state = self.lock();
+        let by_status = state.api_calls.entry(endpoint.to_owned()).or_default();
+        *by_status.entry(status.to_owned()).or_default() += 1;
+        if status == "429" {
+            state.api_rate_limited += 1;
+        }
+    }
+
+    pub fn set_effective_rate(&self, per_second: f64) {
+        self.lock().effective_rate = Some(per_second);
+    }
+
+    /// The current wait before the next retry of `scope` ([`FLEET_SCOPE`] or a label); 0 when
+    /// calls succeed.
+    pub fn set_backoff(&self, scope: &str, seconds: f64) {
+        self.lock().backoff.insert(scope.to_owned(), seconds);
+    }
+
+    /// Cost figures from a status row. Only instances the stream has announced are updated, so
+    /// a sweep that still lists an instance after it left does not bring it back.
+    pub fn set_instance_cost(
+        &self,
+        id: u64,
+        label: &str,
+        dph_total: Option<f64>,
+        spend_usd: Option<f64>,
+    ) {
+        let mut state = self.lock();
+        if let Some(live) = state.live.get_mut(&id) {
+            if live.label != label {
+                live.label = label.to_owned();
+            }
+            live.dph = dph_total;
+            live.spend = spend_usd;
+        }
+    }
+
+    /// The registry in the Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        self.lock().render()
+    }
+}
+
+impl State {
+    fn touch(&mut self, source: &Source) -> &mut Live {
+        let live = self.live.entry(source.id).or_insert_with(|| Live {
+            label: source.label.clone(),
+            status: None,
+            dph: None,
+            spend: None,
+        });
+        if live.label != source.label {
+            live.label = source.label.clone();
+        }
+        live
+    }
+
+    fn counters(&mut self, source: &Source) -> &mut InstanceCounters {
+        self.touch(source);
+        self.counters
+            .entry(source.id)
+            .or_default()
+            .entry(source.label.clone())
+            .or_default()
+    }
+
+    fn scope(&mut self, source: Option<&Source>) -> String {
+        match source {
+            Some(source) => {
+                self.touch(source);
+                source.label.clone()
+            }
+            None => FLEET_SCOPE.to_owned(),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut text = Exposition::new();
+        self.render_instances(&mut text);
+        self.render_counters(&mut text);
+        self.render_api(&mut text);
+        text.finish()
+    }
+
+    fn render_instances(&self, text: &mut Exposition) {
+        let mut family = text.family(
+            "vastfleet_watched_instances",
+            Kind::Gauge,
+            "Instances currently watched.",
+        );
+        family.sample(&[], self.live.len() as f64);
+
+        let mut family = text.family(
+            "vastfleet_instance_up",
+            Kind::Gauge,
+            "1 for the instance's current actual_status (\"gone\" when the API no longer knows it).",
+        );
+        for (id, live) in &self.live {
+            if let Some(status) = &live.status {
+                let id = id.to_string();
+                family.sample(
+                    &[
+                        ("instance", &id),
+                        ("label", &live.label),
+                        ("status", status),
+                    ],
+                    1.0,
+                );
+            }
+        }
+
+        self.render_instance_gauge(
+            text,
+            "vastfleet_instance_dph",
+            "Total price of the instance in USD per hour.",
+            |live| live.dph,
+        );
+        self.render_instance_gauge(
+            text,
+            "vastfleet_instance_spend_usd",
+            "USD spent on the instance so far.",
+            |live| live.spend,
+        );
+    }
+
+    fn render_instance_gauge(
+        &self,
+        text: &mut Exposition,
+        name: &str,
+        help: &str,
+        value: impl Fn(&Live) -> Option<f64>,
+    ) {
+        let mut family = text.family(name, Kind::Gauge, help);
+        for (id, live) in &self.live {
+            if let Some(value) = value(live) {
+                let id = id.to_string();
+                family.sample(&[("instance", &id), ("label", &live.label)], value);
+            }
+        }
+    }
+
+    fn render_counters(&self, text: &mut Exposition) {
+        let series = || {
+            self.counters.iter().flat_map(|(id, by_label)| {
+                let id = id.to_string();
+                by_label
+                    .iter()
+                    .map(move |(label, c)| (id.clone(), label.as_str(), c))
+            })
+        };
+
+        let mut family = text.family(
+            "vastfleet_completions_total",
+            Kind::Counter,
+            "New matches of the completion pattern (history excluded).",
+        );
+        for (id, label, c) in series().filter(|(_, _, c)| c.completions > 0) {
+            family.sample(&[("instance", &id), ("label", label)], c.completions as f64);
+        }
+
+        let mut family = text.family(
+            "vastfleet_guard_firings_total",
+            Kind::Counter,
+            "Guards that fired.",
+        );
+        for (id, label, c) in series() {
+            for (guard, count) in &c.guards {
+                family.sample(
+                    &[("instance", &id), ("label", label), ("guard", guard)],
+                    *count as f64,
+                );
+            }
+        }
+
+        let mut family = text.family(
+            "vastfleet_actions_total",
+            Kind::Counter,
+            "Stop/destroy actions by outcome (ok is \"true\", \"false\" or \"dry_run\").",
+        );
+        for (id, label, c) in series() {
+            for ((action, ok), count) in &c.actions {
+                family.sample(
+                    &[
+                        ("instance", &id),
+                        ("label", label),
+                        ("action", action),
+                        ("ok", ok),
+                    ],
+                    *count as f64,
+                );
+            }
+        }
+
+        let mut family = text.family(
+            "vastfleet_log_lines_total",
+            Kind::Counter,
+            "New log lines printed (history excluded).",
+        );
+        for (id, label, c) in series().filter(|(_, _, c)| c.log_lines > 0) {
+            family.sample(&[("instance", &id), ("label", label)], c.log_lines as f64);
+        }
+    }
+
+    fn render_api(&self, text: &mut Exposition) {
+        let mut family = text.family(
+            "vastfleet_api_calls_total",
+            Kind::Counter,
+            "Vast.ai API calls by endpoint and HTTP status (\"error\" when no response came).",
+        );
+        for (endpoint, by_status) in &self.api_calls {
+            for (status, count) in by_status {
+                family.sample(&[("endpoint", endpoint), ("status", status)], *count as f64);
+            }
+        }
+
+        let mut family = text.family(
+            "vastfleet_api_rate_limited_total",
+            Kind::Counter,
+            "API calls answered 429.",
+        );
+        family.sample(&[], self.api_rate_limited as f64);
+
+        let mut family = text.family(
+            "vastfleet_api_errors_total",
+            Kind::Counter,
+            "Failed API work by scope (\"fleet\" for the status sweep, else the instance label).",
+        );
+        for (scope, count) in &self.api_errors {
+            family.sample(&[("scope", scope)], *count as f64);
+        }
+
+        let mut family = text.family(
+            "vastfleet_backoff_seconds",
+            Kind::Gauge,
+            "Current wait before the next retry, by scope; 0 once calls succeed again.",
+        );
+        for (scope, seconds) in &self.backoff {
+            family.sample(&[("scope", scope)], *seconds);
+        }
+
+        let mut family = text.family(
+            "vastfleet_throttle_effective_rate",
+            Kind::Gauge,
+            "API calls per second the shared throttle currently allows.",
+        );
+        if let Some(rate) = self.effective_rate {
+            family.sample(&[], rate);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

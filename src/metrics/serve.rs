@@ -1,0 +1,47 @@
+//! The scrape endpoint: `GET /metrics` renders the registry, `GET /` says where to look.
+
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Metrics, CONTENT_TYPE};
+
+/// Binds `addr` and serves until `cancel` fires. Binding happens before this returns, so a
+/// taken port is a start-up error the caller can report, and port 0 yields the real address.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/", get(hint))
+        .with_state(metrics);
+    let task = tokio::spawn(async move {
+        let shutdown = async move { cancel.cancelled().await };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+async fn scrape(State(metrics): State<Metrics>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render())
+}
+
+async fn hint() -> &'static str {
+    "vastfleet: Prometheus metrics are at /metrics\n"
+}

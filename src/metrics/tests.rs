@@ -1,0 +1,234 @@
+//! Unit tests of the registry: what each event does to it, and the exact rendered text.
+
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::report::event::ActionKind;
+
+fn src(id: u64, label: &str) -> Source {
+    Source {
+        id,
+        label: label.to_owned(),
+    }
+}
+
+fn feed(metrics: &Metrics, kinds: impl IntoIterator<Item = EventKind>) {
+    for kind in kinds {
+        metrics.observe(&Event {
+            at: SystemTime::UNIX_EPOCH,
+            kind,
+        });
+    }
+}
+
+fn status(id: u64, label: &str, status: &str) -> EventKind {
+    EventKind::Status {
+        source: src(id, label),
+        status: status.to_owned(),
+        previous: None,
+        message: None,
+    }
+}
+
+fn log(id: u64, label: &str, history: bool) -> EventKind {
+    EventKind::Log {
+        source: src(id, label),
+        line: "x".to_owned(),
+        history,
+    }
+}
+
+/// The samples of the rendering, without HELP/TYPE lines.
+fn samples(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.starts_with('#')).collect()
+}
+
+#[test]
+fn an_empty_registry_still_declares_every_family_once() {
+    let text = Metrics::new().render();
+    let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
+    let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
+    assert_eq!(types.len(), 13);
+    assert_eq!(helps, 13);
+    let mut names: Vec<&str> = types
+        .iter()
+        .map(|l| l.split(' ').nth(2).unwrap_or(""))
+        .collect();
+    names.dedup();
+    assert_eq!(names.len(), 13, "no family is declared twice");
+    assert!(names.iter().all(|n| n.starts_with("vastfleet_")));
+    assert_eq!(
+        samples(&text),
+        [
+            "vastfleet_watched_instances 0",
+            "vastfleet_api_rate_limited_total 0"
+        ]
+    );
+}
+
+#[test]
+fn events_become_series_in_a_stable_order() {
+    let m = Metrics::new();
+    feed(
+        &m,
+        [
+            EventKind::Joined {
+                source: src(20, "b"),
+            },
+            EventKind::Joined {
+                source: src(3, "a"),
+            },
+            status(20, "b", "running"),
+            status(3, "a", "loading"),
+            status(3, "a", "running"),
+            log(3, "a", true),
+            log(3, "a", false),
+            log(3, "a", false),
+            EventKind::Completion {
+                source: src(3, "a"),
+                count: 1,
+                result_url: None,
+                gpu: None,
+                dph_total: Some(0.4),
+            },
+            EventKind::Guard {
+                source: src(20, "b"),
+                guard: "runtime".to_owned(),
+                action: Some(ActionKind::Stop),
+                detail: "over 2h".to_owned(),
+            },
+            EventKind::Action {
+                source: src(20, "b"),
+                action: ActionKind::Stop,
+                ok: false,
+                dry_run: false,
+                reason: "runtime".to_owned(),
+                error: Some("503".to_owned()),
+            },
+            EventKind::Action {
+                source: src(20, "b"),
+                action: ActionKind::Stop,
+                ok: true,
+                dry_run: false,
+                reason: "runtime".to_owned(),
+                error: None,
+            },
+            EventKind::Throttle {
+                per_second: 1.5,
+                reason: "429".to_owned(),
+            },
+        ],
+    );
+    m.set_instance_cost(20, "b", Some(1.25), Some(3.5));
+    m.record_api_call("list", "200");
+    m.record_api_call("list", "429");
+    m.record_api_call("destroy", "200");
+
+    assert_eq!(
+        samples(&m.render()),
+        [
+            "vastfleet_watched_instances 2",
+            r#"vastfleet_instance_up{instance="3",label="a",status="running"} 1"#,
+            r#"vastfleet_instance_up{instance="20",label="b",status="running"} 1"#,
+            r#"vastfleet_instance_dph{instance="3",label="a"} 0.4"#,
+            r#"vastfleet_instance_dph{instance="20",label="b"} 1.25"#,
+            r#"vastfleet_instance_spend_usd{instance="20",label="b"} 3.5"#,
+            r#"vastfleet_completions_total{instance="3",label="a"} 1"#,
+            r#"vastfleet_guard_firings_total{instance="20",label="b",guard="runtime"} 1"#,
+            r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="false"} 1"#,
+            r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="true"} 1"#,
+            r#"vastfleet_log_lines_total{instance="3",label="a"} 2"#,
+            r#"vastfleet_api_calls_total{endpoint="destroy",status="200"} 1"#,
+            r#"vastfleet_api_calls_total{endpoint="list",status="200"} 1"#,
+            r#"vastfleet_api_calls_total{endpoint="list",status="429"} 1"#,
+            "vastfleet_api_rate_limited_total 1",
+            "vastfleet_throttle_effective_rate 1.5",
+        ]
+    );
+}
+
+#[test]
+fn leaving_removes_gauges_but_keeps_counters() {
+    let m = Metrics::new();
+    feed(&m, [status(7, "gpu", "running"), log(7, "gpu", false)]);
+    m.set_backoff("gpu", 4.0);
+    m.set_instance_cost(7, "gpu", Some(0.5), None);
+    feed(
+        &m,
+        [EventKind::Left {
+            source: src(7, "gpu"),
+        }],
+    );
+    m.set_instance_cost(7, "gpu", Some(0.5), Some(1.0));
+
+    assert_eq!(
+        samples(&m.render()),
+        [
+            "vastfleet_watched_instances 0",
+            r#"vastfleet_log_lines_total{instance="7",label="gpu"} 1"#,
+            "vastfleet_api_rate_limited_total 0",
+        ]
+    );
+}
+
+#[test]
+fn api_errors_count_by_scope_and_drive_the_backoff_gauge() {
+    let m = Metrics::new();
+    let error = |source: Option<Source>, secs| EventKind::ApiError {
+        source,
+        attempt: 1,
+        retry_in: Duration::from_secs(secs),
+        error: "503".to_owned(),
+    };
+    feed(
+        &m,
+        [
+            error(None, 5),
+            error(None, 10),
+            error(Some(src(1, "w")), 2),
+            EventKind::Recovered {
+                source: None,
+                failed_attempts: 2,
+            },
+        ],
+    );
+    let text = m.render();
+    let api: Vec<&str> = samples(&text)
+        .into_iter()
+        .filter(|l| l.contains("errors") || l.contains("backoff"))
+        .collect();
+    assert_eq!(
+        api,
+        [
+            r#"vastfleet_api_errors_total{scope="fleet"} 2"#,
+            r#"vastfleet_api_errors_total{scope="w"} 1"#,
+            r#"vastfleet_backoff_seconds{scope="fleet"} 0"#,
+            r#"vastfleet_backoff_seconds{scope="w"} 2"#,
+        ]
+    );
+}
+
+#[test]
+fn dry_runs_and_awkward_labels_render_safely() {
+    let m = Metrics::new();
+    let label = "a \"quoted\"\\label\nwith newline";
+    feed(
+        &m,
+        [EventKind::Action {
+            source: src(9, label),
+            action: ActionKind::Destroy,
+            ok: true,
+            dry_run: true,
+            reason: "completion".to_owned(),
+            error: None,
+        }],
+    );
+    let text = m.render();
+    assert!(text.contains(
+        r#"vastfleet_actions_total{instance="9",label="a \"quoted\"\\label\nwith newline",action="destroy",ok="dry_run"} 1"#
+    ));
+    assert!(
+        text.lines().all(|l| !l.is_empty()),
+        "no raw newline leaks into a sample"
+    );
+}
