@@ -1,4 +1,3 @@
-
 //! The monitor's pure decision machine: one instance's rules, with no IO and no clock of its
 //! own. The async shell feeds it observations (a status row, a log snapshot, an action's
 //! result, a tick) stamped with the time, and carries out what comes back: events to report,
@@ -53,6 +52,7 @@ pub struct MonitorMachine {
     actions: ActionBook,
     clock: GuardClock,
     episodes: Episodes,
+}
 
 impl MonitorMachine {
     pub fn new(source: Source, policy: Policy, options: MachineOptions) -> Self {
@@ -87,12 +87,15 @@ impl MonitorMachine {
         machine.actions = ActionBook::new(state.actions);
         machine.status = state.last_status;
         machine
+    }
 
     pub fn set_guards(&mut self, guards: GuardConfig) {
         self.guards = guards;
+    }
 
     pub fn source(&self) -> &Source {
         &self.source
+    }
 
     pub fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
         let mut out = Batch::default();
@@ -106,10 +109,13 @@ impl MonitorMachine {
             Observation::PolicyChanged(policy) => {
                 self.logs.policy_changed(self.policy.tail, policy.tail);
                 self.policy = policy;
+            }
             Observation::Tick => {}
+        }
         self.run_guards(now, &mut out);
         self.drive(now, &mut out);
         out.finish()
+    }
 
     /// The monotonic instant at which the shell must send `Tick`; `None` = only on new status.
     pub fn next_wake(&self) -> Option<Duration> {
@@ -117,6 +123,7 @@ impl MonitorMachine {
             .into_iter()
             .flatten()
             .min()
+    }
 
     pub fn durable(&self) -> DurableState {
         let mut state = DurableState {
@@ -127,6 +134,7 @@ impl MonitorMachine {
         };
         self.logs.write_durable(&mut state);
         state
+    }
 
     pub fn summary(&self) -> InstanceSummary {
         InstanceSummary {
@@ -134,9 +142,12 @@ impl MonitorMachine {
             status: self.status.clone(),
             completions: self.logs.completions(),
             actions: self.actions.taken(),
+        }
+    }
 
     pub fn last_status(&self) -> Option<&str> {
         self.status.as_deref()
+    }
 
     fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
         let name = status_name(row.as_ref());
@@ -149,9 +160,11 @@ impl MonitorMachine {
                 message: row.as_ref().and_then(status_message),
             });
             out.checkpoint();
+        }
         let first = !std::mem::replace(&mut self.status_seen, true);
         if name == RUNNING && (changed || first) {
             self.fetch.next_at = Some(now.mono);
+        }
         self.fetch.await_status = false;
         let idle_below = self.guards.idle.map(|(below, _)| below);
         self.clock
@@ -159,6 +172,8 @@ impl MonitorMachine {
         self.status = Some(name.to_string());
         if row.is_some() {
             self.row = row;
+        }
+    }
 
     fn on_logs(&mut self, now: Now, result: Result<Vec<String>, ApiError>, out: &mut Batch) {
         let requested = self
@@ -169,26 +184,36 @@ impl MonitorMachine {
         let lines = match result {
             Ok(lines) => lines,
             Err(error) => return self.on_logs_failed(now, error, out),
+        };
         if self.fetch.failures > 0 {
             out.event(EventKind::Recovered {
                 source: Some(self.source.clone()),
                 failed_attempts: std::mem::take(&mut self.fetch.failures),
+            });
+        }
         self.fetch.next_at = Some(now.mono.saturating_add(self.policy.interval));
         let report = self
             .logs
             .process(&self.source, &self.policy, lines, requested);
         report.events.into_iter().for_each(|event| out.event(event));
         if report.durable_changed {
+            out.checkpoint();
+        }
         if report.new_lines > 0 {
             self.clock.on_new_lines(now.mono);
             if self.episodes.end(GuardKind::Silent) {
                 out.checkpoint();
+            }
+        }
         for found in report.completions {
             self.complete(found, out);
+        }
+    }
 
     fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Batch) {
         if self.status.as_deref() != Some(RUNNING) {
             return; // polling is paused: there is nothing to retry
+        }
         self.fetch.failures = self.fetch.failures.saturating_add(1);
         // "Not found" means the instance vanished, or is about to: retry at the base pace once
         // the next status sweep says it is still there, instead of backing off for ever.
@@ -205,16 +230,21 @@ impl MonitorMachine {
             retry_in,
             error: format!("logs failed: {error}"),
         });
+    }
 
     fn complete(&mut self, found: Found, out: &mut Batch) {
         let row = self.row.as_ref();
         out.event(EventKind::Completion {
+            source: self.source.clone(),
             count: found.number,
             result_url: found.result_url,
             gpu: row.and_then(gpu_label),
             dph_total: row.and_then(|r| r.dph_total),
+        });
         if let Some(kind) = self.policy.on_complete {
             self.act_for(kind, Trigger::Completion(found.number), out);
+        }
+    }
 
     /// Asks for an action, or only reports it under `--dry-run`.
     fn act_for(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
@@ -223,35 +253,50 @@ impl MonitorMachine {
                 kind,
                 trigger,
                 done: false,
+            }
             .reason();
             out.event(EventKind::Action {
+                source: self.source.clone(),
                 action: kind,
                 ok: true,
                 dry_run: true,
                 reason,
                 error: None,
+            });
         } else {
             self.actions.request(kind, trigger, out);
+        }
+    }
 
     fn run_guards(&mut self, now: Now, out: &mut Batch) {
         let Some(status) = self.status.as_deref().filter(|_| self.status_seen) else {
             return;
+        };
         let input = GuardInput {
             now,
             status,
             row: self.row.as_ref(),
             clock: &self.clock,
             interval: self.policy.interval,
+        };
         let checks = guards::check(&self.guards, &input);
         let (fired, changed) = self.episodes.advance(&self.guards, checks);
+        if changed {
+            out.checkpoint();
+        }
         for firing in fired {
             let name = firing.guard.name().to_string();
             out.event(EventKind::Guard {
+                source: self.source.clone(),
                 guard: name.clone(),
                 action: firing.action,
                 detail: firing.detail,
+            });
             if let Some(kind) = firing.action {
                 self.act_for(kind, Trigger::Guard(name), out);
+            }
+        }
+    }
 
     /// Issues whatever is due: an action (first, so a stop is not delayed by a log fetch),
     /// then a log fetch.
@@ -263,14 +308,19 @@ impl MonitorMachine {
             let tail = self.logs.tail();
             self.fetch.in_flight = Some(tail);
             out.fetch(tail);
+        }
+    }
 
     fn fetch_wake(&self) -> Option<Duration> {
         let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
         let running = self.status.as_deref() == Some(RUNNING) && self.status_seen;
         self.fetch.next_at.filter(|_| idle && running)
+    }
 
     fn backoff(&self) -> Backoff {
         Backoff::new(self.policy.interval, self.policy.max_backoff)
+    }
+}
 
 fn ctx<'a>(
     source: &'a Source,
@@ -286,10 +336,13 @@ fn ctx<'a>(
         grace: verification_grace(policy.interval),
         jitter,
         out,
+    }
+}
 
 /// How long a done action's effect may take to show in the status sweeps.
 pub fn verification_grace(interval: Duration) -> Duration {
     interval.saturating_mul(3).max(Duration::from_secs(30))
+}
 
 /// The status name of a row: `actual_status`, [`PROVISIONING`] when null, [`GONE`] when absent.
 fn status_name(row: Option<&Instance>) -> &str {
@@ -301,6 +354,8 @@ fn status_name(row: Option<&Instance>) -> &str {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .unwrap_or(PROVISIONING),
+    }
+}
 
 fn status_message(row: &Instance) -> Option<String> {
     row.status_msg
@@ -308,13 +363,17 @@ fn status_message(row: &Instance) -> Option<String> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(str::to_string)
+}
 
 /// "2x RTX 4090" from `gpu_name` and `num_gpus`.
 fn gpu_label(row: &Instance) -> Option<String> {
     let name = row
         .gpu_name
+        .as_deref()
+        .map(str::trim)
         .filter(|n| !n.is_empty())?;
     Some(match row.num_gpus {
         Some(n) if n > 0 => format!("{n}x {name}"),
         _ => name.to_string(),
     })
+}
