@@ -110,9 +110,12 @@ impl<A: Api> Supervisor<A> {
             None => self.ctx.state.load(settings.id),
         };
         let machine = match saved {
-            Some(state) => {
-                MonitorMachine::resume(source.clone(), settings.policy.clone(), self.ctx.options, state)
-            }
+            Some(state) => MonitorMachine::resume(
+                source.clone(),
+                settings.policy.clone(),
+                self.ctx.options,
+                state,
+            ),
             None => MonitorMachine::new(source.clone(), settings.policy.clone(), self.ctx.options),
         };
         let _ = self
@@ -148,8 +151,16 @@ impl<A: Api> Supervisor<A> {
         let wanted: BTreeMap<u64, &InstanceSettings> =
             next.instances.iter().map(|i| (i.id, i)).collect();
         let have: BTreeSet<u64> = self.monitors.keys().copied().collect();
-        let removed: Vec<u64> = have.iter().filter(|id| !wanted.contains_key(id)).copied().collect();
-        let added: Vec<u64> = wanted.keys().filter(|id| !have.contains(id)).copied().collect();
+        let removed: Vec<u64> = have
+            .iter()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        let added: Vec<u64> = wanted
+            .keys()
+            .filter(|id| !have.contains(id))
+            .copied()
+            .collect();
         let mut changed = Vec::new();
 
         for id in &removed {
@@ -160,11 +171,17 @@ impl<A: Api> Supervisor<A> {
                     id: *id,
                     label: id.to_string(),
                 });
-                let _ = self.ctx.events.send(Event::now(EventKind::Left { source })).await;
+                let _ = self
+                    .ctx
+                    .events
+                    .send(Event::now(EventKind::Left { source }))
+                    .await;
             }
         }
         for (id, instance) in &wanted {
-            let Some(handle) = self.monitors.get(id) else { continue };
+            let Some(handle) = self.monitors.get(id) else {
+                continue;
+            };
             if handle.settings == **instance {
                 continue;
             }
@@ -236,8 +253,15 @@ fn cadence_of(settings: &Settings) -> Cadence {
         .map(|i| &i.policy)
         .chain(std::iter::once(&settings.defaults));
     Cadence {
-        interval: policies.clone().map(|p| p.interval).min().unwrap_or(Duration::from_secs(5)),
-        max_backoff: policies.map(|p| p.max_backoff).max().unwrap_or(Duration::from_secs(60)),
+        interval: policies
+            .clone()
+            .map(|p| p.interval)
+            .min()
+            .unwrap_or(Duration::from_secs(5)),
+        max_backoff: policies
+            .map(|p| p.max_backoff)
+            .max()
+            .unwrap_or(Duration::from_secs(60)),
     }
 }
 

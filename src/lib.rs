@@ -7,12 +7,18 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod feed;
+pub mod fleet;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
+pub mod reload;
 pub mod report;
+pub mod signals;
 pub mod sim;
+pub mod state;
 pub mod throttle;
+pub mod watch;
 
 pub use exit::Fatal;
 

@@ -80,7 +80,10 @@ pub fn spawn(
     })
 }
 
-fn folder_watcher(path: &Path, nudge: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
+fn folder_watcher(
+    path: &Path,
+    nudge: mpsc::Sender<()>,
+) -> notify::Result<notify::RecommendedWatcher> {
     let name = path.file_name().map(|n| n.to_os_string());
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),

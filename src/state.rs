@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 
-use crate::monitor::machine::DurableState;
+use crate::monitor::DurableState;
 
 /// How long dirty state may wait to be coalesced with other updates before it is written.
 const COALESCE: Duration = Duration::from_millis(500);
@@ -51,9 +51,14 @@ struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
     Fresh,
-    Restored { instances: usize },
+    Restored {
+        instances: usize,
+    },
     /// The file could not be trusted; it was moved aside to `moved_to`.
-    Corrupt { reason: String, moved_to: PathBuf },
+    Corrupt {
+        reason: String,
+        moved_to: PathBuf,
+    },
 }
 
 /// Held for the life of the process: a second watcher on the same state file is refused.
@@ -124,7 +129,9 @@ impl StateHandle {
 fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     // A panic while holding the lock cannot leave the map half-updated (single inserts), so the
     // data is still good after poisoning.
-    inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn write_loop(store: Arc<Store>) {
@@ -146,9 +153,11 @@ async fn write_loop(store: Arc<Store>) {
         };
         let path = store.path.clone();
         let result = match json {
-            Ok(bytes) => tokio::task::spawn_blocking(move || crate::atomic::write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string()))),
+            Ok(bytes) => {
+                tokio::task::spawn_blocking(move || crate::atomic::write_atomic(&path, &bytes))
+                    .await
+                    .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
+            }
             Err(err) => Err(std::io::Error::other(err)),
         };
         if let Err(err) = result {

@@ -75,7 +75,14 @@ pub async fn run<A: Api>(
     let throttle_reporter = tokio::spawn(report_throttle(throttle, events.clone(), inner.clone()));
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
     let reloader = session.reload.map(|(path, text, prepare)| {
-        reload::spawn(path, &text, prepare, settings_tx, events.clone(), inner.clone())
+        reload::spawn(
+            path,
+            &text,
+            prepare,
+            settings_tx,
+            events.clone(),
+            inner.clone(),
+        )
     });
     let ctx = FleetContext {
         api,
@@ -101,7 +108,11 @@ pub async fn run<A: Api>(
 }
 
 /// Turns the throttle's changes of pace into fleet-level lines, once per change.
-async fn report_throttle(throttle: Throttle, events: mpsc::Sender<Event>, cancel: CancellationToken) {
+async fn report_throttle(
+    throttle: Throttle,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
     let mut changes = throttle.subscribe();
     let mut last_rate = changes.borrow_and_update().per_second;
     let mut cooling = false;
@@ -112,10 +123,17 @@ async fn report_throttle(throttle: Throttle, events: mpsc::Sender<Event>, cancel
         }
         let status = changes.borrow_and_update().clone();
         if (status.per_second - last_rate).abs() > f64::EPSILON {
+            let reason = status.cooling_reason.clone().unwrap_or_else(|| {
+                if status.per_second > last_rate {
+                    "quiet period: raising the rate".to_string()
+                } else {
+                    "rate limited: lowering the rate".to_string()
+                }
+            });
             last_rate = status.per_second;
             let kind = EventKind::Throttle {
                 per_second: status.per_second,
-                reason: status.reason.clone(),
+                reason,
             };
             let _ = events.send(Event::now(kind)).await;
         }

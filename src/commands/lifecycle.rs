@@ -52,7 +52,11 @@ where
 
 /// Destroying is irreversible: ask on a terminal, refuse without `-y` anywhere else.
 fn confirm_destroy(ids: &[u64]) -> Result<(), Fatal> {
-    let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let list = ids
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Fatal::input(format!(

@@ -12,6 +12,7 @@ mod logs;
 pub mod machine;
 mod protocol;
 pub mod tail;
+pub mod task;
 
 pub use durable::{ActionRecord, DurableState, Trigger, CURSOR_LINES};
 pub use guards::GuardConfig;

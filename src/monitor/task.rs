@@ -35,7 +35,11 @@ pub struct MonitorIo<A> {
 pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> MonitorMachine {
     let mut pending: VecDeque<Output> = VecDeque::new();
     // A row that arrived before this task started is still news to the machine.
-    let first = io.sweeps.borrow_and_update().as_ref().map(|sweep| sweep.row(io.id));
+    let first = io
+        .sweeps
+        .borrow_and_update()
+        .as_ref()
+        .map(|sweep| sweep.row(io.id));
     if let Some(row) = first {
         pending.extend(machine.observe(now(io.origin), Observation::Status(row)));
     }

@@ -1,8 +1,8 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
 mod fidelity;
+mod fleet_file;
 mod sim;
 mod throttle;
-mod fleet_file;
 
 mod report;
 
