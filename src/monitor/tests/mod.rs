@@ -39,6 +39,7 @@ fn policy() -> Policy {
         completion: Regex::new("DONE").unwrap(),
         result: Regex::new(r"https?://\S+").unwrap(),
         on_complete: Some(ActionKind::Stop),
+        guards: Default::default(),
     }
 }
 
