@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::config::{InstanceSettings, Policy, Settings};
-use crate::feed::{self, Cadence, SweepSlot};
+use crate::feed::{self, Cadence, Sweep, SweepSlot};
 use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
@@ -57,12 +57,16 @@ pub async fn supervise<A: Api>(
         feed_cancel.clone(),
     ));
 
+    let mut discovery = sweeps_rx.clone();
     let mut fleet = Supervisor {
         ctx,
         monitors: BTreeMap::new(),
         sweeps: sweeps_rx,
         origin,
         cancel: cancel.clone(),
+        settings: Arc::clone(&current),
+        discovered: BTreeMap::new(),
+        orphans: None,
     };
     for instance in &current.instances {
         fleet.spawn(instance.clone(), None).await;
@@ -79,7 +83,19 @@ pub async fn supervise<A: Api>(
                 }
                 let next = settings.borrow_and_update().clone();
                 cadence_tx.send_if_modified(|c| replace(c, cadence_of(&next)));
-                fleet.reload(&next).await;
+                fleet.settings = next;
+                fleet.rediscover();
+                fleet.apply(true).await;
+            }
+            changed = discovery.changed() => {
+                if changed.is_err() {
+                    cancel.cancelled().await;
+                    break;
+                }
+                let sweep = discovery.borrow_and_update().clone();
+                if let Some(sweep) = sweep {
+                    fleet.account_seen(&sweep).await;
+                }
             }
         }
     }
@@ -95,6 +111,12 @@ struct Supervisor<A> {
     sweeps: watch::Receiver<SweepSlot>,
     origin: Instant,
     cancel: CancellationToken,
+    settings: Arc<Settings>,
+    /// Account instances watched through `[discover]`, with their Vast label. Sticky for the
+    /// session: a discovered instance that is destroyed is still watched, like a listed one.
+    discovered: BTreeMap<u64, Option<String>>,
+    /// The unlisted account instances last reported, without `[discover]`.
+    orphans: Option<Vec<u64>>,
 }
 
 impl<A: Api> Supervisor<A> {
@@ -147,9 +169,74 @@ impl<A: Api> Supervisor<A> {
         );
     }
 
-    async fn reload(&mut self, next: &Settings) {
-        let wanted: BTreeMap<u64, &InstanceSettings> =
-            next.instances.iter().map(|i| (i.id, i)).collect();
+    /// Follows the account: new instances matching `[discover]` join the fleet; without it,
+    /// unlisted instances are reported whenever that set changes (they keep billing too).
+    async fn account_seen(&mut self, sweep: &Sweep) {
+        let listed: BTreeSet<u64> = self.settings.instances.iter().map(|i| i.id).collect();
+        match &self.settings.discover {
+            Some(discover) => {
+                let before = self.discovered.len();
+                for (id, row) in &sweep.rows {
+                    if !listed.contains(id) && discover.matches(row.label.as_deref()) {
+                        self.discovered
+                            .entry(*id)
+                            .or_insert_with(|| row.label.clone());
+                    }
+                }
+                if self.discovered.len() != before {
+                    self.apply(false).await;
+                }
+            }
+            None => {
+                let mut unlisted: Vec<u64> = sweep
+                    .rows
+                    .keys()
+                    .filter(|id| !listed.contains(id))
+                    .copied()
+                    .collect();
+                unlisted.sort_unstable();
+                let first_and_empty = self.orphans.is_none() && unlisted.is_empty();
+                if self.orphans.as_ref() != Some(&unlisted) && !first_and_empty {
+                    self.orphans = Some(unlisted.clone());
+                    let kind = EventKind::Orphans { ids: unlisted };
+                    let _ = self.ctx.events.send(Event::now(kind)).await;
+                } else if first_and_empty {
+                    self.orphans = Some(unlisted);
+                }
+            }
+        }
+    }
+
+    /// After a reload, discovered instances that are now listed (or no longer match) go back
+    /// to being governed by the file.
+    fn rediscover(&mut self) {
+        let listed: BTreeSet<u64> = self.settings.instances.iter().map(|i| i.id).collect();
+        match &self.settings.discover {
+            Some(discover) => self
+                .discovered
+                .retain(|id, label| !listed.contains(id) && discover.matches(label.as_deref())),
+            None => self.discovered.clear(),
+        }
+        self.orphans = None;
+    }
+
+    /// The fleet as it should be now: the listed instances, then the discovered ones with the
+    /// defaults (a listed entry always wins).
+    fn wanted(&self) -> Vec<InstanceSettings> {
+        let mut wanted = self.settings.instances.clone();
+        wanted.extend(self.discovered.iter().map(|(id, label)| InstanceSettings {
+            id: *id,
+            label: label.clone(),
+            policy: self.settings.defaults.clone(),
+        }));
+        wanted
+    }
+
+    /// Starts, stops and updates monitors to match [`Self::wanted`]; `announce` reports the
+    /// change as a reload (discovery is announced by the monitors joining).
+    async fn apply(&mut self, announce: bool) {
+        let next = self.wanted();
+        let wanted: BTreeMap<u64, &InstanceSettings> = next.iter().map(|i| (i.id, i)).collect();
         let have: BTreeSet<u64> = self.monitors.keys().copied().collect();
         let removed: Vec<u64> = have
             .iter()
@@ -203,7 +290,7 @@ impl<A: Api> Supervisor<A> {
                 self.spawn((*instance).clone(), None).await;
             }
         }
-        if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
+        if announce && !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
             let kind = EventKind::Reload {
                 added,
                 removed,

@@ -22,13 +22,30 @@ pub mod watch;
 
 pub use exit::Fatal;
 
+/// What the process learned about its terminal before the runtime started its threads.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    pub color: bool,
+    pub offset: time::UtcOffset,
+}
+
+impl Terminal {
+    /// Call before building the tokio runtime (see [`report::clock`]).
+    pub fn detect() -> Self {
+        Terminal {
+            color: report::style::detect_color(),
+            offset: report::clock::local_offset(),
+        }
+    }
+}
+
 /// Runs one command to its end. Only bad input at start and failed one-shot commands come
 /// back as errors; a running `watch` survives everything but Ctrl+C / SIGTERM.
-pub async fn run(cli: cli::Cli) -> Result<(), Fatal> {
+pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
     use cli::Command;
     match cli.command {
-        Command::Watch(args) => commands::watch::run(args).await,
-        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Watch(args) => commands::watch::run(args, terminal).await,
+        Command::Demo(args) => commands::demo::run(args, terminal).await,
         Command::Add(args) => commands::fleet_file::add(args).await,
         Command::Remove(args) => commands::fleet_file::remove(args),
         Command::Check(args) => commands::fleet_file::check(args),

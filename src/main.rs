@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let terminal = vastfleet::Terminal::detect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(vastfleet::run(cli)) {
+    match runtime.block_on(vastfleet::run(cli, terminal)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {
             eprintln!("vastfleet: {fatal}");

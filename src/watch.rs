@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -11,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Api;
 use crate::config::Settings;
 use crate::fleet::{self, FleetContext};
+use crate::metrics::Metrics;
 use crate::monitor::machine::MachineOptions;
+use crate::notify::{self, NotifierConfig};
 use crate::reload::{self, Prepare};
 use crate::report::event::{Event, EventKind};
 use crate::report::writer::{self, Writer};
@@ -32,7 +35,14 @@ pub struct Session {
     pub options: MachineOptions,
     /// The text after the summary: how to resume, how to destroy.
     pub resume_hint: String,
+    /// Every event is folded into these metrics (`--metrics`).
+    pub metrics: Option<Metrics>,
+    /// Webhooks (`[[notify]]`), when the fleet has any.
+    pub notify: Option<NotifierConfig>,
 }
+
+/// How long queued notifications may take to go out after Ctrl+C.
+const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
 
 /// Runs until `shutdown` fires; exit status 0 after an orderly stop.
 pub async fn run<A: Api>(
@@ -46,7 +56,28 @@ pub async fn run<A: Api>(
         None => None,
     };
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let output = writer::spawn_stdout(session.writer, events_rx);
+    let (to_writer, writer_rx) = mpsc::channel(EVENT_QUEUE);
+    let output = writer::spawn_stdout(session.writer, writer_rx);
+    let notify_cancel = CancellationToken::new();
+    let release_notify = CancellationToken::new();
+    let (to_notifier, notifier) = match session.notify {
+        Some(config) => {
+            let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+            let handle = notify::spawn(config, rx, events.clone(), notify_cancel.clone());
+            (Some(tx), Some(handle))
+        }
+        None => (None, None),
+    };
+    if let Some(metrics) = &session.metrics {
+        metrics.set_effective_rate(throttle.effective_per_second());
+    }
+    let fan_out = tokio::spawn(fan_out(
+        events_rx,
+        to_writer,
+        session.metrics,
+        to_notifier,
+        release_notify.clone(),
+    ));
 
     let state = match &session.state_path {
         Some(path) => {
@@ -103,8 +134,54 @@ pub async fn run<A: Api>(
     };
     let _ = events.send(Event::now(kind)).await;
     drop(events);
+    // Queued notifications get a moment to go out; the notifier's own reports still print.
+    release_notify.cancel();
+    if let Some(mut notifier) = notifier {
+        if tokio::time::timeout(NOTIFY_DRAIN, &mut notifier)
+            .await
+            .is_err()
+        {
+            notify_cancel.cancel();
+            let _ = notifier.await;
+        }
+    }
+    let _ = fan_out.await;
     let _ = output.await;
     Ok(())
+}
+
+/// Hands every event to the writer, the metrics and the notifier. The writer is the only one
+/// allowed to slow the stream down; the notifier gets what its queue takes.
+async fn fan_out(
+    mut events: mpsc::Receiver<Event>,
+    writer: mpsc::Sender<Event>,
+    metrics: Option<Metrics>,
+    mut notifier: Option<mpsc::Sender<Event>>,
+    release_notifier: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            _ = release_notifier.cancelled(), if notifier.is_some() => {
+                notifier = None;
+                continue;
+            }
+        };
+        if let Some(metrics) = &metrics {
+            metrics.observe(&event);
+        }
+        if let Some(notifier) = &notifier {
+            if !matches!(event.kind, EventKind::Log { .. }) {
+                let _ = notifier.try_send(event.clone());
+            }
+        }
+        if writer.send(event).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Turns the throttle's changes of pace into fleet-level lines, once per change.

@@ -1,6 +1,324 @@
-//! `vastfleet watch`.
-use crate::{cli::WatchArgs, Fatal};
+//! `vastfleet watch`: everything that can be wrong with the input is found here, before a
+//! single instance is watched (exit 2); then the session runs until Ctrl+C / SIGTERM.
 
-pub async fn run(_args: WatchArgs) -> Result<(), Fatal> {
-    Err(Fatal::runtime("watch: not built yet"))
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use globset::{Glob, GlobMatcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::key::ApiKey;
+use crate::cli::{OnCompleteArg, WatchArgs};
+use crate::commands::connect;
+use crate::config::settings::parse_interval_flag;
+use crate::config::{ConfigError, NotifyTarget, Overrides, Settings};
+use crate::metrics::{self, Metered, Metrics};
+use crate::monitor::MachineOptions;
+use crate::notify::{self, NotifierConfig};
+use crate::reload::Prepare;
+use crate::report::event::ActionKind;
+use crate::report::filter::{compile_patterns, LineFilter};
+use crate::report::human::HumanOptions;
+use crate::report::writer::{Format, Writer};
+use crate::throttle::Throttle;
+use crate::watch::{self, Session};
+use crate::{signals, state, Fatal, Terminal};
+
+/// The fleet file when neither FILE nor `--id` is given.
+pub const DEFAULT_FLEET_FILE: &str = "fleet.toml";
+
+pub async fn run(args: WatchArgs, terminal: Terminal) -> Result<(), Fatal> {
+    let plan = Plan::from_args(&args, terminal)?;
+    let key = connect::api_key()?;
+    let shutdown = signals::shutdown_on_signals();
+    plan.run(key, shutdown).await
+}
+
+/// A validated `watch`: what to watch, how to print it, where to keep state.
+pub struct Plan {
+    settings: Settings,
+    file: Option<(PathBuf, String)>,
+    overrides: Overrides,
+    only: Vec<GlobMatcher>,
+    writer: Writer,
+    state_path: Option<PathBuf>,
+    options: MachineOptions,
+    metrics_addr: Option<std::net::SocketAddr>,
+    resume_hint: String,
+}
+
+impl Plan {
+    /// Reads and checks everything the flags and the fleet file name; every problem is exit 2.
+    pub fn from_args(args: &WatchArgs, terminal: Terminal) -> Result<Plan, Fatal> {
+        let overrides = Overrides {
+            interval: args
+                .interval
+                .as_deref()
+                .map(parse_interval_flag)
+                .transpose()?,
+            full_history: args.full,
+            on_complete: args.on_complete.map(on_complete),
+            api_url: args.api.api_url.clone(),
+        };
+        let only = args
+            .only
+            .iter()
+            .map(|glob| {
+                Glob::new(glob).map(|g| g.compile_matcher()).map_err(|err| {
+                    Fatal::input(format!(
+                        "--only {glob:?}: {err}\n  help: a glob like \"train-*\" or \"sdxl-?\""
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (mut settings, file) = match (&args.file, args.ids.is_empty()) {
+            (Some(_), false) => {
+                return Err(Fatal::input(
+                    "give either a fleet FILE or --id, not both\n  help: add the ids to the \
+                     file with `vastfleet add ID -f FILE`",
+                ))
+            }
+            (None, false) => (Settings::from_ids(&args.ids, &overrides)?, None),
+            (file, true) => {
+                let path = file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_FLEET_FILE));
+                let text = read_fleet_file(&path)?;
+                let mut settings = Settings::from_toml(&text, &path)?;
+                settings.apply(&overrides);
+                (settings, Some((path, text)))
+            }
+        };
+        keep_only(&mut settings, &only);
+        if !only.is_empty() && settings.instances.is_empty() && settings.discover.is_none() {
+            return Err(Fatal::input(format!(
+                "no instance label matches --only {}\n  help: `vastfleet check` lists the labels",
+                args.only.join(", ")
+            )));
+        }
+
+        let writer = writer_for(args, terminal)?;
+        let state_path = match (&args.state, &file) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some((path, _))) => Some(state::default_path(path)),
+            (None, None) => None,
+        };
+        let resume_hint = resume_hint(&settings, file.as_ref().map(|(path, _)| path.as_path()));
+        Ok(Plan {
+            settings,
+            file,
+            overrides,
+            only,
+            writer,
+            state_path,
+            options: MachineOptions {
+                dry_run: args.dry_run,
+            },
+            metrics_addr: args.metrics,
+            resume_hint,
+        })
+    }
+
+    /// The base URL the plan will call.
+    pub fn api_url(&self) -> String {
+        self.settings.api.effective_url().0
+    }
+
+    /// Watches until `shutdown` fires.
+    pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
+        let throttle = Throttle::new(self.settings.api.rate_limit);
+        let client = connect::build(self.api_url(), key, throttle.clone())?;
+        let metrics = match self.metrics_addr {
+            Some(addr) => {
+                let metrics = Metrics::new();
+                let (bound, _server) = metrics::serve(addr, metrics.clone(), shutdown.clone())
+                    .await
+                    .map_err(|err| {
+                        Fatal::input(format!(
+                            "--metrics {addr}: cannot listen there: {err}\n  help: pick a free \
+                             port, e.g. --metrics 127.0.0.1:0"
+                        ))
+                    })?;
+                eprintln!("vastfleet: metrics on http://{bound}/metrics");
+                Some(metrics)
+            }
+            None => None,
+        };
+        let notify = (!self.settings.notify.is_empty()).then(|| {
+            let mut config = NotifierConfig::new(notify_targets(&self.settings.notify));
+            config.api_down_after = self.settings.api_down_after;
+            config
+        });
+        let reload = self.file.map(|(path, text)| {
+            let prepare = reload_prepare(path.clone(), self.overrides, self.only);
+            (path, text, prepare)
+        });
+        let session = Session {
+            settings: self.settings,
+            reload,
+            state_path: self.state_path,
+            writer: self.writer,
+            options: self.options,
+            resume_hint: self.resume_hint,
+            metrics: metrics.clone(),
+            notify,
+        };
+        match metrics {
+            Some(metrics) => {
+                let api = Arc::new(Metered::new(client, metrics));
+                watch::run(api, throttle, session, shutdown).await
+            }
+            None => watch::run(Arc::new(client), throttle, session, shutdown).await,
+        }
+    }
+}
+
+fn on_complete(arg: OnCompleteArg) -> Option<ActionKind> {
+    match arg {
+        OnCompleteArg::None => None,
+        OnCompleteArg::Stop => Some(ActionKind::Stop),
+        OnCompleteArg::Destroy => Some(ActionKind::Destroy),
+    }
+}
+
+fn read_fleet_file(path: &Path) -> Result<String, Fatal> {
+    std::fs::read_to_string(path).map_err(|err| {
+        let mut error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
+        if err.kind() == std::io::ErrorKind::NotFound {
+            error = error.with_help(
+                "create it with `vastfleet add ID` (it starts from a commented template), or \
+                 watch without a file: `vastfleet watch --id ID`",
+            );
+        }
+        Fatal::from(error)
+    })
+}
+
+/// `--only`: the instances whose label (or id, when unlabelled) matches one of the globs.
+fn keep_only(settings: &mut Settings, only: &[GlobMatcher]) {
+    if only.is_empty() {
+        return;
+    }
+    settings
+        .instances
+        .retain(|instance| only.iter().any(|g| g.is_match(instance.display_label())));
+}
+
+fn writer_for(args: &WatchArgs, terminal: Terminal) -> Result<Writer, Fatal> {
+    let filter = LineFilter::from_args(&args.include, &args.exclude)
+        .map_err(|err| Fatal::input(format!("{err}")))?;
+    let format = if args.json {
+        Format::Json
+    } else {
+        let mut options = HumanOptions::new(terminal.color, terminal.offset);
+        options.no_prefix = args.no_prefix;
+        options.timestamps = args.timestamps;
+        options.highlight = compile_patterns("--highlight", &args.highlight)
+            .map_err(|err| Fatal::input(format!("{err}")))?;
+        Format::Human(options)
+    };
+    Ok(Writer::new(format, filter))
+}
+
+/// Applied to every new text of the fleet file: the same flags and `--only` as at start.
+fn reload_prepare(path: PathBuf, overrides: Overrides, only: Vec<GlobMatcher>) -> Prepare {
+    Arc::new(move |text: &str| {
+        let mut settings = Settings::from_toml(text, &path).map_err(|err| err.to_string())?;
+        settings.apply(&overrides);
+        keep_only(&mut settings, &only);
+        Ok(settings)
+    })
+}
+
+fn notify_targets(targets: &[NotifyTarget]) -> Vec<notify::Target> {
+    targets
+        .iter()
+        .map(|target| notify::Target {
+            url: target.url.to_string(),
+            topics: notify::Topic::ALL
+                .into_iter()
+                .filter(|topic| target.wants(topic.as_str()))
+                .collect(),
+            format: match target.format {
+                crate::config::settings::NotifyFormat::Json => notify::Format::Json,
+                crate::config::settings::NotifyFormat::Slack => notify::Format::Slack,
+                crate::config::settings::NotifyFormat::Discord => notify::Format::Discord,
+                crate::config::settings::NotifyFormat::Ntfy => notify::Format::Ntfy,
+            },
+        })
+        .collect()
+}
+
+/// What to type next: the same watch again (state makes it resume), or destroy the fleet.
+fn resume_hint(settings: &Settings, file: Option<&Path>) -> String {
+    let again = match file {
+        Some(path) => format!(
+            "vastfleet watch {}",
+            shell_word(&path.display().to_string())
+        ),
+        None => {
+            let ids: Vec<String> = settings
+                .instances
+                .iter()
+                .map(|i| format!("--id {}", i.id))
+                .collect();
+            format!("vastfleet watch {}", ids.join(" "))
+        }
+    };
+    let ids: Vec<String> = settings
+        .instances
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    let mut hint = format!("resume watching:  {again}\n");
+    if !ids.is_empty() {
+        hint.push_str(&format!(
+            "stop paying:      vastfleet destroy {}\n",
+            ids.join(" ")
+        ));
+    }
+    hint
+}
+
+/// Quotes a path for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./+,:@".contains(c));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_hint_names_the_file_and_every_id() {
+        let mut settings = Settings::from_ids(&[7, 9], &Overrides::default()).unwrap();
+        let hint = resume_hint(&settings, Some(Path::new("my fleet.toml")));
+        assert!(hint.contains("vastfleet watch 'my fleet.toml'"), "{hint}");
+        assert!(hint.contains("vastfleet destroy 7 9"), "{hint}");
+        settings.path = None;
+        let hint = resume_hint(&settings, None);
+        assert!(hint.contains("vastfleet watch --id 7 --id 9"), "{hint}");
+    }
+
+    #[test]
+    fn only_keeps_matching_labels_and_unlabelled_ids() {
+        let mut settings = Settings::from_ids(&[1, 2, 3], &Overrides::default()).unwrap();
+        settings.instances[0].label = Some("train-a".into());
+        settings.instances[1].label = Some("render".into());
+        let only = vec![
+            Glob::new("train-*").unwrap().compile_matcher(),
+            Glob::new("3").unwrap().compile_matcher(),
+        ];
+        keep_only(&mut settings, &only);
+        let ids: Vec<u64> = settings.instances.iter().map(|i| i.id).collect();
+        assert_eq!(ids, [1, 3]);
+    }
 }

@@ -213,27 +213,13 @@ impl PartialEq for Discover {
     }
 }
 
-/// Event names a `[[notify]]` may subscribe to: the `--json` event names worth a webhook, plus
-/// `api_down` (every call has failed for `api_down_after`).
-pub const NOTIFY_EVENTS: &[&str] = &[
-    "completion",
-    "action",
-    "guard",
-    "api_down",
-    "status",
-    "gap",
-    "api_error",
-    "recovered",
-    "joined",
-    "left",
-    "reload",
-    "reload_rejected",
-    "orphans",
-    "shutdown",
-];
+/// Event names a `[[notify]]` may subscribe to: completions, actions, guard firings, an
+/// instance the API no longer knows (`gone`), and `api_down` (the status sweep has failed for
+/// `api_down_after`, and again when it recovers).
+pub const NOTIFY_EVENTS: &[&str] = &["completion", "action", "guard", "gone", "api_down"];
 
 /// The events of a `[[notify]]` without `events`.
-pub const DEFAULT_NOTIFY_EVENTS: &[&str] = &["completion", "action", "guard", "api_down"];
+pub const DEFAULT_NOTIFY_EVENTS: &[&str] = NOTIFY_EVENTS;
 
 /// One webhook. Its Debug output hides the URL's path and query: webhook URLs carry secrets.
 #[derive(Clone, PartialEq)]

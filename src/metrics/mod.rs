@@ -6,6 +6,7 @@
 //! a few hundred lines, so the lock is never held long enough to matter; ordered maps give the
 //! stable series order that makes scrapes diffable.
 
+mod metered;
 mod serve;
 mod text;
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::report::event::{Event, EventKind, Source};
 use text::{Exposition, Kind};
 
+pub use metered::Metered;
 pub use serve::serve;
 pub use text::{escape_label_value, CONTENT_TYPE};
 
@@ -160,18 +162,10 @@ impl Metrics {
 
     /// Cost figures from a status row. Only instances the stream has announced are updated, so
     /// a sweep that still lists an instance after it left does not bring it back.
-    pub fn set_instance_cost(
-        &self,
-        id: u64,
-        label: &str,
-        dph_total: Option<f64>,
-        spend_usd: Option<f64>,
-    ) {
+    /// The label stays the stream's: the API's own label may differ from the fleet file's.
+    pub fn set_instance_cost(&self, id: u64, dph_total: Option<f64>, spend_usd: Option<f64>) {
         let mut state = self.lock();
         if let Some(live) = state.live.get_mut(&id) {
-            if live.label != label {
-                live.label = label.to_owned();
-            }
             live.dph = dph_total;
             live.spend = spend_usd;
         }

@@ -119,7 +119,7 @@ fn events_become_series_in_a_stable_order() {
             },
         ],
     );
-    m.set_instance_cost(20, "b", Some(1.25), Some(3.5));
+    m.set_instance_cost(20, Some(1.25), Some(3.5));
     m.record_api_call("list", "200");
     m.record_api_call("list", "429");
     m.record_api_call("destroy", "200");
@@ -152,14 +152,14 @@ fn leaving_removes_gauges_but_keeps_counters() {
     let m = Metrics::new();
     feed(&m, [status(7, "gpu", "running"), log(7, "gpu", false)]);
     m.set_backoff("gpu", 4.0);
-    m.set_instance_cost(7, "gpu", Some(0.5), None);
+    m.set_instance_cost(7, Some(0.5), None);
     feed(
         &m,
         [EventKind::Left {
             source: src(7, "gpu"),
         }],
     );
-    m.set_instance_cost(7, "gpu", Some(0.5), Some(1.0));
+    m.set_instance_cost(7, Some(0.5), Some(1.0));
 
     assert_eq!(
         samples(&m.render()),

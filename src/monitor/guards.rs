@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::Instance;
+use crate::config::Guards;
 use crate::monitor::machine::Now;
 use crate::monitor::{GONE, PROVISIONING, RUNNING};
 use crate::report::event::ActionKind;
@@ -36,6 +37,24 @@ pub struct GuardConfig {
     pub contract_warning: Option<Duration>,
     /// What the acting guards (runtime, cost, idle, stuck, silent) do; `None` = alert only.
     pub on_guard: Option<ActionKind>,
+}
+
+/// The default: warn a day before the host's contract ends.
+pub const DEFAULT_CONTRACT_WARNING: Duration = Duration::from_secs(24 * 3600);
+
+impl From<&Guards> for GuardConfig {
+    fn from(guards: &Guards) -> Self {
+        GuardConfig {
+            max_runtime: guards.max_runtime,
+            max_cost: guards.max_cost,
+            idle: guards.idle.map(|idle| (idle.gpu_util_below, idle.duration)),
+            stuck: guards.stuck,
+            silent: guards.silent,
+            destroy_after_stop: guards.destroy_after_stop,
+            contract_warning: guards.contract_warning.or(Some(DEFAULT_CONTRACT_WARNING)),
+            on_guard: guards.on_guard,
+        }
+    }
 }
 
 /// Every guard. The three alerts (outbid, contract ending, down) never act.

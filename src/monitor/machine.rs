@@ -60,9 +60,9 @@ impl MonitorMachine {
             jitter: Jitter::seeded(source.id),
             source,
             logs: LogFollower::new(policy.tail),
+            guards: GuardConfig::from(&policy.guards),
             policy,
             options,
-            guards: GuardConfig::default(),
             status: None,
             status_seen: false,
             row: None,
@@ -108,6 +108,7 @@ impl MonitorMachine {
             }
             Observation::PolicyChanged(policy) => {
                 self.logs.policy_changed(self.policy.tail, policy.tail);
+                self.guards = GuardConfig::from(&policy.guards);
                 self.policy = policy;
             }
             Observation::Tick => {}

@@ -89,7 +89,7 @@ async fn a_scrape_shows_what_the_stream_said() {
     metrics.record_api_call("list", "429");
     metrics.record_api_call("list", "429");
     metrics.set_effective_rate(0.75);
-    metrics.set_instance_cost(28421359, "sdxl-train", Some(0.4), Some(12.3));
+    metrics.set_instance_cost(28421359, Some(0.4), Some(12.3));
 
     let client = reqwest::Client::new();
     let response = client
