@@ -2,7 +2,9 @@
 mod fidelity;
 mod fleet_file;
 mod sim;
+mod support;
 mod throttle;
+mod watch;
 
 mod report;
 

@@ -1,0 +1,231 @@
+//! The `vastfleet` binary as a child process against a simulator in the test process: the
+//! only honest way to test exit codes, signals, `kill -9` and the real stdout. The child
+//! writes `--json`; every line is parsed and kept, and tests wait for the events they expect
+//! (with a generous deadline, never a fixed sleep).
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+use vastfleet::sim::SimHandle;
+
+/// How long any expected event may take before the test fails with the whole stream.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vastfleet")
+}
+
+/// A `vastfleet` command prepared against `sim`: key and URL in the environment (as a user
+/// would set them), HOME and the working directory in `dir`, so no real key file is ever read.
+pub fn command(dir: &Path, sim: Option<&SimHandle>, args: &[&str]) -> Command {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true);
+    if let Some(sim) = sim {
+        command
+            .env("VAST_API_KEY", sim.key())
+            .env("VAST_URL", sim.url());
+    }
+    command
+}
+
+/// Runs a one-shot command to its end: (exit code, stdout, stderr).
+pub async fn run(dir: &Path, sim: Option<&SimHandle>, args: &[&str]) -> (i32, String, String) {
+    let output = command(dir, sim, args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run vastfleet");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A running `vastfleet watch --json …`.
+pub struct Watcher {
+    child: Child,
+    events: Arc<Mutex<Vec<Value>>>,
+    arrived: Arc<Notify>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// What a finished watcher left behind.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub events: Vec<Value>,
+    pub stderr: String,
+}
+
+impl Watcher {
+    /// Starts `vastfleet ARGS` (which must include `--json`) in `dir`.
+    pub fn start(dir: &Path, sim: &SimHandle, args: &[&str]) -> Watcher {
+        let mut child = command(dir, Some(sim), args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vastfleet");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let (sink, wake) = (Arc::clone(&events), Arc::clone(&arrived));
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+                sink.lock().unwrap().push(value);
+                wake.notify_waiters();
+            }
+            wake.notify_waiters();
+        });
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        let err_sink = Arc::clone(&stderr);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                err_sink
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Watcher {
+            child,
+            events,
+            arrived,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, matches: impl Fn(&Value) -> bool) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches(e))
+            .count()
+    }
+
+    /// Waits until `matches` holds for `n` events; panics with the stream when it takes longer
+    /// than [`PATIENCE`].
+    pub async fn wait_for_n(&self, what: &str, n: usize, matches: impl Fn(&Value) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let wake = self.arrived.notified();
+            if self.count(&matches) >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, wake).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}\n--- events:\n{}\n--- stderr:\n{}",
+                    self.dump(),
+                    self.stderr.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    pub async fn wait_for(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_n(what, 1, &matches).await;
+        self.events()
+            .into_iter()
+            .find(|e| matches(e))
+            .expect("just seen")
+    }
+
+    pub fn dump(&self) -> String {
+        self.events()
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    pub async fn terminate(mut self) -> Finished {
+        signal(self.pid(), "-TERM").await;
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("vastfleet stops after SIGTERM")
+            .expect("wait");
+        self.finish(status).await
+    }
+
+    /// `kill -9`: no chance to save anything beyond what was already on disk.
+    pub async fn kill9(mut self) -> Finished {
+        self.child.start_kill().expect("kill");
+        let status = self.child.wait().await.expect("wait");
+        self.finish(status).await
+    }
+
+    async fn finish(self, status: ExitStatus) -> Finished {
+        // Let the reader tasks drain the pipes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let events = self.events();
+        let stderr = self.stderr.lock().unwrap().clone();
+        Finished {
+            status,
+            events,
+            stderr,
+        }
+    }
+}
+
+async fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .arg(which)
+        .arg(pid.to_string())
+        .status()
+        .await
+        .expect("run kill");
+    assert!(status.success(), "kill {which} {pid}");
+}
+
+/// Events of one kind for one instance.
+pub fn is(event: &Value, kind: &str, id: u64) -> bool {
+    event["event"] == kind && event["instance"] == id
+}
+
+/// The log lines printed for `id`, in order.
+pub fn log_lines(events: &[Value], id: u64) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| is(e, "log", id))
+        .map(|e| e["line"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A fleet file in `dir` with the given text; returns its path.
+pub fn fleet_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, text).expect("write fleet file");
+    path
+}
