@@ -103,7 +103,11 @@ pub async fn run<A: Api>(
     };
 
     let inner = shutdown.child_token();
-    let throttle_reporter = tokio::spawn(report_throttle(throttle, events.clone(), inner.clone()));
+    let throttle_reporter = tokio::spawn(report_throttle(
+        throttle.clone(),
+        events.clone(),
+        inner.clone(),
+    ));
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
     let reloader = session.reload.map(|(path, text, prepare)| {
         reload::spawn(
@@ -128,9 +132,20 @@ pub async fn run<A: Api>(
         let _ = reloader.await;
     }
     let _ = throttle_reporter.await;
+    let stats = throttle.stats();
+    let rate = if stats.per_second.is_finite() {
+        format!("{:.2} calls/s", stats.per_second)
+    } else {
+        "unlimited".to_owned()
+    };
+    let api_line = format!(
+        "API: {} calls, {} answered 429, effective rate at exit {rate}\n",
+        stats.calls.values().sum::<u64>(),
+        stats.rate_limited
+    );
     let kind = EventKind::Shutdown {
         summary,
-        resume: session.resume_hint,
+        resume: api_line + &session.resume_hint,
     };
     let _ = events.send(Event::now(kind)).await;
     drop(events);

@@ -42,7 +42,10 @@ pub async fn run(args: DemoArgs, terminal: Terminal) -> Result<(), Fatal> {
     std::fs::write(&fleet_file, fleet_text(&scenario, &sim.url()))
         .map_err(|err| Fatal::runtime(format!("cannot write the demo fleet file: {err}")))?;
 
-    let plan = demo_plan(&fleet_file, args.json, terminal)?;
+    let plan = demo_plan(&fleet_file, args.json, terminal)?.with_resume_hint(
+        "the demo's account and fleet file are gone now; run `vastfleet demo` to see it again,\n\
+         or `vastfleet add ID` then `vastfleet watch` for your own fleet\n",
+    );
     if !args.json {
         eprintln!("{}", banner(&sim, &fleet_file));
     }

@@ -120,6 +120,12 @@ impl Plan {
         })
     }
 
+    /// Replaces the text printed after the summary (the demo's fleet file is temporary).
+    pub fn with_resume_hint(mut self, hint: impl Into<String>) -> Plan {
+        self.resume_hint = hint.into();
+        self
+    }
+
     /// The base URL the plan will call.
     pub fn api_url(&self) -> String {
         self.settings.api.effective_url().0
