@@ -31,6 +31,9 @@ struct Fetch {
     failures: u32,
     /// The logs call said "not found": the next status sweep decides (gone, or try again).
     await_status: bool,
+    /// The instance just left `running`: one more fetch picks up the lines it printed between
+    /// the last poll and its exit (often the completion line itself).
+    last_call: bool,
 }
 
 /// One instance's watcher. See the module docs.
@@ -153,6 +156,7 @@ impl MonitorMachine {
     fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
         let name = status_name(row.as_ref());
         let changed = self.status.as_deref() != Some(name);
+        let was_running = self.status_seen && self.status.as_deref() == Some(RUNNING);
         if changed {
             out.event(EventKind::Status {
                 source: self.source.clone(),
@@ -164,6 +168,10 @@ impl MonitorMachine {
         }
         let first = !std::mem::replace(&mut self.status_seen, true);
         if name == RUNNING && (changed || first) {
+            self.fetch.next_at = Some(now.mono);
+        }
+        if was_running && changed && name != GONE && self.fetch.in_flight.is_none() {
+            self.fetch.last_call = true;
             self.fetch.next_at = Some(now.mono);
         }
         self.fetch.await_status = false;
@@ -182,6 +190,7 @@ impl MonitorMachine {
             .in_flight
             .take()
             .unwrap_or_else(|| self.logs.tail());
+        self.fetch.last_call = false;
         let lines = match result {
             Ok(lines) => lines,
             Err(error) => return self.on_logs_failed(now, error, out),
@@ -315,7 +324,9 @@ impl MonitorMachine {
     fn fetch_wake(&self) -> Option<Duration> {
         let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
         let running = self.status.as_deref() == Some(RUNNING) && self.status_seen;
-        self.fetch.next_at.filter(|_| idle && running)
+        self.fetch
+            .next_at
+            .filter(|_| idle && (running || self.fetch.last_call))
     }
 
     fn backoff(&self) -> Backoff {

@@ -44,8 +44,13 @@ fn success_is_reported_and_confirmed_by_the_status_sweeps() {
     );
     assert_eq!(
         h.status(8, Some("stopped")),
-        [status("stopped", Some("running")), Output::Checkpoint]
+        [
+            status("stopped", Some("running")),
+            Output::Checkpoint,
+            fetch(10)
+        ]
     );
+    assert_eq!(h.logs(8, &["boot", "DONE http://r"]), []);
     assert_eq!(h.m.next_wake(), None, "confirmed: nothing left to wait for");
     assert_eq!(h.tick(40), []);
 }

@@ -186,8 +186,13 @@ fn a_completion_after_a_user_restart_is_a_new_completion() {
     h.done(6, Stop, Ok(()));
     assert_eq!(
         h.status(8, Some("stopped")),
-        [status("stopped", Some("running")), Output::Checkpoint]
+        [
+            status("stopped", Some("running")),
+            Output::Checkpoint,
+            fetch(10)
+        ]
     );
+    assert_eq!(h.logs(8, &["boot", "DONE http://1"]), []);
     assert_eq!(
         h.m.next_wake(),
         None,
@@ -209,4 +214,31 @@ fn a_completion_after_a_user_restart_is_a_new_completion() {
         Output::Act(Stop),
     ];
     assert_eq!(out, [lines, rest].concat());
+}
+
+#[test]
+fn a_completion_printed_just_before_the_exit_is_still_seen() {
+    let mut h = running();
+    h.logs(5, &["boot"]);
+    assert_eq!(
+        h.status(8, Some("exited")),
+        [
+            status("exited", Some("running")),
+            Output::Checkpoint,
+            fetch(10)
+        ]
+    );
+    let out = h.logs(9, &["boot", "DONE http://last"]);
+    assert!(
+        out.contains(&completion(1, Some("http://last"))),
+        "the final fetch found the completion: {out:?}"
+    );
+    assert_eq!(h.m.summary().completions, 1);
+    let later = h.tick(60);
+    assert!(
+        !later
+            .iter()
+            .any(|output| matches!(output, Output::FetchLogs { .. })),
+        "no polling after the final fetch: {later:?}"
+    );
 }

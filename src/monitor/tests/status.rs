@@ -51,8 +51,14 @@ fn a_stopped_instance_pauses_polling_and_a_restart_resumes_without_history() {
     let mut h = Harness::started(&["a", "b"]);
     assert_eq!(
         h.status(3, Some("stopped")),
-        [status("stopped", Some("running")), Output::Checkpoint]
+        [
+            status("stopped", Some("running")),
+            Output::Checkpoint,
+            fetch(10)
+        ],
+        "one last fetch for what it printed before it stopped"
     );
+    assert_eq!(h.logs(3, &["a", "b"]), []);
     assert_eq!(h.m.next_wake(), None);
     assert_eq!(h.tick(5), []);
     assert_eq!(h.status(50, Some("stopped")), []);
