@@ -91,10 +91,13 @@ pub(crate) async fn fetch_result(
     )))
 }
 
-/// The body as lines without their endings; `\r\n` and `\n` both end a line, and the final
-/// newline does not make an extra empty line.
+/// The body's complete lines without their endings; `\r\n` and `\n` both end a line. A last
+/// line without its newline is still being written (a progress bar, a half-flushed buffer): it
+/// is left for the next poll, where it arrives whole, so it is never printed as two lines.
 pub(crate) fn split_lines(body: &str) -> Vec<String> {
-    body.lines()
+    let complete = body.rfind('\n').map_or("", |end| &body[..=end]);
+    complete
+        .lines()
         .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
         .collect()
 }
@@ -116,10 +119,19 @@ mod tests {
     fn lines_lose_their_endings_and_the_final_newline() {
         assert_eq!(split_lines("a\nb\n"), ["a", "b"]);
         assert_eq!(split_lines("a\r\nb\r\n"), ["a", "b"]);
-        assert_eq!(split_lines("a\n\nb"), ["a", "", "b"]);
+        assert_eq!(split_lines("a\n\nb\n"), ["a", "", "b"]);
         assert_eq!(split_lines("tick\ntick\n\n"), ["tick", "tick", ""]);
-        assert_eq!(split_lines("last\r"), ["last"]);
         assert!(split_lines("").is_empty());
+    }
+
+    #[test]
+    fn a_line_still_being_written_waits_for_its_newline() {
+        assert_eq!(split_lines("a\nepoch 1 lo"), ["a"]);
+        assert_eq!(
+            split_lines("a\nepoch 1 loss=0.4\n"),
+            ["a", "epoch 1 loss=0.4"]
+        );
+        assert!(split_lines("10%|█         |\r20%|██        |").is_empty());
     }
 
     #[test]
