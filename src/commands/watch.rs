@@ -98,7 +98,13 @@ impl Plan {
             )));
         }
 
-        let writer = writer_for(args, terminal)?;
+        let label_width = settings
+            .instances
+            .iter()
+            .map(|i| i.display_label().chars().count())
+            .max()
+            .unwrap_or(0);
+        let writer = writer_for(args, terminal, label_width)?;
         let state_path = match (&args.state, &file) {
             (Some(path), _) => Some(path.clone()),
             (None, Some((path, _))) => Some(state::default_path(path)),
@@ -211,7 +217,7 @@ fn keep_only(settings: &mut Settings, only: &[GlobMatcher]) {
         .retain(|instance| only.iter().any(|g| g.is_match(instance.display_label())));
 }
 
-fn writer_for(args: &WatchArgs, terminal: Terminal) -> Result<Writer, Fatal> {
+fn writer_for(args: &WatchArgs, terminal: Terminal, label_width: usize) -> Result<Writer, Fatal> {
     let filter = LineFilter::from_args(&args.include, &args.exclude)
         .map_err(|err| Fatal::input(format!("{err}")))?;
     let format = if args.json {
@@ -220,6 +226,7 @@ fn writer_for(args: &WatchArgs, terminal: Terminal) -> Result<Writer, Fatal> {
         let mut options = HumanOptions::new(terminal.color, terminal.offset);
         options.no_prefix = args.no_prefix;
         options.timestamps = args.timestamps;
+        options.label_width = label_width;
         options.highlight = compile_patterns("--highlight", &args.highlight)
             .map_err(|err| Fatal::input(format!("{err}")))?;
         Format::Human(options)

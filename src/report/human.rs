@@ -39,6 +39,8 @@ pub struct HumanOptions {
     pub timestamps: bool,
     /// Matches painted in log lines (only when `color` is on).
     pub highlight: Vec<Regex>,
+    /// The longest label known at start, so the first lines already line up.
+    pub label_width: usize,
 }
 
 impl HumanOptions {
@@ -49,6 +51,7 @@ impl HumanOptions {
             no_prefix: false,
             timestamps: false,
             highlight: Vec::new(),
+            label_width: 0,
         }
     }
 }
@@ -65,8 +68,8 @@ pub struct HumanRenderer {
 impl HumanRenderer {
     pub fn new(options: HumanOptions) -> Self {
         HumanRenderer {
+            width: FLEET_LABEL.chars().count().max(options.label_width),
             options,
-            width: FLEET_LABEL.chars().count(),
             statuses: HashMap::new(),
         }
     }
