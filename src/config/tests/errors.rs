@@ -152,11 +152,11 @@ fn every_error_names_its_place_and_the_fix() {
         ),
         (
             "[[notify]]\nurl = \"https://ntfy.sh/x\"\nevents = [\"completion\", \"done\"]\n",
-            "fleet.toml:3:25: unknown event \"done\"\n  help: valid events: completion, action, guard, api_down, status, gap, api_error, recovered, joined, left, reload, reload_rejected, orphans, shutdown".into(),
+            "fleet.toml:3:25: unknown event \"done\"\n  help: valid events: completion, action, guard, gone, api_down".into(),
         ),
         (
             "[[notify]]\nurl = \"https://ntfy.sh/x\"\nevents = []\n",
-            "fleet.toml:3:10: `events` is empty, so this webhook would never be called\n  help: remove `events` for the default (completion, action, guard, api_down)".into(),
+            "fleet.toml:3:10: `events` is empty, so this webhook would never be called\n  help: remove `events` for the default (completion, action, guard, gone, api_down)".into(),
         ),
         (
             "[[notify]]\nurl = \"https://x.io\"\nformat = \"teams\"\n",
