@@ -1,4 +1,5 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
+mod client;
 mod fidelity;
 mod fleet_file;
 mod sim;
