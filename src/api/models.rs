@@ -43,6 +43,34 @@ pub struct Instance {
     pub image_uuid: Option<String>,
 }
 
+impl Instance {
+    /// "2x RTX 4090" from `gpu_name` and `num_gpus`.
+    pub fn gpu_label(&self) -> Option<String> {
+        let name = self
+            .gpu_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())?;
+        Some(match self.num_gpus {
+            Some(n) if n > 0 => format!("{n}x {name}"),
+            _ => name.to_string(),
+        })
+    }
+
+    /// Time since `start_date` at `now` (seconds since the epoch).
+    pub fn uptime(&self, now: f64) -> Option<std::time::Duration> {
+        let seconds = (now - self.start_date?).max(0.0);
+        std::time::Duration::try_from_secs_f64(seconds).ok()
+    }
+
+    /// Dollars spent since `start_date` at the current price: an estimate, since the API has
+    /// no billing history (stopped periods are counted at the running price).
+    pub fn spend_usd(&self, now: f64) -> Option<f64> {
+        let hours = self.uptime(now)?.as_secs_f64() / 3600.0;
+        Some(self.dph_total? * hours).filter(|spend| spend.is_finite())
+    }
+}
+
 /// The v1 list endpoint's page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::api::Api;
 use crate::atomic::write_atomic;
 use crate::cli::{AddArgs, CheckArgs, OnCompleteArg, RemoveArgs};
+use crate::commands::connect;
 use crate::config::describe::describe;
 use crate::config::edit::{self, NewInstance, TEMPLATE};
 use crate::config::{ConfigError, Settings};
@@ -21,12 +22,10 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
         .map(|id| edit::parse_id(&args.file, id))
         .collect::<Result<Vec<u64>, _>>()?;
     if args.check {
-        // LEAD: build the real client from `args.api` and the key, then call
-        // `check_exists(&client, &ids).await?` here.
-        return Err(Fatal::runtime(
-            "add --check: asking the API is not wired in yet; add without --check, \
-             then `vastfleet status` shows whether the instances exist",
-        ));
+        // The file's own `[api] url` counts, when there is a file to read it from.
+        let file_url = Settings::load(&args.file).ok().and_then(|s| s.api.url);
+        let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
+        check_exists(&api, &ids).await?;
     }
     let (text, created) = read_or_template(&args.file)?;
     let entries: Vec<NewInstance> = args
@@ -59,7 +58,7 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
 pub async fn check_exists<A: Api>(api: &A, ids: &[u64]) -> Result<(), Fatal> {
     let mut missing = Vec::new();
     for &id in ids {
-        match api.show(id).await {
+        match connect::patiently(|| api.show(id)).await {
             Ok(Some(_)) => {}
             Ok(None) => missing.push(id.to_string()),
             Err(err) => return Err(Fatal::runtime(format!("cannot check instance {id}: {err}"))),
@@ -244,7 +243,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn check_exists_names_every_missing_instance() {
         assert_eq!(check_exists(&Fake, &[1, 2]).await, Ok(()));
         let err = check_exists(&Fake, &[1, 5, 2, 6]).await.unwrap_err();

@@ -35,7 +35,7 @@ where
 {
     let mut failed = Vec::new();
     for &id in ids {
-        match call(id).await {
+        match connect::patiently(|| call(id)).await {
             Ok(()) => println!("{done} instance {id}"),
             Err(err) => {
                 eprintln!("instance {id}: {err}");

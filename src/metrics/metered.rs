@@ -34,12 +34,6 @@ fn outcome<T>(result: &Result<T, ApiError>) -> &'static str {
     }
 }
 
-/// Dollars spent since `start_date`, at the current price: the API has no billing history.
-fn spend(row: &Instance, now: f64) -> Option<f64> {
-    let hours = (now - row.start_date?).max(0.0) / 3600.0;
-    Some(row.dph_total? * hours)
-}
-
 impl<A: Api> Api for Metered<A> {
     async fn list_page(
         &self,
@@ -55,7 +49,7 @@ impl<A: Api> Api for Metered<A> {
             for row in &page.instances {
                 if let Some(id) = row.id {
                     self.metrics
-                        .set_instance_cost(id, row.dph_total, spend(row, now));
+                        .set_instance_cost(id, row.dph_total, row.spend_usd(now));
                 }
             }
         }

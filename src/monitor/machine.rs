@@ -248,7 +248,7 @@ impl MonitorMachine {
             source: self.source.clone(),
             count: found.number,
             result_url: found.result_url,
-            gpu: row.and_then(gpu_label),
+            gpu: row.and_then(Instance::gpu_label),
             dph_total: row.and_then(|r| r.dph_total),
         });
         if let Some(kind) = self.policy.on_complete {
@@ -375,17 +375,4 @@ fn status_message(row: &Instance) -> Option<String> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(str::to_string)
-}
-
-/// "2x RTX 4090" from `gpu_name` and `num_gpus`.
-fn gpu_label(row: &Instance) -> Option<String> {
-    let name = row
-        .gpu_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())?;
-    Some(match row.num_gpus {
-        Some(n) if n > 0 => format!("{n}x {name}"),
-        _ => name.to_string(),
-    })
 }

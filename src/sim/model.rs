@@ -28,7 +28,11 @@ impl Clock {
     }
 
     pub fn epoch(&self, at: Instant) -> f64 {
-        self.start_epoch + at.saturating_duration_since(self.start).as_secs_f64()
+        // Instants before the start are real too: an instance's `age` puts its creation there.
+        match at.checked_duration_since(self.start) {
+            Some(after) => self.start_epoch + after.as_secs_f64(),
+            None => self.start_epoch - self.start.duration_since(at).as_secs_f64(),
+        }
     }
 }
 

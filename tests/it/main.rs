@@ -1,5 +1,6 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
 mod client;
+mod commands;
 mod fidelity;
 mod fleet_file;
 mod sim;
