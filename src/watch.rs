@@ -229,15 +229,14 @@ async fn report_throttle(
             };
             let _ = events.send(Event::now(kind)).await;
         }
+        // The cut itself was the throttle line above; what is left to say is when it ends.
         let now_cooling = status.cooling_until.is_some();
         if now_cooling != cooling {
             cooling = now_cooling;
-            let message = if cooling {
-                "API rate limit hit: every call pauses until the cooldown ends".to_string()
-            } else {
-                "API cooldown over: calls resume".to_string()
-            };
-            let _ = events.send(Event::now(EventKind::Notice { message })).await;
+            if !cooling {
+                let message = "API cooldown over: calls resume".to_string();
+                let _ = events.send(Event::now(EventKind::Notice { message })).await;
+            }
         }
     }
 }

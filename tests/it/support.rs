@@ -134,13 +134,13 @@ impl Watcher {
             .count()
     }
 
-    /// Waits until `matches` holds for `n` events; panics with the stream when it takes longer
-    /// than [`PATIENCE`].
-    pub async fn wait_for_n(&self, what: &str, n: usize, matches: impl Fn(&Value) -> bool) {
+    /// Waits until `done` holds for the stream so far; panics with the stream when it takes
+    /// longer than [`PATIENCE`].
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let wake = self.arrived.notified();
-            if self.count(&matches) >= n {
+            if done(&self.events.lock().unwrap()) {
                 return;
             }
             if tokio::time::timeout_at(deadline, wake).await.is_err() {
@@ -151,6 +151,14 @@ impl Watcher {
                 );
             }
         }
+    }
+
+    /// Waits until `matches` holds for `n` events.
+    pub async fn wait_for_n(&self, what: &str, n: usize, matches: impl Fn(&Value) -> bool) {
+        self.wait_until(what, |events| {
+            events.iter().filter(|e| matches(e)).count() >= n
+        })
+        .await;
     }
 
     pub async fn wait_for(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {

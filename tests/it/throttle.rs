@@ -125,10 +125,12 @@ fn no_ceiling() -> RateLimit {
     }
 }
 
-/// Documented gaps, the given ceiling, no self-tuning.
+/// The documented gaps exactly (no safety margin, for round numbers), the given ceiling, no
+/// self-tuning.
 fn fixed(ceiling: RateLimit) -> Throttle {
     Throttle::with_config(ThrottleConfig {
         adaptive: false,
+        gaps: Endpoint::ALL.map(Endpoint::documented_gap),
         ..ThrottleConfig::new(ceiling)
     })
 }
