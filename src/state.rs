@@ -18,7 +18,7 @@ use tokio::sync::{watch, Notify};
 use crate::monitor::DurableState;
 
 /// How long dirty state may wait to be coalesced with other updates before it is written.
-const COALESCE: Duration = Duration::from_millis(500);
+const COALESCE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StateFile {

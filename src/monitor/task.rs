@@ -41,7 +41,8 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
         .as_ref()
         .map(|sweep| sweep.row(io.id));
     if let Some(row) = first {
-        pending.extend(machine.observe(now(io.origin), Observation::Status(row)));
+        let outputs = machine.observe(now(io.origin), Observation::Status(row));
+        pending.extend(write_ahead(&machine, &io, outputs).await);
     }
     loop {
         while let Some(output) = pending.pop_front() {
@@ -55,8 +56,6 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
                     io.state.save(io.id, machine.durable()).await;
                     continue;
                 }
-                // Write-ahead: the intent of an action is on disk before the action is taken,
-                // so a restart can never repeat or forget it.
                 Output::FetchLogs { tail } => {
                     let result = tokio::select! {
                         result = io.api.logs(io.id, tail) => result,
@@ -65,6 +64,8 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
                     Observation::Logs(result)
                 }
                 Output::Act(action) => {
+                    // Write-ahead: the intent of an action is on disk before the action is
+                    // taken, so a restart can never repeat or forget it.
                     io.state.flush().await;
                     let result = tokio::select! {
                         result = act(&*io.api, io.id, action) => result,
@@ -73,7 +74,8 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
                     Observation::ActionDone { action, result }
                 }
             };
-            pending.extend(machine.observe(now(io.origin), answer));
+            let outputs = machine.observe(now(io.origin), answer);
+            pending.extend(write_ahead(&machine, &io, outputs).await);
         }
 
         let wake = machine.next_wake().map(|at| io.origin + at);
@@ -93,8 +95,29 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
             },
             _ = sleep_until(wake) => Observation::Tick,
         };
-        pending.extend(machine.observe(now(io.origin), observation));
+        let outputs = machine.observe(now(io.origin), observation);
+        pending.extend(write_ahead(&machine, &io, outputs).await);
     }
+}
+
+/// Puts a batch's checkpoint on disk before any of its events is printed: after a `kill -9`
+/// the restarted watcher then knows every line the stream showed, so none is shown twice.
+/// (The window left is the other way round — written but not yet printed — and lasts only as
+/// long as the hand-over to the writer.)
+async fn write_ahead<A: Api>(
+    machine: &MonitorMachine,
+    io: &MonitorIo<A>,
+    outputs: Vec<Output>,
+) -> Vec<Output> {
+    if !outputs.contains(&Output::Checkpoint) {
+        return outputs;
+    }
+    io.state.save(io.id, machine.durable()).await;
+    io.state.flush().await;
+    outputs
+        .into_iter()
+        .filter(|output| *output != Output::Checkpoint)
+        .collect()
 }
 
 async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), crate::api::ApiError> {

@@ -9,6 +9,7 @@ mod throttle;
 mod watch;
 
 mod report;
+mod restart;
 
 mod metrics;
 mod notify;

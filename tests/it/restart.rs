@@ -1,0 +1,214 @@
+//! Restart safety with the real binary: `kill -9` at the awkward moments, then a second run on
+//! the same fleet file, with exact line and action accounting from the simulator's side.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+
+use crate::support::{fleet_file, is, log_lines, run, Watcher};
+
+const JOB: u64 = 51000001;
+
+async fn sim_with(spec: InstanceSpec) -> SimHandle {
+    Simulator::start(Scenario {
+        instances: vec![spec],
+        ..Scenario::empty()
+    })
+    .await
+    .unwrap()
+}
+
+fn fleet(dir: &std::path::Path, extra: &str) {
+    fleet_file(
+        dir,
+        &format!(
+            "[defaults]\ninterval = \"300ms\"\nmax_backoff = \"1s\"\ntail = 1000\n{extra}\n\
+             [[instance]]\nid = {JOB}\n"
+        ),
+    );
+}
+
+fn new_lines(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| is(e, "log", JOB) && e["history"] == false)
+        .map(|e| e["line"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_burst_neither_repeats_nor_loses_a_line() {
+    let sim = sim_with(InstanceSpec::new(JOB)).await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), "");
+    let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    first.wait_for("running", |e| is(e, "status", JOB)).await;
+
+    // A steady stream of lines, written while the watcher dies and comes back.
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (control, writing) = (sim.control(), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(Ordering::Relaxed) {
+                let lines: Vec<String> = (0..7).map(|i| format!("line {}", n + i)).collect();
+                n += 7;
+                control.append_lines(JOB, lines);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    first
+        .wait_until("a good part of the stream", |events| {
+            new_lines(events).len() >= 150
+        })
+        .await;
+    let before = first.kill9().await;
+
+    let second = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    second
+        .wait_until("lines after the restart", |events| {
+            new_lines(events).len() >= 100
+        })
+        .await;
+    writing.store(false, Ordering::Relaxed);
+    writer.await.unwrap();
+    sim.control().append_log(JOB, "the end");
+    second
+        .wait_for("the last line", |e| {
+            is(e, "log", JOB) && e["line"] == "the end"
+        })
+        .await;
+    let after = second.terminate().await;
+
+    assert!(
+        !after.events.iter().any(|e| is(e, "gap", JOB)),
+        "tail 1000 covers the pause"
+    );
+    // The log was empty at start: lines the first poll found count too (shown as history).
+    let mut printed = log_lines(&before.events, JOB);
+    printed.extend(log_lines(&after.events, JOB));
+    let log = sim.control().log_lines(JOB).unwrap();
+    assert_eq!(
+        printed.len(),
+        log.len(),
+        "every line exactly once across the kill"
+    );
+    assert_eq!(printed, log);
+}
+
+fn finishing_job() -> InstanceSpec {
+    InstanceSpec {
+        complete_at: Some(vastfleet::sim::Dur(Duration::from_millis(1500))),
+        result_url: Some("https://results.example/out".into()),
+        history: vec!["SUCCESS! NEW processing completed".into()],
+        ..InstanceSpec::new(JOB)
+    }
+}
+
+fn completions(events: &[Value]) -> usize {
+    events.iter().filter(|e| is(e, "completion", JOB)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_completion_and_action_acts_once_after_the_restart() {
+    let sim = sim_with(finishing_job()).await;
+    sim.control()
+        .inject_on(&["destroy"], Fault::Status5xx(503), Lasting::Forever);
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), "on_complete = \"destroy\"");
+    let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    first
+        .wait_for("a failed destroy", |e| {
+            (is(e, "action", JOB) && e["ok"] == false) || is(e, "api_error", JOB)
+        })
+        .await;
+    let before = first.kill9().await;
+    assert_eq!(completions(&before.events), 1);
+    assert_eq!(sim.stats().actions_on(JOB).destroys, 0);
+
+    sim.control().clear_faults();
+    let second = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    second
+        .wait_for("the destroy", |e| is(e, "action", JOB) && e["ok"] == true)
+        .await;
+    second
+        .wait_for("gone", |e| is(e, "status", JOB) && e["status"] == "gone")
+        .await;
+    let after = second.terminate().await;
+    assert_eq!(sim.stats().actions_on(JOB).destroys, 1);
+    assert_eq!(
+        completions(&after.events),
+        0,
+        "the completion is not new again"
+    );
+    assert!(!after.events.iter().any(|e| is(e, "old_completions", JOB)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_right_after_the_action_never_repeats_it() {
+    let sim = sim_with(finishing_job()).await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), "on_complete = \"destroy\"");
+    let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    first
+        .wait_for("the destroy", |e| is(e, "action", JOB) && e["ok"] == true)
+        .await;
+    let before = first.kill9().await;
+    assert_eq!(completions(&before.events), 1);
+
+    let second = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    second
+        .wait_for("gone", |e| is(e, "status", JOB) && e["status"] == "gone")
+        .await;
+    let sweeps = sim.stats().calls("list");
+    while sim.stats().calls("list") < sweeps + 3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = second.terminate().await;
+    assert_eq!(sim.stats().actions_on(JOB).destroys, 1);
+    assert!(!after.events.iter().any(|e| is(e, "action", JOB)));
+    assert_eq!(completions(&after.events), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_is_moved_aside_and_a_second_watcher_is_refused() {
+    let sim = sim_with(InstanceSpec::new(JOB)).await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), "");
+    std::fs::write(dir.path().join(".fleet.toml.state.json"), "{ not json").unwrap();
+    let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    let notice = first
+        .wait_for("the corrupt-state notice", |e| {
+            e["event"] == "notice"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("could not be trusted"))
+        })
+        .await;
+    assert!(notice["message"].as_str().unwrap().contains(".bad-"));
+    let moved = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .contains(".state.json.bad-")
+        });
+    assert!(moved, "the bad file is kept for inspection");
+    first.wait_for("running", |e| is(e, "status", JOB)).await;
+
+    let (code, out, err) = run(dir.path(), Some(&sim), &["watch", "--json"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains(&format!("pid {}", first.pid())),
+        "names the running one: {err}"
+    );
+    let finished = first.terminate().await;
+    assert!(finished.status.success());
+}
