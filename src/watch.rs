@@ -33,8 +33,10 @@ pub struct Session {
     pub state_path: Option<PathBuf>,
     pub writer: Writer,
     pub options: MachineOptions,
-    /// The text after the summary: how to resume, how to destroy.
+    /// The text after the summary: how to resume.
     pub resume_hint: String,
+    /// Follow it with the `vastfleet destroy` line for the instances still billing.
+    pub offer_destroy: bool,
     /// Every event is folded into these metrics (`--metrics`).
     pub metrics: Option<Metrics>,
     /// Webhooks (`[[notify]]`), when the fleet has any.
@@ -143,10 +145,19 @@ pub async fn run<A: Api>(
         stats.calls.values().sum::<u64>(),
         stats.rate_limited
     );
-    let kind = EventKind::Shutdown {
-        summary,
-        resume: api_line + &session.resume_hint,
-    };
+    let mut resume = api_line + &session.resume_hint;
+    let billing: Vec<String> = summary
+        .iter()
+        .filter(|s| s.status.as_deref() != Some(crate::monitor::GONE))
+        .map(|s| s.source.id.to_string())
+        .collect();
+    if session.offer_destroy && !billing.is_empty() {
+        resume.push_str(&format!(
+            "stop paying:      vastfleet destroy {}\n",
+            billing.join(" ")
+        ));
+    }
+    let kind = EventKind::Shutdown { summary, resume };
     let _ = events.send(Event::now(kind)).await;
     drop(events);
     // Queued notifications get a moment to go out; the notifier's own reports still print.

@@ -45,6 +45,7 @@ pub struct Plan {
     options: MachineOptions,
     metrics_addr: Option<std::net::SocketAddr>,
     resume_hint: String,
+    offer_destroy: bool,
 }
 
 impl Plan {
@@ -123,12 +124,15 @@ impl Plan {
             },
             metrics_addr: args.metrics,
             resume_hint,
+            offer_destroy: true,
         })
     }
 
-    /// Replaces the text printed after the summary (the demo's fleet file is temporary).
+    /// Replaces the text printed after the summary, without the destroy line (the demo's
+    /// account and fleet file are temporary).
     pub fn with_resume_hint(mut self, hint: impl Into<String>) -> Plan {
         self.resume_hint = hint.into();
+        self.offer_destroy = false;
         self
     }
 
@@ -173,6 +177,7 @@ impl Plan {
             writer: self.writer,
             options: self.options,
             resume_hint: self.resume_hint,
+            offer_destroy: self.offer_destroy,
             metrics: metrics.clone(),
             notify,
         };
@@ -263,7 +268,7 @@ fn notify_targets(targets: &[NotifyTarget]) -> Vec<notify::Target> {
         .collect()
 }
 
-/// What to type next: the same watch again (state makes it resume), or destroy the fleet.
+/// What to type to carry on: the same watch again (the state file makes it resume).
 fn resume_hint(settings: &Settings, file: Option<&Path>) -> String {
     let again = match file {
         Some(path) => format!(
@@ -279,19 +284,7 @@ fn resume_hint(settings: &Settings, file: Option<&Path>) -> String {
             format!("vastfleet watch {}", ids.join(" "))
         }
     };
-    let ids: Vec<String> = settings
-        .instances
-        .iter()
-        .map(|i| i.id.to_string())
-        .collect();
-    let mut hint = format!("resume watching:  {again}\n");
-    if !ids.is_empty() {
-        hint.push_str(&format!(
-            "stop paying:      vastfleet destroy {}\n",
-            ids.join(" ")
-        ));
-    }
-    hint
+    format!("resume watching:  {again}\n")
 }
 
 /// Quotes a path for a POSIX shell when it needs it.
@@ -311,12 +304,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resume_hint_names_the_file_and_every_id() {
-        let mut settings = Settings::from_ids(&[7, 9], &Overrides::default()).unwrap();
+    fn resume_hint_names_the_file_or_every_id() {
+        let settings = Settings::from_ids(&[7, 9], &Overrides::default()).unwrap();
         let hint = resume_hint(&settings, Some(Path::new("my fleet.toml")));
         assert!(hint.contains("vastfleet watch 'my fleet.toml'"), "{hint}");
-        assert!(hint.contains("vastfleet destroy 7 9"), "{hint}");
-        settings.path = None;
         let hint = resume_hint(&settings, None);
         assert!(hint.contains("vastfleet watch --id 7 --id 9"), "{hint}");
     }

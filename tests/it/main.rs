@@ -8,6 +8,7 @@ mod support;
 mod throttle;
 mod watch;
 
+mod reload;
 mod report;
 mod restart;
 
