@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use vastfleet::api::models::ListPage;
@@ -15,6 +16,9 @@ struct World {
     instances: BTreeMap<u64, (Instance, Vec<String>)>,
     failures: BTreeMap<&'static str, VecDeque<ApiError>>,
     calls: Vec<Call>,
+    /// The server's own overall limit: calls closer together than this get a 429.
+    server_gap: Option<Duration>,
+    last_accepted: Option<Instant>,
 }
 
 /// One call the fake answered.
@@ -23,6 +27,7 @@ pub struct Call {
     pub at: Instant,
     pub endpoint: &'static str,
     pub id: Option<u64>,
+    pub rate_limited: bool,
 }
 
 #[derive(Clone)]
@@ -82,6 +87,12 @@ impl FakeApi {
         self.with(|w| w.failures.entry(endpoint).or_default().extend(errors));
     }
 
+    /// A server that answers 429 (no Retry-After, like Vast) to any call that comes sooner than
+    /// `1 / per_second` after the last one it accepted.
+    pub fn limit_server(&self, per_second: f64) {
+        self.with(|w| w.server_gap = Some(Duration::from_secs_f64(1.0 / per_second)));
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.with(|w| w.calls.clone())
     }
@@ -90,24 +101,56 @@ impl FakeApi {
         self.with(|w| w.calls.iter().filter(|c| c.endpoint == endpoint).count())
     }
 
-    async fn enter(&self, endpoint: &'static str, throttle: Endpoint, id: Option<u64>) -> Result<(), ApiError> {
+    /// Every call: through the throttle, then the server's limit and any scripted failure. The
+    /// throttle hears of 429s and successes as the real client tells it.
+    async fn enter(
+        &self,
+        endpoint: &'static str,
+        throttle: Endpoint,
+        id: Option<u64>,
+    ) -> Result<(), ApiError> {
         self.throttle.acquire(throttle).await;
-        self.with(|w| {
+        let now = Instant::now();
+        let result = self.with(|w| {
+            let too_soon = match (w.server_gap, w.last_accepted) {
+                (Some(gap), Some(last)) => now.duration_since(last) < gap,
+                _ => false,
+            };
             w.calls.push(Call {
-                at: Instant::now(),
+                at: now,
                 endpoint,
                 id,
+                rate_limited: too_soon,
             });
+            if too_soon {
+                return Err(ApiError::RateLimited {
+                    retry_after: None,
+                    message: "API requests too frequent".into(),
+                });
+            }
+            w.last_accepted = Some(now);
             match w.failures.get_mut(endpoint).and_then(VecDeque::pop_front) {
                 Some(error) => Err(error),
                 None => Ok(()),
             }
-        })
+        });
+        match &result {
+            Err(ApiError::RateLimited { retry_after, .. }) => {
+                self.throttle.note_rate_limited(*retry_after)
+            }
+            Err(_) => {}
+            Ok(()) => self.throttle.note_success(),
+        }
+        result
     }
 }
 
 impl Api for FakeApi {
-    async fn list_page(&self, _after: Option<String>, _ids: Option<Vec<u64>>) -> Result<ListPage, ApiError> {
+    async fn list_page(
+        &self,
+        _after: Option<String>,
+        _ids: Option<Vec<u64>>,
+    ) -> Result<ListPage, ApiError> {
         self.enter("list", Endpoint::List, None).await?;
         let instances = self.with(|w| w.instances.values().map(|(row, _)| row.clone()).collect());
         Ok(ListPage {

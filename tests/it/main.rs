@@ -1,6 +1,8 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
 mod client;
 mod commands;
+mod engine;
+mod fake;
 mod fidelity;
 mod fleet_file;
 mod sim;

@@ -304,8 +304,8 @@ async fn rate_limits_landing_during_a_cooldown_are_one_episode() {
     throttle.note_rate_limited(Some(secs(1.0)));
     assert_eq!(
         throttle.effective_per_second(),
-        1.0,
-        "cut once, not three times"
+        1.7,
+        "cut once (to 85%), not three times"
     );
     let status = throttle.subscribe().borrow().clone();
     assert_eq!(status.cooling_until, Some(Instant::now() + secs(2.0)));
@@ -313,12 +313,12 @@ async fn rate_limits_landing_during_a_cooldown_are_one_episode() {
     throttle.note_rate_limited(Some(secs(5.0)));
     let status = throttle.subscribe().borrow().clone();
     assert_eq!(status.cooling_until, Some(Instant::now() + secs(5.0)));
-    assert_eq!(throttle.effective_per_second(), 1.0);
+    assert_eq!(throttle.effective_per_second(), 1.7);
     assert_eq!(throttle.stats().rate_limited, 4);
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_rate_halves_on_a_429_and_climbs_back_when_quiet() {
+async fn the_rate_is_cut_on_a_429_and_climbs_back_when_quiet() {
     let limit = RateLimit {
         per_second: 2.0,
         burst: 1,
@@ -334,23 +334,27 @@ async fn the_rate_halves_on_a_429_and_climbs_back_when_quiet() {
     api.answer_429(Endpoint::List, None);
     api.answer_429(Endpoint::List, None);
     api.list_page(None, None).await.unwrap_err();
-    assert_eq!(status.borrow_and_update().per_second, 1.0);
+    assert_eq!(status.borrow_and_update().per_second, 1.7);
     api.list_page(None, None).await.unwrap_err();
-    assert_eq!(api.throttle.effective_per_second(), 0.5);
+    let lowered = api.throttle.effective_per_second();
+    assert!((lowered - 1.445).abs() < 1e-9, "{lowered}");
 
-    // At the lowered rate calls are 2 s apart (cooldowns: 2 s, then 4 s after the second 429).
+    // Cooldowns of 2 s, then 4 s after the second 429; then calls at the lowered rate.
     for _ in 0..3 {
         api.list_page(None, None).await.unwrap();
     }
-    assert_eq!(
-        api.times(Endpoint::List),
-        [secs(0.0), secs(2.0), secs(6.0), secs(8.0), secs(10.0)]
-    );
+    let times = api.times(Endpoint::List);
+    assert_eq!(times[..3], [secs(0.0), secs(2.0), secs(6.0)]);
+    let spacing = (times[4] - times[3]).as_secs_f64();
+    assert!((spacing - 1.0 / 1.445).abs() < 0.01, "{times:?}");
 
-    // 10 s of quiet after the last cut (at 2 s), then +0.1/s every 2 s up to the ceiling.
+    // 10 s of quiet after the last cut (at 2 s), then +0.1/s every 2 s up to just under the
+    // rate that failed (0.95 × 1.7), then slow probes back to the ceiling.
     sleep(secs(14.0) - (Instant::now() - api.start)).await;
-    assert_eq!(api.throttle.effective_per_second(), 0.6);
-    sleep(secs(30.0)).await;
+    assert!((api.throttle.effective_per_second() - 1.545).abs() < 1e-9);
+    sleep(secs(60.0)).await;
+    assert!((api.throttle.effective_per_second() - 1.615).abs() < 1e-9);
+    sleep(secs(600.0)).await;
     assert_eq!(api.throttle.effective_per_second(), 2.0);
     assert_eq!(status.borrow_and_update().per_second, 2.0);
 
