@@ -183,3 +183,59 @@ async fn the_self_tuning_rate_converges_under_a_stricter_server() {
     assert!(achieved <= SERVER * 1.001, "cannot beat the server");
     assert!(share_429 < 0.02, "429s: {:.2}%", 100.0 * share_429);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_stop_is_retried_with_backoff_and_taken_exactly_once() {
+    let api = FakeApi::new(Throttle::new(RateLimit::default()));
+    api.add_running(1, &["working"]);
+    api.fail(
+        "stop",
+        [
+            vastfleet::api::ApiError::Transient("502".into()),
+            vastfleet::api::ApiError::Transient("503".into()),
+        ],
+    );
+    let printer = api.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(10)).await;
+        printer.print(
+            1,
+            &["SUCCESS! NEW processing completed", "https://r.example/1"],
+        );
+    });
+    let events = run_fleet(
+        &api,
+        fleet_of([1], Duration::from_secs(2)),
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let stops: Vec<Instant> = api
+        .calls()
+        .iter()
+        .filter(|c| c.endpoint == "stop")
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(stops.len(), 3, "two failures, one success, nothing after");
+    let waits: Vec<f64> = stops
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    assert!(
+        waits[0] >= 1.5 && waits[1] > waits[0],
+        "backoff grows: {waits:?}"
+    );
+    let completions = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Completion { .. }))
+        .count();
+    assert_eq!(completions, 1);
+    let done: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Action { ok, .. } => Some(*ok),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done.last(), Some(&true), "{done:?}");
+}
