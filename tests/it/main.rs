@@ -5,6 +5,7 @@ mod engine;
 mod fake;
 mod fidelity;
 mod fleet_file;
+mod fleet_watch;
 mod sim;
 mod support;
 mod throttle;

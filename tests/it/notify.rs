@@ -1,7 +1,7 @@
 //! The notifier over real loopback: a small axum receiver records what each webhook got.
 //! Timeouts and backoff are tens of milliseconds, so every test ends within a few seconds.
 
-mod harness;
+pub mod harness;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};

@@ -116,6 +116,11 @@ impl Watcher {
         }
     }
 
+    /// Everything the child wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
     }
