@@ -1,4 +1,5 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
+mod bench;
 mod client;
 mod commands;
 mod engine;

@@ -1,0 +1,367 @@
+//! `vastfleet-bench`: vastfleet at N instances against the simulator, measured against the API's
+//! own rate floor and against the one-poller-per-instance design it replaces, in the same run.
+//!
+//! The simulator, the watcher and the baseline each run as their own process (the `vastfleet`
+//! binary next to this one, and this binary in `baseline` mode), so the RSS and CPU reported
+//! are the watcher's alone. Prints a markdown table.
+//!
+//!     cargo build --release
+//!     target/release/vastfleet-bench --n 10,100,1000 --seconds 600
+
+mod baseline;
+mod measure;
+mod procstat;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use vastfleet::sim::SimStats;
+
+use measure::{Figures, Floor};
+
+/// The key of the generated scenarios (it opens nothing but the benchmark's simulator).
+const SIM_KEY: &str = "bench-key";
+/// Instances that print the completion line, to time detection → action.
+const COMPLETING: usize = 2;
+
+#[derive(Parser)]
+#[command(about = "vastfleet at N instances vs the API's floor and vs a poller per instance")]
+struct Args {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Fleet sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    n: Vec<usize>,
+    /// How long vastfleet watches each fleet.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    /// How long the baseline runs per fleet (its figures settle fast; it is costly at scale).
+    #[arg(long, default_value_t = 60)]
+    baseline_seconds: u64,
+    /// Poll interval of both sides, seconds.
+    #[arg(long, default_value_t = 5)]
+    interval: u64,
+    /// Log lines each instance prints per second.
+    #[arg(long, default_value_t = 0.2)]
+    lines_per_second: f64,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// (internal) Run the baseline pollers against URL until killed.
+    Baseline {
+        url: String,
+        first_id: u64,
+        n: usize,
+        interval: u64,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(Mode::Baseline {
+        url,
+        first_id,
+        n,
+        interval,
+    }) = args.mode
+    {
+        let ids = (first_id..first_id + n as u64).collect();
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        runtime.block_on(baseline::run(
+            url,
+            SIM_KEY.to_owned(),
+            ids,
+            Duration::from_secs(interval),
+        ));
+        return;
+    }
+    if let Err(err) = drive(&args) {
+        eprintln!("vastfleet-bench: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn drive(args: &Args) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    println!(
+        "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines | peak RSS | CPU |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for &n in &args.n {
+        let floor = Floor::new(n, n, args.interval as f64);
+        let ours = run_vastfleet(dir.path(), n, args)?;
+        let theirs = run_baseline(dir.path(), n, args)?;
+        print_row(n, "vastfleet", &ours, floor);
+        print_row(n, "baseline", &theirs, floor);
+        println!(
+            "| {n} | vastfleet ÷ baseline | {} | {} | | {} ({}) | | | {} | {} |",
+            ratio(ours.status_age.1, theirs.status_age.1),
+            ratio(ours.log_age.1, theirs.log_age.1),
+            ratio(
+                ours.calls_per_instance_minute,
+                theirs.calls_per_instance_minute
+            ),
+            ratio(
+                ours.status_calls_per_instance_minute,
+                theirs.status_calls_per_instance_minute
+            ),
+            ratio(ours.peak_rss_mb, theirs.peak_rss_mb),
+            ratio(ours.cpu_seconds_per_minute, theirs.cpu_seconds_per_minute),
+        );
+    }
+    Ok(())
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.3}×", a / b)
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn print_row(n: usize, side: &str, f: &Figures, floor: Floor) {
+    let age = |(p50, max): (f64, f64), floor: f64| {
+        if max == 0.0 {
+            "none".to_owned()
+        } else {
+            format!(
+                "{p50:.1} s / {max:.1} s ({:.2}× / {:.2}×)",
+                p50 / floor,
+                max / floor
+            )
+        }
+    };
+    let action = f.action_latency.map_or("–".to_owned(), |s| {
+        format!("{s:.2} s ({:.2}×)", s / floor.action)
+    });
+    println!(
+        "| {n} | {side} | {} | {} | {action} | {:.2} ({:.2}) | {} | {} / {} | {:.1} MB | {:.2} s/min ({:.2}% core) |",
+        age(f.status_age, floor.status),
+        age(f.log_age, floor.logs),
+        f.calls_per_instance_minute,
+        f.status_calls_per_instance_minute,
+        f.answered_429,
+        f.lost,
+        f.duplicated,
+        f.peak_rss_mb,
+        f.cpu_seconds_per_minute,
+        f.cpu_seconds_per_minute / 60.0 * 100.0,
+    );
+}
+
+const FIRST_ID: u64 = 30_000_001;
+
+fn scenario_text(n: usize, lines_per_second: f64) -> String {
+    let mut text = format!("key = \"{SIM_KEY}\"\n[logs]\nmax_lines = 20000\n");
+    for i in 0..n {
+        let id = FIRST_ID + i as u64;
+        text.push_str(&format!(
+            "[[instance]]\nid = {id}\nlines_per_second = {lines_per_second}\nline_text = \"instance {{id}} line {{n}}\"\n"
+        ));
+        if i < COMPLETING {
+            text.push_str(
+                "complete_at = \"20s\"\nresult_url = \"https://results.example/bench\"\n",
+            );
+        }
+    }
+    text
+}
+
+fn fleet_text(n: usize, interval: u64) -> String {
+    let mut text = format!("[defaults]\ninterval = \"{interval}s\"\non_complete = \"none\"\n");
+    for i in 0..n {
+        text.push_str(&format!("[[instance]]\nid = {}\n", FIRST_ID + i as u64));
+        if i < COMPLETING {
+            text.push_str("on_complete = \"stop\"\n");
+        }
+    }
+    text
+}
+
+/// The `vastfleet` binary built next to this one.
+fn vastfleet_bin() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = me.with_file_name("vastfleet");
+    bin.exists()
+        .then_some(bin)
+        .ok_or_else(|| "build the vastfleet binary first (cargo build --release)".to_owned())
+}
+
+struct Sim {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(dir: &Path, n: usize, args: &Args) -> Result<Sim, String> {
+    let scenario = dir.join(format!("scenario-{n}.toml"));
+    std::fs::write(&scenario, scenario_text(n, args.lines_per_second))
+        .map_err(|e| e.to_string())?;
+    let mut child = Command::new(vastfleet_bin()?)
+        .args(["sim", "--port", "0", "--scenario"])
+        .arg(&scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no simulator stdout")?;
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .map_err(|e| e.to_string())?;
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected simulator output: {first}"))?
+        .to_owned();
+    Ok(Sim { child, url })
+}
+
+fn sim_stats(sim: &Sim) -> Result<SimStats, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        reqwest::get(format!("{}/__sim/stats", sim.url))
+            .await
+            .map_err(|e| e.to_string())?
+            .json::<SimStats>()
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `child` for `seconds`, then reads its peak RSS and CPU time and stops it.
+fn measure_child(child: &mut Child, seconds: u64) -> (f64, f64) {
+    std::thread::sleep(Duration::from_secs(seconds));
+    let rss = procstat::peak_rss_mb(child.id()).unwrap_or(0.0);
+    let cpu = procstat::cpu_seconds(child.id()).unwrap_or(0.0);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    (rss, cpu)
+}
+
+fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
+    let sim = start_sim(dir, n, args)?;
+    let fleet = dir.join(format!("fleet-{n}.toml"));
+    std::fs::write(&fleet, fleet_text(n, args.interval)).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(dir.join(format!(".fleet-{n}.toml.state.json")));
+    let mut child = Command::new(vastfleet_bin()?)
+        .arg("watch")
+        .arg(&fleet)
+        .arg("--json")
+        .env("VAST_URL", &sim.url)
+        .env("VAST_API_KEY", SIM_KEY)
+        .env("HOME", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no watcher stdout")?;
+    let stream: Arc<Mutex<Vec<(Instant, Value)>>> = Arc::default();
+    let sink = Arc::clone(&stream);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                sink.lock()
+                    .map(|mut s| s.push((Instant::now(), value)))
+                    .ok();
+            }
+        }
+    });
+    let (rss, cpu) = measure_child(&mut child, args.seconds);
+    let _ = reader.join();
+    let stats = sim_stats(&sim)?;
+    let events = stream.lock().map(|s| s.clone()).unwrap_or_default();
+    let values: Vec<Value> = events.iter().map(|(_, v)| v.clone()).collect();
+    let (lost, duplicated) = measure::line_accounting(&values);
+    Ok(Figures {
+        status_age: measure::p50_max(measure::status_ages(&stats)),
+        log_age: measure::p50_max(measure::log_ages(&stats)),
+        action_latency: action_latency(&events),
+        calls_per_instance_minute: per_instance_minute(&stats, n, args.seconds, None),
+        status_calls_per_instance_minute: per_instance_minute(
+            &stats,
+            n,
+            args.seconds,
+            Some("list"),
+        ),
+        answered_429: stats.total_429,
+        lost,
+        duplicated,
+        peak_rss_mb: rss,
+        cpu_seconds_per_minute: cpu / (args.seconds as f64 / 60.0),
+    })
+}
+
+fn run_baseline(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
+    let sim = start_sim(dir, n, args)?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(me)
+        .args(["baseline", &sim.url])
+        .args([
+            FIRST_ID.to_string(),
+            n.to_string(),
+            args.interval.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let seconds = args.baseline_seconds.min(args.seconds);
+    let (rss, cpu) = measure_child(&mut child, seconds);
+    let stats = sim_stats(&sim)?;
+    Ok(Figures {
+        status_age: measure::p50_max(measure::status_ages(&stats)),
+        log_age: measure::p50_max(measure::log_ages(&stats)),
+        action_latency: None,
+        calls_per_instance_minute: per_instance_minute(&stats, n, seconds, None),
+        status_calls_per_instance_minute: per_instance_minute(&stats, n, seconds, Some("show")),
+        answered_429: stats.total_429,
+        lost: 0,
+        duplicated: 0,
+        peak_rss_mb: rss,
+        cpu_seconds_per_minute: cpu / (seconds as f64 / 60.0),
+    })
+}
+
+/// API calls (all, or one endpoint's) per instance per minute. The log result downloads go to
+/// the storage bucket, not the rate-limited API, so they are not counted.
+fn per_instance_minute(stats: &SimStats, n: usize, seconds: u64, endpoint: Option<&str>) -> f64 {
+    let calls: u64 = stats
+        .counts
+        .iter()
+        .filter(|c| c.endpoint != "log_result")
+        .filter(|c| endpoint.map_or(true, |e| c.endpoint == e))
+        .map(|c| c.count)
+        .sum();
+    calls as f64 / n as f64 / (seconds as f64 / 60.0)
+}
+
+/// The worst time from a completion event to its action event, as the watcher printed them.
+fn action_latency(events: &[(Instant, Value)]) -> Option<f64> {
+    let mut worst: Option<f64> = None;
+    for (at, event) in events.iter().filter(|(_, e)| e["event"] == "completion") {
+        let id = &event["instance"];
+        let acted = events
+            .iter()
+            .find(|(t, e)| t >= at && e["event"] == "action" && e["instance"] == *id)?;
+        let latency = acted.0.duration_since(*at).as_secs_f64();
+        worst = Some(worst.map_or(latency, |w: f64| w.max(latency)));
+    }
+    worst
+}

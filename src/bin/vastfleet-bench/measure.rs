@@ -1,0 +1,180 @@
+//! The figures of one run, computed from what the simulator saw (its request log) and what the
+//! watcher printed (its `--json` stream). Pure, so the arithmetic is unit-tested.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use vastfleet::sim::SimStats;
+
+/// One side's result (vastfleet, or the baseline).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Seconds between two successful status refreshes of an instance: (p50, max).
+    pub status_age: (f64, f64),
+    /// Seconds between two successful log fetches of a running instance: (p50, max).
+    pub log_age: (f64, f64),
+    /// Seconds from a completion event to the action call reaching the API, worst case.
+    pub action_latency: Option<f64>,
+    pub calls_per_instance_minute: f64,
+    /// Only the calls that fetch status (list pages, or show-one).
+    pub status_calls_per_instance_minute: f64,
+    pub answered_429: u64,
+    /// Log lines missing from the stream without a gap marker, and lines printed twice.
+    pub lost: u64,
+    pub duplicated: u64,
+    pub peak_rss_mb: f64,
+    pub cpu_seconds_per_minute: f64,
+}
+
+/// The API's own best case for N instances of which R run, at `interval` (vast-api.md §6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor {
+    pub status: f64,
+    pub logs: f64,
+    pub action: f64,
+}
+
+impl Floor {
+    pub fn new(n: usize, running: usize, interval: f64) -> Floor {
+        Floor {
+            status: interval.max(n.div_ceil(25) as f64),
+            logs: interval.max(running as f64),
+            action: 1.0,
+        }
+    }
+}
+
+/// p50 and max of `values` (0 when empty).
+pub fn p50_max(mut values: Vec<f64>) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    values.sort_by(f64::total_cmp);
+    (values[values.len() / 2], values[values.len() - 1])
+}
+
+/// The instance a request was about, from its path (`/api/v0/instances/…/{id}/`).
+fn instance_of(path: &str) -> Option<u64> {
+    path.trim_end_matches('/').rsplit('/').next()?.parse().ok()
+}
+
+/// Gaps between consecutive successful calls to `endpoint`, per instance.
+fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
+    let mut times: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for request in &stats.requests {
+        if request.endpoint == endpoint && request.status == 200 {
+            if let Some(id) = instance_of(&request.path) {
+                times.entry(id).or_default().push(request.at_ms);
+            }
+        }
+    }
+    times
+        .values()
+        .flat_map(|t| t.windows(2).map(|w| (w[1] - w[0]) as f64 / 1000.0))
+        .collect()
+}
+
+/// Gaps between the starts of consecutive complete sweeps of the paged list: every instance's
+/// status is refreshed once per sweep.
+fn sweep_ages(stats: &SimStats) -> Vec<f64> {
+    let starts: Vec<u64> = stats
+        .requests
+        .iter()
+        .filter(|r| r.endpoint == "list" && r.status == 200 && !r.query.contains("after_token"))
+        .map(|r| r.at_ms)
+        .collect();
+    starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1000.0)
+        .collect()
+}
+
+/// Status ages: from list sweeps (vastfleet) or show-one calls (the baseline).
+pub fn status_ages(stats: &SimStats) -> Vec<f64> {
+    let mut ages = sweep_ages(stats);
+    ages.extend(ages_per_instance(stats, "show"));
+    ages
+}
+
+pub fn log_ages(stats: &SimStats) -> Vec<f64> {
+    ages_per_instance(stats, "request_logs")
+}
+
+/// Lines lost without a gap marker and lines printed twice, from the watcher's stream. The
+/// benchmark's lines end in their per-instance sequence number (`… line {n}`).
+pub fn line_accounting(events: &[Value]) -> (u64, u64) {
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    let (mut lost, mut duplicated) = (0, 0);
+    for event in events {
+        let Some(id) = event["instance"].as_u64() else {
+            continue;
+        };
+        match event["event"].as_str() {
+            Some("gap") => {
+                last.remove(&id);
+            }
+            Some("log") => {
+                let Some(n) = event["line"]
+                    .as_str()
+                    .and_then(|l| l.rsplit(' ').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                if let Some(&previous) = last.get(&id) {
+                    if n <= previous {
+                        duplicated += 1;
+                        continue;
+                    }
+                    lost += n - previous - 1;
+                }
+                last.insert(id, n);
+            }
+            _ => {}
+        }
+    }
+    (lost, duplicated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_floor_is_the_api_gaps() {
+        let floor = Floor::new(1000, 1000, 5.0);
+        assert_eq!((floor.status, floor.logs), (40.0, 1000.0));
+        let floor = Floor::new(10, 8, 5.0);
+        assert_eq!((floor.status, floor.logs), (5.0, 8.0));
+    }
+
+    #[test]
+    fn lines_are_accounted_by_their_sequence_numbers() {
+        let log = |id: u64, n: u64| json!({"event": "log", "instance": id, "line": format!("instance {id} line {n}")});
+        let events = vec![
+            log(1, 1),
+            log(1, 2),
+            log(1, 2),
+            log(1, 5),
+            json!({"event": "gap", "instance": 1}),
+            log(1, 90),
+            log(2, 7),
+            log(2, 8),
+        ];
+        assert_eq!(line_accounting(&events), (2, 1));
+    }
+
+    #[test]
+    fn percentiles() {
+        assert_eq!(p50_max(vec![3.0, 1.0, 2.0]), (2.0, 3.0));
+        assert_eq!(p50_max(Vec::new()), (0.0, 0.0));
+    }
+
+    #[test]
+    fn request_paths_name_their_instance() {
+        assert_eq!(instance_of("/api/v0/instances/request_logs/42/"), Some(42));
+        assert_eq!(instance_of("/api/v0/instances/7"), Some(7));
+        assert_eq!(instance_of("/api/v1/instances/"), None);
+    }
+}
