@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::{Format, Topic};
 use crate::report::event::{EventKind, Source};
+use crate::report::json;
 
 /// One thing to tell the webhooks: an event of the stream, or the derived API outage.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +189,7 @@ pub fn json_object(note: &Notification) -> Value {
             None,
             json!({ "since": rfc3339(*since), "down_for_s": elapsed(*since, note.at).as_secs() }),
         ),
-        What::Event(kind) => (kind.name(), kind.source(), event_fields(kind)),
+        What::Event(kind) => (kind.name(), kind.source(), json::fields(kind)),
     };
     object.insert("event".into(), event.into());
     object.insert("topic".into(), note.topic.as_str().into());
@@ -199,47 +200,6 @@ pub fn json_object(note: &Notification) -> Value {
         object.extend(fields);
     }
     Value::Object(object)
-}
-
-fn event_fields(kind: &EventKind) -> Value {
-    match kind {
-        EventKind::Completion {
-            count,
-            result_url,
-            gpu,
-            dph_total,
-            ..
-        } => json!({
-            "count": count, "result_url": result_url, "gpu": gpu, "dph_total": dph_total,
-        }),
-        EventKind::Action {
-            action,
-            ok,
-            dry_run,
-            reason,
-            error,
-            ..
-        } => json!({
-            "action": action, "ok": ok, "dry_run": dry_run, "reason": reason, "error": error,
-        }),
-        EventKind::Guard {
-            guard,
-            action,
-            detail,
-            ..
-        } => json!({
-            "guard": guard, "action": action, "detail": detail,
-        }),
-        EventKind::Status {
-            status,
-            previous,
-            message,
-            ..
-        } => json!({
-            "status": status, "previous": previous, "message": message,
-        }),
-        _ => json!({}),
-    }
 }
 
 fn ntfy_headers(note: &Notification) -> Vec<(HeaderName, HeaderValue)> {

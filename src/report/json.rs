@@ -27,8 +27,9 @@ pub fn render(event: &Event) -> String {
     Value::Object(object).to_string()
 }
 
-/// The event-specific fields, as an object.
-fn fields(kind: &EventKind) -> Value {
+/// The event-specific fields, as an object (webhooks reuse them, so a `json` webhook body and
+/// the `--json` stream name every field alike).
+pub fn fields(kind: &EventKind) -> Value {
     match kind {
         EventKind::Joined { .. } | EventKind::Left { .. } => json!({}),
         EventKind::Status {
