@@ -49,7 +49,15 @@ struct Args {
     /// Log lines each instance prints per second.
     #[arg(long, default_value_t = 0.2)]
     lines_per_second: f64,
+    /// Also run the self-tuning check this long: 10 instances, a ceiling of 4 calls/s, a
+    /// server that allows only 1 (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    aimd_seconds: u64,
 }
+
+/// The self-tuning check's server limit and configured ceiling.
+const AIMD_SERVER: f64 = 1.0;
+const AIMD_CEILING: f64 = 4.0;
 
 #[derive(Subcommand)]
 enum Mode {
@@ -115,6 +123,44 @@ fn drive(args: &Args) -> Result<(), String> {
             ratio(ours.cpu_seconds_per_minute, theirs.cpu_seconds_per_minute),
         );
     }
+    if args.aimd_seconds > 0 {
+        self_tuning(dir.path(), args)?;
+    }
+    Ok(())
+}
+
+/// A server stricter than the configured ceiling: how much of its budget the self-tuned rate
+/// uses, and how many calls it refuses.
+fn self_tuning(dir: &Path, args: &Args) -> Result<(), String> {
+    let n = 10;
+    let limits = format!("[limits]\noverall_per_second = {AIMD_SERVER}\noverall_burst = 1\n");
+    let sim = start_sim_with(dir, n, args, &limits)?;
+    let fleet = dir.join("fleet-aimd.toml");
+    let text = format!(
+        "[api]\nrate_limit = {{ per_second = {AIMD_CEILING}, burst = 1 }}\n{}",
+        fleet_text(n, 2)
+    );
+    std::fs::write(&fleet, text).map_err(|e| e.to_string())?;
+    let mut child = watcher(&fleet, &sim, dir)?;
+    let _ = measure_child(&mut child, args.aimd_seconds);
+    let stats = sim_stats(&sim)?;
+    let api = |ok_only: bool| -> u64 {
+        stats
+            .counts
+            .iter()
+            .filter(|c| c.endpoint != "log_result" && (!ok_only || c.status == 200))
+            .map(|c| c.count)
+            .sum()
+    };
+    let accepted = api(true) as f64 / args.aimd_seconds as f64;
+    println!(
+        "\nself-tuning over {} s: ceiling {AIMD_CEILING}/s, server limit {AIMD_SERVER}/s → {accepted:.3} calls/s accepted ({:.1}% of the limit), {} of {} calls answered 429 ({:.2}%)",
+        args.aimd_seconds,
+        100.0 * accepted / AIMD_SERVER,
+        stats.total_429,
+        api(false),
+        100.0 * stats.total_429 as f64 / api(false).max(1) as f64,
+    );
     Ok(())
 }
 
@@ -207,9 +253,15 @@ impl Drop for Sim {
 }
 
 fn start_sim(dir: &Path, n: usize, args: &Args) -> Result<Sim, String> {
+    start_sim_with(dir, n, args, "")
+}
+
+/// The simulator with `extra` TOML (e.g. `[limits]`) in its scenario.
+fn start_sim_with(dir: &Path, n: usize, args: &Args, extra: &str) -> Result<Sim, String> {
     let scenario = dir.join(format!("scenario-{n}.toml"));
-    std::fs::write(&scenario, scenario_text(n, args.lines_per_second))
-        .map_err(|e| e.to_string())?;
+    let text =
+        scenario_text(n, args.lines_per_second).replacen("[logs]", &format!("{extra}[logs]"), 1);
+    std::fs::write(&scenario, text).map_err(|e| e.to_string())?;
     let mut child = Command::new(vastfleet_bin()?)
         .args(["sim", "--port", "0", "--scenario"])
         .arg(&scenario)
@@ -260,17 +312,7 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
     let fleet = dir.join(format!("fleet-{n}.toml"));
     std::fs::write(&fleet, fleet_text(n, args.interval)).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(dir.join(format!(".fleet-{n}.toml.state.json")));
-    let mut child = Command::new(vastfleet_bin()?)
-        .arg("watch")
-        .arg(&fleet)
-        .arg("--json")
-        .env("VAST_URL", &sim.url)
-        .env("VAST_API_KEY", SIM_KEY)
-        .env("HOME", dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = watcher(&fleet, &sim, dir)?;
     let stdout = child.stdout.take().ok_or("no watcher stdout")?;
     let stream: Arc<Mutex<Vec<(Instant, Value)>>> = Arc::default();
     let sink = Arc::clone(&stream);
@@ -306,6 +348,21 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
         peak_rss_mb: rss,
         cpu_seconds_per_minute: cpu / (args.seconds as f64 / 60.0),
     })
+}
+
+/// `vastfleet watch FLEET --json` against `sim`, its stdout piped.
+fn watcher(fleet: &Path, sim: &Sim, home: &Path) -> Result<Child, String> {
+    Command::new(vastfleet_bin()?)
+        .arg("watch")
+        .arg(fleet)
+        .arg("--json")
+        .env("VAST_URL", &sim.url)
+        .env("VAST_API_KEY", SIM_KEY)
+        .env("HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())
 }
 
 fn run_baseline(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
