@@ -20,7 +20,7 @@ use crate::report::event::{Event, EventKind, InstanceSummary, Source};
 use crate::state::StateHandle;
 
 /// How long shutdown waits for monitors to hand back their state before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// What every monitor shares.
 pub struct FleetContext<A> {
@@ -304,10 +304,12 @@ impl<A: Api> Supervisor<A> {
         for handle in self.monitors.values() {
             handle.cancel.cancel();
         }
+        // One deadline for the whole fleet, so a thousand monitors still stop within it.
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
         let mut summaries = Vec::with_capacity(self.monitors.len());
         for (id, handle) in self.monitors {
             let label = handle.settings.display_label();
-            match tokio::time::timeout(SHUTDOWN_GRACE, handle.join).await {
+            match tokio::time::timeout_at(deadline, handle.join).await {
                 Ok(Ok(machine)) => {
                     self.ctx.state.save(id, machine.durable()).await;
                     summaries.push(machine.summary());

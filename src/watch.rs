@@ -43,8 +43,9 @@ pub struct Session {
     pub notify: Option<NotifierConfig>,
 }
 
-/// How long queued notifications may take to go out after Ctrl+C.
-const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
+/// How long queued notifications may take to go out after Ctrl+C (the whole stop must stay
+/// under a second).
+const NOTIFY_DRAIN: Duration = Duration::from_millis(400);
 
 /// Runs until `shutdown` fires; exit status 0 after an orderly stop.
 pub async fn run<A: Api>(
