@@ -379,3 +379,33 @@ async fn a_fleet_costs_one_list_sweep_per_tick_and_causes_no_429() {
     assert!(!stats.any_url_contains(sim.key()));
     assert!(!finished.stderr.contains(sim.key()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_hide_lines_but_never_the_completion() {
+    let sim = Simulator::start(one_job()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    watch_file(dir.path(), JOB, "on_complete = \"none\"");
+    let watcher = Watcher::start(
+        dir.path(),
+        &sim,
+        &[
+            "watch",
+            "--json",
+            "--exclude",
+            "SUCCESS",
+            "--exclude",
+            "^step 2$",
+        ],
+    );
+    let completion = watcher
+        .wait_for("the completion", |e| is(e, "completion", JOB))
+        .await;
+    assert_eq!(completion["result_url"], "https://results.example/r2");
+    watcher
+        .wait_for("step 3", |e| is(e, "log", JOB) && e["line"] == "step 3")
+        .await;
+    let finished = watcher.terminate().await;
+    let lines = log_lines(&finished.events, JOB);
+    assert!(lines.iter().all(|l| !l.contains("SUCCESS")), "{lines:?}");
+    assert!(lines.contains(&"step 1".to_owned()) && !lines.contains(&"step 2".to_owned()));
+}
