@@ -225,8 +225,9 @@ impl MonitorMachine {
             return; // polling is paused: there is nothing to retry
         }
         self.fetch.failures = self.fetch.failures.saturating_add(1);
-        // "Not found" means the instance vanished, or is about to: retry at the base pace once
-        // the next status sweep says it is still there, instead of backing off for ever.
+        // "Not found" means the instance vanished, or is about to (a destroy just went out):
+        // the next status sweep decides — gone, or poll again at the base pace. Only a second
+        // one in a row, for an instance the sweeps still list, is worth a line.
         let not_found = matches!(error, ApiError::NotFound(_));
         let attempt = if not_found { 1 } else { self.fetch.failures };
         let retry_in = self
@@ -234,6 +235,9 @@ impl MonitorMachine {
             .delay(attempt, self.jitter.next_unit(), error.retry_after());
         self.fetch.await_status = not_found;
         self.fetch.next_at = Some(now.mono.saturating_add(retry_in));
+        if not_found && self.fetch.failures == 1 {
+            return;
+        }
         out.event(EventKind::ApiError {
             source: Some(self.source.clone()),
             attempt: self.fetch.failures,

@@ -265,15 +265,11 @@ fn fetch_errors_back_off_once_per_attempt_then_recover() {
 fn not_found_from_logs_waits_for_the_status_sweep() {
     let mut h = Harness::started(&["a"]);
     h.tick(5);
-    let wait = expected_waits(&[(1, None)])[0];
     let out = h.logs_err(5, ApiError::NotFound("no such instance".into()));
     assert_eq!(
         out,
-        [api_error(
-            1,
-            wait,
-            "logs failed: not found: no such instance"
-        )]
+        [],
+        "the first may be a destroy in flight: not worth a line"
     );
     assert_eq!(
         h.m.next_wake(),
