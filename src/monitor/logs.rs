@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use crate::config::settings::Policy;
-use crate::monitor::durable::{cursor_of, DurableState};
+use crate::monitor::durable::{cursor_of, DurableState, CURSOR_LINES};
 use crate::monitor::tail::{self, Alignment};
 use crate::report::event::{EventKind, Source};
 
@@ -22,6 +22,21 @@ pub(crate) struct Found {
     pub result_url: Option<String>,
 }
 
+/// Lines of the previous snapshot kept to align the next one against. Twice the durable
+/// cursor: enough to place a new tail even in a log that repeats itself, while a fleet of a
+/// thousand instances with 200-line tails keeps a few MB, not tens.
+const MEMORY_LINES: usize = 2 * CURSOR_LINES;
+
+/// The last [`MEMORY_LINES`] of a snapshot; a cut snapshot no longer starts the log.
+fn keep_end(mut lines: Vec<String>, whole: bool) -> (Vec<String>, bool) {
+    if lines.len() <= MEMORY_LINES {
+        return (lines, whole);
+    }
+    lines.drain(..lines.len() - MEMORY_LINES);
+    lines.shrink_to_fit();
+    (lines, false)
+}
+
 /// What one snapshot brought.
 #[derive(Debug, Default)]
 pub(crate) struct SnapshotReport {
@@ -37,7 +52,8 @@ pub(crate) struct SnapshotReport {
 /// Follows one instance's log across snapshots.
 #[derive(Debug, Clone)]
 pub(crate) struct LogFollower {
-    /// The previous snapshot, whole in memory (only its end is durable).
+    /// The end of the previous snapshot ([`MEMORY_LINES`]; only the last [`CURSOR_LINES`] of
+    /// it are durable).
     snapshot: Vec<String>,
     whole: bool,
     history_shown: bool,
@@ -158,6 +174,7 @@ impl LogFollower {
                 alignment == Alignment::Gap,
             );
         }
+        let (lines, whole) = keep_end(lines, whole);
         let previous = std::mem::replace(&mut self.snapshot, lines);
         let previous_whole = std::mem::replace(&mut self.whole, whole);
         report.durable_changed |=

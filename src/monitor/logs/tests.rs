@@ -122,3 +122,28 @@ fn a_policy_change_moves_the_floor() {
     raised.policy_changed(300, 1_000);
     assert_eq!(raised.current, 1_000);
 }
+
+#[test]
+fn only_the_end_of_a_long_snapshot_is_kept_and_alignment_still_holds() {
+    let numbered = |range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|n| format!("line {n}")).collect()
+    };
+    let (kept, whole) = keep_end(numbered(0..200), true);
+    assert_eq!(kept, numbered(136..200));
+    assert!(!whole, "a cut snapshot no longer starts the log");
+    let (kept, whole) = keep_end(numbered(0..10), true);
+    assert_eq!((kept.len(), whole), (10, true));
+
+    let source = Source {
+        id: 1,
+        label: "job".into(),
+    };
+    let policy = Policy {
+        tail: 200,
+        ..Policy::default()
+    };
+    let mut follower = LogFollower::new(200);
+    follower.process(&source, &policy, numbered(0..200), 200);
+    let report = follower.process(&source, &policy, numbered(50..250), 200);
+    assert_eq!(report.new_lines, 50, "aligned on the kept end");
+}
