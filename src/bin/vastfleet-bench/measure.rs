@@ -58,8 +58,11 @@ fn instance_of(path: &str) -> Option<u64> {
     path.trim_end_matches('/').rsplit('/').next()?.parse().ok()
 }
 
-/// Gaps between consecutive successful calls to `endpoint`, per instance.
+/// Gaps between consecutive successful calls to `endpoint`, per instance. A wait since the last
+/// success (to the end of the run) that is longer than any gap counts too, so an instance that
+/// is starved shows up as a long age, not as a missing sample.
 fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
+    let end = stats.requests.iter().map(|r| r.at_ms).max().unwrap_or(0);
     let mut times: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for request in &stats.requests {
         if request.endpoint == endpoint && request.status == 200 {
@@ -68,10 +71,20 @@ fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
             }
         }
     }
-    times
-        .values()
-        .flat_map(|t| t.windows(2).map(|w| (w[1] - w[0]) as f64 / 1000.0))
-        .collect()
+    let mut ages = Vec::new();
+    for t in times.values() {
+        let gaps: Vec<f64> = t
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as f64 / 1000.0)
+            .collect();
+        let longest = gaps.iter().copied().fold(0.0, f64::max);
+        let waiting = t.last().map_or(0, |last| end - last) as f64 / 1000.0;
+        ages.extend(gaps);
+        if waiting > longest {
+            ages.push(waiting);
+        }
+    }
+    ages
 }
 
 /// Gaps between the starts of consecutive complete sweeps of the paged list: every instance's
