@@ -142,7 +142,7 @@ fn self_tuning(dir: &Path, args: &Args) -> Result<(), String> {
         fleet_text(n, 2)
     );
     std::fs::write(&fleet, text).map_err(|e| e.to_string())?;
-    let mut child = watcher(&fleet, &sim, dir)?;
+    let mut child = watcher(&fleet, &sim, dir, Stdio::null())?;
     let _ = measure_child(&mut child, args.aimd_seconds);
     let stats = sim_stats(&sim)?;
     let api = |ok_only: bool| -> u64 {
@@ -313,7 +313,7 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
     let fleet = dir.join(format!("fleet-{n}.toml"));
     std::fs::write(&fleet, fleet_text(n, args.interval)).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(dir.join(format!(".fleet-{n}.toml.state.json")));
-    let mut child = watcher(&fleet, &sim, dir)?;
+    let mut child = watcher(&fleet, &sim, dir, Stdio::piped())?;
     let stdout = child.stdout.take().ok_or("no watcher stdout")?;
     let stream: Arc<Mutex<Vec<(Instant, Value)>>> = Arc::default();
     let sink = Arc::clone(&stream);
@@ -351,8 +351,9 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
     })
 }
 
-/// `vastfleet watch FLEET --json` against `sim`, its stdout piped.
-fn watcher(fleet: &Path, sim: &Sim, home: &Path) -> Result<Child, String> {
+/// `vastfleet watch FLEET --json` against `sim`. A piped stdout must be read all along, or
+/// the watcher blocks on a full pipe.
+fn watcher(fleet: &Path, sim: &Sim, home: &Path, stdout: Stdio) -> Result<Child, String> {
     Command::new(vastfleet_bin()?)
         .arg("watch")
         .arg(fleet)
@@ -360,7 +361,7 @@ fn watcher(fleet: &Path, sim: &Sim, home: &Path) -> Result<Child, String> {
         .env("VAST_URL", &sim.url)
         .env("VAST_API_KEY", SIM_KEY)
         .env("HOME", home)
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())
