@@ -72,7 +72,15 @@ fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
         }
     }
     let mut ages = Vec::new();
-    for t in times.values() {
+    for (id, t) in &times {
+        // An instance vastfleet stopped or destroyed is not waiting for anything.
+        let acted_on = stats
+            .instances
+            .get(id)
+            .is_some_and(|a| a.state_changes > 0 || a.destroys > 0);
+        if acted_on {
+            continue;
+        }
         let gaps: Vec<f64> = t
             .windows(2)
             .map(|w| (w[1] - w[0]) as f64 / 1000.0)
