@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use regex::Regex;
@@ -12,6 +13,13 @@ use super::error::ConfigError;
 pub use super::schema::NotifyFormat;
 use crate::report::event::ActionKind;
 use crate::throttle::RateLimit;
+
+/// The default patterns, compiled once for the whole process.
+static DEFAULT_COMPLETION: LazyLock<Arc<Regex>> = LazyLock::new(|| {
+    Arc::new(Regex::new("SUCCESS! NEW processing completed").expect("valid default"))
+});
+static DEFAULT_RESULT: LazyLock<Arc<Regex>> =
+    LazyLock::new(|| Arc::new(Regex::new(r"https?://\S+").expect("valid default")));
 
 /// The API's home when neither `--api-url`, `[api] url` nor `VAST_URL` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://console.vast.ai";
@@ -93,8 +101,10 @@ pub struct Policy {
     pub tail: u32,
     /// Existing lines shown when watching starts; `None` shows all of them (`--full`).
     pub history: Option<u32>,
-    pub completion: Regex,
-    pub result: Regex,
+    /// Shared, not cloned: a compiled regex and its match caches are tens of KB, and a fleet of
+    /// a thousand instances mostly uses the same two patterns.
+    pub completion: Arc<Regex>,
+    pub result: Arc<Regex>,
     pub on_complete: Option<ActionKind>,
     pub guards: Guards,
 }
@@ -119,8 +129,8 @@ impl Default for Policy {
             max_backoff: Duration::from_secs(60),
             tail: 200,
             history: Some(10),
-            completion: Regex::new("SUCCESS! NEW processing completed").expect("valid default"),
-            result: Regex::new(r"https?://\S+").expect("valid default"),
+            completion: Arc::clone(&DEFAULT_COMPLETION),
+            result: Arc::clone(&DEFAULT_RESULT),
             on_complete: Some(ActionKind::Stop),
             guards: Guards::default(),
         }

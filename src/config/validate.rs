@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -25,8 +26,8 @@ struct Partial {
     max_backoff: Option<(Duration, Range<usize>)>,
     tail: Option<u32>,
     history: Option<u32>,
-    completion: Option<Regex>,
-    result: Option<Regex>,
+    completion: Option<Arc<Regex>>,
+    result: Option<Arc<Regex>>,
     on_complete: Option<Option<ActionKind>>,
     max_runtime: Option<Option<Duration>>,
     max_cost: Option<f64>,
@@ -94,12 +95,12 @@ fn parse_policy(cx: &Ctx, p: &PolicyFile) -> Result<Partial, ConfigError> {
         completion: p
             .completion
             .as_ref()
-            .map(|v| cx.regex("completion", v))
+            .map(|v| cx.regex("completion", v).map(Arc::new))
             .transpose()?,
         result: p
             .result
             .as_ref()
-            .map(|v| cx.regex("result", v))
+            .map(|v| cx.regex("result", v).map(Arc::new))
             .transpose()?,
         on_complete: p.on_complete.as_ref().map(|v| v.get_ref().action()),
         max_runtime: cx.guard("max_runtime", &p.max_runtime)?,

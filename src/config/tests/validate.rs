@@ -43,7 +43,7 @@ on_guard = "stop"
     let defaults = Policy {
         interval: Duration::from_secs(10),
         tail: 50,
-        completion: regex::Regex::new("DONE").unwrap(),
+        completion: regex::Regex::new("DONE").unwrap().into(),
         on_complete: Some(ActionKind::Destroy),
         ..Policy::default()
     };
@@ -61,7 +61,7 @@ on_guard = "stop"
     let mut second = first.clone();
     second.interval = Duration::from_secs(2);
     second.history = Some(0);
-    second.result = regex::Regex::new(r"gs://\S+").unwrap();
+    second.result = regex::Regex::new(r"gs://\S+").unwrap().into();
     second.on_complete = None;
     second.guards.max_runtime = None;
     second.guards.idle = Some(IdleGuard {

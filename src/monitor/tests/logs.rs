@@ -303,7 +303,7 @@ fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
         interval: secs(20),
         tail: 30,
         history: Some(50),
-        completion: Regex::new("FINISHED").unwrap(),
+        completion: std::sync::Arc::new(Regex::new("FINISHED").unwrap()),
         on_complete: None,
         ..policy()
     };

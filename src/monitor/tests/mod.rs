@@ -36,8 +36,8 @@ fn policy() -> Policy {
         max_backoff: Duration::from_secs(60),
         tail: 10,
         history: Some(3),
-        completion: Regex::new("DONE").unwrap(),
-        result: Regex::new(r"https?://\S+").unwrap(),
+        completion: std::sync::Arc::new(Regex::new("DONE").unwrap()),
+        result: std::sync::Arc::new(Regex::new(r"https?://\S+").unwrap()),
         on_complete: Some(ActionKind::Stop),
         guards: Default::default(),
     }
