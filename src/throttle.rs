@@ -243,16 +243,20 @@ impl Throttle {
     }
 
     /// A call came back 429: every endpoint pauses (see `cooldown.rs`), and a new episode
-    /// halves the self-tuned rate.
+    /// cuts the self-tuned rate.
     pub fn note_rate_limited(&self, retry_after: Option<Duration>) {
         let shared = &*self.shared;
         shared.rate_limited.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        if state.cooldown.note_429(now, retry_after) {
-            if let Some(aimd) = &mut state.aimd {
-                aimd.cut(now);
+        let new_episode = state.cooldown.note_429(now, retry_after);
+        let paused_until = state.cooldown.until();
+        if let Some(aimd) = &mut state.aimd {
+            match (new_episode, paused_until) {
+                (true, _) => aimd.cut(now, paused_until),
+                (false, Some(until)) => aimd.paused_until(until),
+                (false, None) => {}
             }
         }
         self.refresh(&mut state, now);
@@ -338,10 +342,15 @@ impl Throttle {
     /// the tuner's rate moved. Publishes what changed.
     fn refresh(&self, state: &mut State, now: Instant) {
         let shared = &*self.shared;
-        let mut changed = state.cooldown.expire(now);
+        let pause_ended = state.cooldown.expire(now);
+        let mut changed = pause_ended;
         let wanted = state.aimd.as_ref().map(|a| a.rate_at(now));
-        if let (Some(wanted), Some((rate, ceiling))) = (wanted, &mut state.ceiling) {
-            if (wanted - *rate).abs() > f64::EPSILON * rate.abs().max(1.0) {
+        if let Some((rate, ceiling)) = &mut state.ceiling {
+            let wanted = wanted.unwrap_or(*rate);
+            let moved = (wanted - *rate).abs() > f64::EPSILON * rate.abs().max(1.0);
+            // After a pause the callers queued behind it must not leave as one burst either:
+            // the API just complained, and its own burst may be smaller than ours.
+            if moved || pause_ended {
                 *ceiling = Ceiling::new(wanted, shared.burst, shared.clock, true);
                 *rate = wanted;
                 changed = true;

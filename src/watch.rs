@@ -211,8 +211,9 @@ async fn fan_out(
     }
 }
 
-/// Turns the throttle's changes of pace into fleet-level lines, once per change.
-async fn report_throttle(
+/// Turns the throttle's changes of pace into fleet-level lines, once per change. Public so
+/// paused-clock tests can run it beside [`fleet::supervise`] without a stdout writer.
+pub async fn report_throttle(
     throttle: Throttle,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,

@@ -1,9 +1,15 @@
-//! An in-memory Vast.ai for paused-clock tests of the throttle, the monitor task and the fleet.
+//! An in-memory Vast.ai for paused-clock tests of the engine (feed, monitors, throttle, fleet).
 //! Loopback tests use the real simulator instead; this fake exists only because tokio's paused
 //! clock and real sockets do not mix.
+//!
+//! Like the real client, every call awaits the shared throttle first and reports its answer back
+//! to it (a 429 starts the fleet-wide cooldown, a success resets its backoff). Calls take no
+//! time, so "no call during a window" is exact. The fake can make instances print lines as time
+//! passes, fail calls on script, and play a server whose real rate limit sits below what the
+//! client was configured for.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -11,23 +17,95 @@ use vastfleet::api::models::ListPage;
 use vastfleet::api::{Api, ApiError, Instance};
 use vastfleet::throttle::{Endpoint, Throttle};
 
-#[derive(Default)]
-struct World {
-    instances: BTreeMap<u64, (Instance, Vec<String>)>,
-    failures: BTreeMap<&'static str, VecDeque<ApiError>>,
-    calls: Vec<Call>,
-    /// The server's own overall limit: calls closer together than this get a 429.
-    server_gap: Option<Duration>,
-    last_accepted: Option<Instant>,
-}
+/// The v1 list's page size.
+const PAGE_SIZE: usize = 25;
 
 /// One call the fake answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     pub at: Instant,
+    /// "list", "show", "logs", "stop", "start" or "destroy".
     pub endpoint: &'static str,
+    /// The instance, or for "list" `None`.
     pub id: Option<u64>,
-    pub rate_limited: bool,
+    /// For "list": which page (0 starts a sweep); for "logs": the tail asked for.
+    pub arg: usize,
+    pub answer: Answer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    RateLimited,
+    Failed,
+}
+
+/// An instance that prints a line every `every`, lazily: lines are written when someone looks.
+struct Chatter {
+    every: Duration,
+    next: Instant,
+    printed: u64,
+}
+
+struct Entry {
+    row: Instance,
+    log: Vec<String>,
+    chatter: Option<Chatter>,
+}
+
+impl Entry {
+    fn catch_up(&mut self, id: u64, now: Instant) {
+        let Some(chatter) = &mut self.chatter else {
+            return;
+        };
+        while chatter.next <= now {
+            chatter.printed += 1;
+            self.log.push(chatter_line(id, chatter.printed));
+            chatter.next += chatter.every;
+        }
+    }
+}
+
+/// The `n`th line (from 1) a chatty instance prints.
+pub fn chatter_line(id: u64, n: u64) -> String {
+    format!("{id} step {n}")
+}
+
+/// A server-side token bucket over every call: more than `per_second` (beyond `burst`) is 429.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimit {
+    pub per_second: f64,
+    pub burst: f64,
+    pub retry_after: Option<Duration>,
+}
+
+struct Bucket {
+    limit: ServerLimit,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    /// Claims a token; a refused call claims nothing.
+    fn admit(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Default)]
+struct World {
+    instances: BTreeMap<u64, Entry>,
+    failures: BTreeMap<&'static str, VecDeque<ApiError>>,
+    limit: Option<Bucket>,
+    calls: Vec<Call>,
 }
 
 #[derive(Clone)]
@@ -44,10 +122,15 @@ impl FakeApi {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
-        f(&mut self.world.lock().unwrap())
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap()
     }
 
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// A running instance whose log holds `lines`.
     pub fn add_running(&self, id: u64, lines: &[&str]) {
         let row = Instance {
             id: Some(id),
@@ -59,136 +142,207 @@ impl FakeApi {
             ..Instance::default()
         };
         let log = lines.iter().map(|l| l.to_string()).collect();
-        self.with(|w| w.instances.insert(id, (row, log)));
+        let entry = Entry {
+            row,
+            log,
+            chatter: None,
+        };
+        self.world().instances.insert(id, entry);
+    }
+
+    /// A running instance that prints [`chatter_line`]s, one every `every` from now on.
+    pub fn add_chatty(&self, id: u64, every: Duration) {
+        self.add_running(id, &[]);
+        if let Some(entry) = self.world().instances.get_mut(&id) {
+            entry.chatter = Some(Chatter {
+                every,
+                next: Instant::now() + every,
+                printed: 0,
+            });
+        }
+    }
+
+    /// The instance's whole log as of now.
+    pub fn log(&self, id: u64) -> Vec<String> {
+        let mut world = self.world();
+        match world.instances.get_mut(&id) {
+            Some(entry) => {
+                entry.catch_up(id, Instant::now());
+                entry.log.clone()
+            }
+            None => Vec::new(),
+        }
     }
 
     pub fn print(&self, id: u64, lines: &[&str]) {
-        self.with(|w| {
-            if let Some((_, log)) = w.instances.get_mut(&id) {
-                log.extend(lines.iter().map(|l| l.to_string()));
-            }
-        });
+        if let Some(entry) = self.world().instances.get_mut(&id) {
+            entry.log.extend(lines.iter().map(|l| l.to_string()));
+        }
     }
 
     pub fn set_status(&self, id: u64, status: &str) {
-        self.with(|w| {
-            if let Some((row, _)) = w.instances.get_mut(&id) {
-                row.actual_status = Some(status.into());
-            }
-        });
+        if let Some(entry) = self.world().instances.get_mut(&id) {
+            entry.row.actual_status = Some(status.into());
+        }
+    }
+
+    pub fn status(&self, id: u64) -> Option<String> {
+        let world = self.world();
+        world.instances.get(&id)?.row.actual_status.clone()
     }
 
     pub fn remove(&self, id: u64) {
-        self.with(|w| w.instances.remove(&id));
+        self.world().instances.remove(&id);
     }
 
-    /// The next calls to `endpoint` ("list", "logs", "stop", "destroy") fail with these errors.
+    /// The next calls to `endpoint` ("list", "logs", "stop", "destroy", …) fail with these.
     pub fn fail(&self, endpoint: &'static str, errors: impl IntoIterator<Item = ApiError>) {
-        self.with(|w| w.failures.entry(endpoint).or_default().extend(errors));
+        self.world()
+            .failures
+            .entry(endpoint)
+            .or_default()
+            .extend(errors);
     }
 
-    /// A server that answers 429 (no Retry-After, like Vast) to any call that comes sooner than
-    /// `1 / per_second` after the last one it accepted.
-    pub fn limit_server(&self, per_second: f64) {
-        self.with(|w| w.server_gap = Some(Duration::from_secs_f64(1.0 / per_second)));
+    /// From now on the server refuses calls beyond `limit` (starting with a full bucket).
+    pub fn limit(&self, limit: ServerLimit) {
+        self.world().limit = Some(Bucket {
+            limit,
+            tokens: limit.burst,
+            updated: Instant::now(),
+        });
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.with(|w| w.calls.clone())
+        self.world().calls.clone()
     }
 
     pub fn count(&self, endpoint: &str) -> usize {
-        self.with(|w| w.calls.iter().filter(|c| c.endpoint == endpoint).count())
+        let world = self.world();
+        world
+            .calls
+            .iter()
+            .filter(|c| c.endpoint == endpoint)
+            .count()
     }
 
-    /// Every call: through the throttle, then the server's limit and any scripted failure. The
-    /// throttle hears of 429s and successes as the real client tells it.
+    /// Every call goes through here: the throttle, then the server's limit, then the script.
     async fn enter(
         &self,
         endpoint: &'static str,
-        throttle: Endpoint,
+        lane: Endpoint,
         id: Option<u64>,
+        arg: usize,
     ) -> Result<(), ApiError> {
-        self.throttle.acquire(throttle).await;
+        self.throttle.acquire(lane).await;
         let now = Instant::now();
-        let result = self.with(|w| {
-            let too_soon = match (w.server_gap, w.last_accepted) {
-                (Some(gap), Some(last)) => now.duration_since(last) < gap,
-                _ => false,
+        let outcome = {
+            let mut world = self.world();
+            let admitted = world.limit.as_mut().map_or(Ok(()), |bucket| {
+                if bucket.admit(now) {
+                    Ok(())
+                } else {
+                    Err(bucket.limit.retry_after)
+                }
+            });
+            let outcome = match admitted {
+                Err(retry_after) => Err(ApiError::RateLimited {
+                    retry_after,
+                    message: "API requests too frequent".into(),
+                }),
+                Ok(()) => match world
+                    .failures
+                    .get_mut(endpoint)
+                    .and_then(VecDeque::pop_front)
+                {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                },
             };
-            w.calls.push(Call {
+            let answer = match &outcome {
+                Ok(()) => Answer::Ok,
+                Err(ApiError::RateLimited { .. }) => Answer::RateLimited,
+                Err(_) => Answer::Failed,
+            };
+            world.calls.push(Call {
                 at: now,
                 endpoint,
                 id,
-                rate_limited: too_soon,
+                arg,
+                answer,
             });
-            if too_soon {
-                return Err(ApiError::RateLimited {
-                    retry_after: None,
-                    message: "API requests too frequent".into(),
-                });
-            }
-            w.last_accepted = Some(now);
-            match w.failures.get_mut(endpoint).and_then(VecDeque::pop_front) {
-                Some(error) => Err(error),
-                None => Ok(()),
-            }
-        });
-        match &result {
+            outcome
+        };
+        // What the real client does after every answer.
+        match &outcome {
+            Ok(()) => self.throttle.note_success(),
             Err(ApiError::RateLimited { retry_after, .. }) => {
                 self.throttle.note_rate_limited(*retry_after)
             }
             Err(_) => {}
-            Ok(()) => self.throttle.note_success(),
         }
-        result
+        outcome
     }
 }
 
 impl Api for FakeApi {
     async fn list_page(
         &self,
-        _after: Option<String>,
+        after: Option<String>,
         _ids: Option<Vec<u64>>,
     ) -> Result<ListPage, ApiError> {
-        self.enter("list", Endpoint::List, None).await?;
-        let instances = self.with(|w| w.instances.values().map(|(row, _)| row.clone()).collect());
+        let page: usize = after.as_deref().map_or(0, |t| t.parse().unwrap());
+        self.enter("list", Endpoint::List, None, page).await?;
+        let world = self.world();
+        let start = page * PAGE_SIZE;
+        let instances: Vec<Instance> = world
+            .instances
+            .values()
+            .skip(start)
+            .take(PAGE_SIZE)
+            .map(|entry| entry.row.clone())
+            .collect();
+        let more = world.instances.len() > start + PAGE_SIZE;
         Ok(ListPage {
             instances,
+            next_token: more.then(|| (page + 1).to_string()),
             ..ListPage::default()
         })
     }
 
     async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
-        self.enter("show", Endpoint::ShowOne, Some(id)).await?;
-        Ok(self.with(|w| w.instances.get(&id).map(|(row, _)| row.clone())))
+        self.enter("show", Endpoint::ShowOne, Some(id), 0).await?;
+        Ok(self.world().instances.get(&id).map(|e| e.row.clone()))
     }
 
     async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
-        self.enter("logs", Endpoint::RequestLogs, Some(id)).await?;
-        self.with(|w| match w.instances.get(&id) {
-            Some((_, log)) => {
-                let skip = log.len().saturating_sub(tail as usize);
-                Ok(log[skip..].to_vec())
-            }
-            None => Err(ApiError::NotFound(format!("instance {id}"))),
-        })
+        self.enter("logs", Endpoint::RequestLogs, Some(id), tail as usize)
+            .await?;
+        let mut world = self.world();
+        let entry = world
+            .instances
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("instance {id}")))?;
+        entry.catch_up(id, Instant::now());
+        let skip = entry.log.len().saturating_sub(tail as usize);
+        Ok(entry.log[skip..].to_vec())
     }
 
     async fn stop(&self, id: u64) -> Result<(), ApiError> {
-        self.enter("stop", Endpoint::SetState, Some(id)).await?;
+        self.enter("stop", Endpoint::SetState, Some(id), 0).await?;
         self.set_status(id, "stopped");
         Ok(())
     }
 
     async fn start(&self, id: u64) -> Result<(), ApiError> {
-        self.enter("start", Endpoint::SetState, Some(id)).await?;
+        self.enter("start", Endpoint::SetState, Some(id), 0).await?;
         self.set_status(id, "running");
         Ok(())
     }
 
     async fn destroy(&self, id: u64) -> Result<(), ApiError> {
-        self.enter("destroy", Endpoint::Destroy, Some(id)).await?;
+        self.enter("destroy", Endpoint::Destroy, Some(id), 0)
+            .await?;
         self.remove(id);
         Ok(())
     }
