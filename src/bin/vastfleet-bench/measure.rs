@@ -53,6 +53,10 @@ pub fn p50_max(mut values: Vec<f64>) -> (f64, f64) {
     (values[values.len() / 2], values[values.len() - 1])
 }
 
+/// Ages are measured from this far into the run: by then the completing instances have
+/// stopped, so the fleet is in the steady state the floor describes.
+const SETTLE_MS: u64 = 40_000;
+
 /// The instance a request was about, from its path (`/api/v0/instances/…/{id}/`).
 fn instance_of(path: &str) -> Option<u64> {
     path.trim_end_matches('/').rsplit('/').next()?.parse().ok()
@@ -64,7 +68,7 @@ fn instance_of(path: &str) -> Option<u64> {
 fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
     let end = stats.requests.iter().map(|r| r.at_ms).max().unwrap_or(0);
     let mut times: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for request in &stats.requests {
+    for request in stats.requests.iter().filter(|r| r.at_ms >= SETTLE_MS) {
         if request.endpoint == endpoint && request.status == 200 {
             if let Some(id) = instance_of(&request.path) {
                 times.entry(id).or_default().push(request.at_ms);
@@ -101,6 +105,7 @@ fn sweep_ages(stats: &SimStats) -> Vec<f64> {
     let starts: Vec<u64> = stats
         .requests
         .iter()
+        .filter(|r| r.at_ms >= SETTLE_MS)
         .filter(|r| r.endpoint == "list" && r.status == 200 && !r.query.contains("after_token"))
         .map(|r| r.at_ms)
         .collect();
