@@ -11,7 +11,7 @@ use crate::api::{Api, Instance};
 use crate::cli::StatusArgs;
 use crate::commands::connect;
 use crate::config::Settings;
-use crate::monitor::{GONE, PROVISIONING};
+use crate::monitor::machine::status_name;
 use crate::report::style::status_glyph;
 use crate::Fatal;
 
@@ -85,20 +85,10 @@ pub fn status_lines(settings: &Settings, rows: &[Instance], now: f64) -> Vec<Lin
         .iter()
         .map(|instance| {
             let row = by_id.get(&instance.id).copied();
-            let status = match row {
-                None => GONE.to_owned(),
-                Some(row) => row
-                    .actual_status
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or(PROVISIONING)
-                    .to_owned(),
-            };
             Line {
                 id: instance.id,
                 label: instance.label.clone(),
-                status,
+                status: status_name(row).to_owned(),
                 gpu: row.and_then(Instance::gpu_label),
                 dph_total: row.and_then(|r| r.dph_total),
                 uptime: row.and_then(|r| r.uptime(now)),

@@ -361,7 +361,7 @@ pub fn verification_grace(interval: Duration) -> Duration {
 }
 
 /// The status name of a row: `actual_status`, [`PROVISIONING`] when null, [`GONE`] when absent.
-fn status_name(row: Option<&Instance>) -> &str {
+pub fn status_name(row: Option<&Instance>) -> &str {
     match row {
         None => GONE,
         Some(row) => row
