@@ -52,10 +52,8 @@ pub async fn run<A: Api>(mut machine: MonitorMachine, mut io: MonitorIo<A>) -> M
                     let _ = io.events.send(Event::now(kind)).await;
                     continue;
                 }
-                Output::Checkpoint => {
-                    io.state.save(io.id, machine.durable()).await;
-                    continue;
-                }
+                // Already on disk: `write_ahead` saved the batch before its first event.
+                Output::Checkpoint => continue,
                 Output::FetchLogs { tail } => {
                     let result = tokio::select! {
                         result = io.api.logs(io.id, tail) => result,
@@ -109,15 +107,11 @@ async fn write_ahead<A: Api>(
     io: &MonitorIo<A>,
     outputs: Vec<Output>,
 ) -> Vec<Output> {
-    if !outputs.contains(&Output::Checkpoint) {
-        return outputs;
+    if outputs.contains(&Output::Checkpoint) {
+        io.state.save(io.id, machine.durable()).await;
+        io.state.flush().await;
     }
-    io.state.save(io.id, machine.durable()).await;
-    io.state.flush().await;
     outputs
-        .into_iter()
-        .filter(|output| *output != Output::Checkpoint)
-        .collect()
 }
 
 async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), crate::api::ApiError> {
