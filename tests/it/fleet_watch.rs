@@ -74,10 +74,7 @@ async fn guards_fire_once_and_act_once() {
     watcher
         .wait_for("the stop", |e| is(e, "action", QUIET) && e["ok"] == true)
         .await;
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 5 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 5).await;
     let finished = watcher.terminate().await;
     assert_eq!(sim.stats().actions_on(QUIET).state_changes, 1);
     assert_eq!(sim.stats().actions_on(PRICEY).destroys, 1);
@@ -271,10 +268,7 @@ async fn metrics_are_scraped_while_watching() {
         .find(|w| w.starts_with("http://") && w.ends_with("/metrics"))
         .unwrap_or_else(|| panic!("no metrics address in: {stderr}"))
         .to_owned();
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 2 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 2).await;
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     for expected in [
         "vastfleet_instance_up{instance=\"71000001\",label=\"quiet\",status=\"running\"} 1",

@@ -164,10 +164,7 @@ async fn a_kill_right_after_the_action_never_repeats_it() {
     second
         .wait_for("gone", |e| is(e, "status", JOB) && e["status"] == "gone")
         .await;
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 3 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 3).await;
     let after = second.terminate().await;
     assert_eq!(sim.stats().actions_on(JOB).destroys, 1);
     assert!(!after.events.iter().any(|e| is(e, "action", JOB)));

@@ -242,3 +242,18 @@ pub fn fleet_file(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write fleet file");
     path
 }
+
+/// Waits until the simulator has answered `more` further list calls: the watcher has seen that
+/// many more status sweeps (pages) since now. Polls the simulator's counters; panics after
+/// [`PATIENCE`].
+pub async fn wait_for_sweeps(sim: &SimHandle, more: u64) {
+    let target = sim.stats().calls("list") + more;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while sim.stats().calls("list") < target {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {more} more status sweeps"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -176,10 +176,7 @@ async fn stops_restarts_and_destruction_by_someone_else_are_said_once() {
     let polls_when_stopped = sim.stats().calls("request_logs");
     sim.control().append_log(JOB, "printed while stopped?");
     // A few sweeps while stopped: no log polls beyond the one last fetch.
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 4 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 4).await;
     assert!(sim.stats().calls("request_logs") <= polls_when_stopped + 1);
 
     sim.control().start(JOB);
@@ -188,10 +185,7 @@ async fn stops_restarts_and_destruction_by_someone_else_are_said_once() {
         .await;
     sim.control().destroy(JOB);
     watcher.wait_for("gone", status("gone")).await;
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 4 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 4).await;
 
     let finished = watcher.terminate().await;
     assert!(
@@ -341,10 +335,7 @@ async fn a_fleet_costs_one_list_sweep_per_tick_and_causes_no_429() {
             ids.len() >= 12
         })
         .await;
-    let sweeps = sim.stats().calls("list");
-    while sim.stats().calls("list") < sweeps + 8 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::support::wait_for_sweeps(&sim, 8).await;
     let finished = watcher.terminate().await;
     let stats = sim.stats();
     assert_eq!(
