@@ -136,6 +136,9 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 
 async fn write_loop(store: Arc<Store>) {
     let mut last_written = 0;
+    // The file is rewritten whole, often, at about the same size: one buffer of the last size
+    // plus room instead of a chain of doublings each time.
+    let mut last_len = 0;
     loop {
         store.dirty.notified().await;
         tokio::time::sleep(COALESCE).await;
@@ -149,11 +152,14 @@ async fn write_loop(store: Arc<Store>) {
                 version: VERSION,
                 instances: &inner.instances,
             };
-            (inner.generation, serde_json::to_vec(&file))
+            let mut bytes = Vec::with_capacity(last_len + last_len / 8);
+            let json = serde_json::to_writer(&mut bytes, &file).map(|()| bytes);
+            (inner.generation, json)
         };
         let path = store.path.clone();
         let result = match json {
             Ok(bytes) => {
+                last_len = bytes.len();
                 tokio::task::spawn_blocking(move || crate::atomic::write_atomic(&path, &bytes))
                     .await
                     .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))

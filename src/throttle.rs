@@ -203,7 +203,7 @@ impl Throttle {
         let burst = config.ceiling.burst.max(1);
         let rate = sanitize(config.ceiling.per_second);
         let state = State {
-            ceiling: rate.map(|r| (r, Ceiling::new(r, burst, clock, false))),
+            ceiling: rate.map(|r| (r, Ceiling::new(r, burst, clock, None))),
             aimd: rate.filter(|_| config.adaptive).map(Aimd::new),
             cooldown: Cooldown::default(),
         };
@@ -326,7 +326,7 @@ impl Throttle {
             .admit(lane, || {
                 let mut state = self.state();
                 self.refresh(&mut state, Instant::now());
-                match &state.ceiling {
+                match &mut state.ceiling {
                     Some((_, ceiling)) => ceiling.try_take(),
                     None => Ok(()),
                 }
@@ -349,9 +349,15 @@ impl Throttle {
             let wanted = wanted.unwrap_or(*rate);
             let moved = (wanted - *rate).abs() > f64::EPSILON * rate.abs().max(1.0);
             // After a pause the callers queued behind it must not leave as one burst either:
-            // the API just complained, and its own burst may be smaller than ours.
+            // the API just complained, and its own burst may be smaller than ours. A new rate
+            // alone keeps the pace: the next call waits one new period after the last one.
             if moved || pause_ended {
-                *ceiling = Ceiling::new(wanted, shared.burst, shared.clock, true);
+                let used_at = if pause_ended {
+                    Some(now)
+                } else {
+                    ceiling.used_at()
+                };
+                *ceiling = Ceiling::new(wanted, shared.burst, shared.clock, used_at);
                 *rate = wanted;
                 changed = true;
                 shared.gate.nudge();

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::monitor::Lines;
 use crate::report::event::ActionKind;
 
 /// Lines of the last snapshot kept in the state file: enough to find the overlap again after a
@@ -15,7 +16,7 @@ pub const CURSOR_LINES: usize = 32;
 #[serde(default)]
 pub struct DurableState {
     /// The last [`CURSOR_LINES`] lines of the last snapshot.
-    pub cursor: Vec<String>,
+    pub cursor: Lines,
     /// Whether `cursor` is the whole log (the snapshot was shorter than its tail, and fit).
     pub cursor_whole: bool,
     /// The history was printed already: the next snapshot continues from `cursor`.
@@ -67,9 +68,11 @@ impl ActionRecord {
 }
 
 /// The last [`CURSOR_LINES`] of a snapshot, and whether they are still the whole log.
-pub fn cursor_of(snapshot: &[String], whole: bool) -> (&[String], bool) {
-    let start = snapshot.len().saturating_sub(CURSOR_LINES);
-    (&snapshot[start..], whole && start == 0)
+pub fn cursor_of(snapshot: &Lines, whole: bool) -> (Lines, bool) {
+    (
+        snapshot.last(CURSOR_LINES),
+        whole && snapshot.len() <= CURSOR_LINES,
+    )
 }
 
 #[cfg(test)]
@@ -79,7 +82,7 @@ mod tests {
     #[test]
     fn round_trips_through_json_and_tolerates_missing_fields() {
         let state = DurableState {
-            cursor: vec!["a".into(), "b".into()],
+            cursor: Lines::new(["a", "b"]),
             cursor_whole: true,
             history_shown: true,
             old_completions: 1,
@@ -114,11 +117,12 @@ mod tests {
 
     #[test]
     fn a_long_snapshot_keeps_only_its_end_and_is_no_longer_whole() {
-        let long: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        let numbers: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        let long = Lines::new(numbers.iter().map(String::as_str));
         let (cursor, whole) = cursor_of(&long, true);
-        assert_eq!(cursor, &long[8..]);
+        assert_eq!(cursor.as_strs(), numbers[8..]);
         assert!(!whole);
-        let (cursor, whole) = cursor_of(&long[..3], true);
+        let (cursor, whole) = cursor_of(&long.last(3), true);
         assert_eq!((cursor.len(), whole), (3, true));
     }
 

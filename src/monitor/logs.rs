@@ -6,6 +6,7 @@ use regex::Regex;
 use crate::config::settings::Policy;
 use crate::monitor::durable::{cursor_of, DurableState, CURSOR_LINES};
 use crate::monitor::tail::{self, Alignment};
+use crate::monitor::Lines;
 use crate::report::event::{EventKind, Source};
 
 /// The largest tail ever asked for: a chatty log is followed closely, not unboundedly.
@@ -28,13 +29,10 @@ pub(crate) struct Found {
 const MEMORY_LINES: usize = 2 * CURSOR_LINES;
 
 /// The last [`MEMORY_LINES`] of a snapshot; a cut snapshot no longer starts the log.
-fn keep_end(mut lines: Vec<String>, whole: bool) -> (Vec<String>, bool) {
-    if lines.len() <= MEMORY_LINES {
-        return (lines, whole);
-    }
-    lines.drain(..lines.len() - MEMORY_LINES);
-    lines.shrink_to_fit();
-    (lines, false)
+fn keep_end(lines: &[String], whole: bool) -> (Lines, bool) {
+    let start = lines.len().saturating_sub(MEMORY_LINES);
+    let kept = Lines::new(lines[start..].iter().map(String::as_str));
+    (kept, whole && start == 0)
 }
 
 /// What one snapshot brought.
@@ -54,7 +52,7 @@ pub(crate) struct SnapshotReport {
 pub(crate) struct LogFollower {
     /// The end of the previous snapshot ([`MEMORY_LINES`]; only the last [`CURSOR_LINES`] of
     /// it are durable).
-    snapshot: Vec<String>,
+    snapshot: Lines,
     whole: bool,
     history_shown: bool,
     old_completions: u32,
@@ -67,7 +65,7 @@ pub(crate) struct LogFollower {
 impl LogFollower {
     pub fn new(policy_tail: u32) -> Self {
         LogFollower {
-            snapshot: Vec::new(),
+            snapshot: Lines::default(),
             whole: false,
             history_shown: false,
             old_completions: 0,
@@ -94,7 +92,7 @@ impl LogFollower {
 
     pub fn write_durable(&self, state: &mut DurableState) {
         let (cursor, whole) = cursor_of(&self.snapshot, self.whole);
-        state.cursor = cursor.to_vec();
+        state.cursor = cursor;
         state.cursor_whole = whole;
         state.history_shown = self.history_shown;
         state.old_completions = self.old_completions;
@@ -149,7 +147,8 @@ impl LogFollower {
                 });
             }
         } else {
-            let alignment = tail::align(&self.snapshot, &lines, self.whole, whole);
+            let current: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
             if alignment == Alignment::Gap {
                 // A tail-only API cannot prove that anything was lost, only that continuity
                 // could not be established: the honest lower bound is 0.
@@ -174,7 +173,7 @@ impl LogFollower {
                 alignment == Alignment::Gap,
             );
         }
-        let (lines, whole) = keep_end(lines, whole);
+        let (lines, whole) = keep_end(&lines, whole);
         let previous = std::mem::replace(&mut self.snapshot, lines);
         let previous_whole = std::mem::replace(&mut self.whole, whole);
         report.durable_changed |=

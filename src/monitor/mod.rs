@@ -8,6 +8,7 @@
 mod actions;
 mod durable;
 pub mod guards;
+mod lines;
 mod logs;
 pub mod machine;
 mod protocol;
@@ -16,6 +17,7 @@ pub mod task;
 
 pub use durable::{ActionRecord, DurableState, Trigger, CURSOR_LINES};
 pub use guards::GuardConfig;
+pub use lines::Lines;
 pub use machine::{MachineOptions, MonitorMachine, Now, Observation, Output};
 
 /// The status of an instance the list no longer returns.

@@ -52,6 +52,14 @@ pub(super) struct Ceiling {
     limiter: Limiter,
     clock: TokioClock,
     burst: u32,
+    quota: Quota,
+    period: Duration,
+    /// The burst counts as used up at this instant until the first take after it, one period
+    /// later. governor cannot start a limiter in the past, so that first take is granted here
+    /// and the limiter is emptied at that moment instead.
+    held_since: Option<Instant>,
+    /// When the burst was last known to be used: the last take, or `held_since`.
+    used_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Ceiling {
@@ -61,31 +69,53 @@ impl std::fmt::Debug for Ceiling {
 }
 
 impl Ceiling {
-    /// `per_second` must be positive and finite (the throttle sanitizes it). `spent` starts the
-    /// limiter with its burst used up: a limiter rebuilt at a new rate must not hand out a fresh
-    /// burst right after the API complained.
-    pub(super) fn new(per_second: f64, burst: u32, clock: TokioClock, spent: bool) -> Self {
+    /// `per_second` must be positive and finite (the throttle sanitizes it). With `used_at`,
+    /// the burst counts as used up at that instant: the first call waits one period from it.
+    /// A limiter rebuilt after the API complained must not hand out a fresh burst, and one
+    /// rebuilt for a new rate must not make the next call wait longer than the new rate asks.
+    pub(super) fn new(
+        per_second: f64,
+        burst: u32,
+        clock: TokioClock,
+        used_at: Option<Instant>,
+    ) -> Self {
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Duration::try_from_secs_f64(per_second.recip())
-            .ok()
-            .and_then(Quota::with_period)
+        let period = Duration::try_from_secs_f64(per_second.recip()).unwrap_or(Duration::ZERO);
+        let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
             .allow_burst(burst);
-        let limiter = RateLimiter::direct_with_clock(quota, &clock)
-            .with_middleware::<StateInformationMiddleware>();
-        if spent {
-            // A fresh limiter always has room for its own burst, so this only empties it.
-            let _ = limiter.check_n(burst);
-        }
         Ceiling {
-            limiter,
+            limiter: limiter(quota, clock),
             clock,
             burst: burst.get(),
+            quota,
+            period,
+            held_since: used_at,
+            used_at,
         }
     }
 
+    /// When the burst was last known to be used up, to carry over into a rebuilt limiter.
+    pub(super) fn used_at(&self) -> Option<Instant> {
+        self.used_at
+    }
+
     /// Claims one call, or says when the next one may be claimed.
-    pub(super) fn try_take(&self) -> Result<(), Instant> {
+    pub(super) fn try_take(&mut self) -> Result<(), Instant> {
+        let now = Instant::now();
+        if let Some(since) = self.held_since {
+            let first = since + self.period;
+            if now < first {
+                return Err(first);
+            }
+            // A limiter built now always has room for its own burst (an idle one may have one
+            // cell more, see above), so this only empties it: this call used the burst up.
+            self.limiter = limiter(self.quota, self.clock);
+            let _ = self.limiter.check_n(self.quota.burst_size());
+            self.held_since = None;
+            self.used_at = Some(now);
+            return Ok(());
+        }
         let taken = self
             .limiter
             .check()
@@ -94,8 +124,13 @@ impl Ceiling {
             // The idle off-by-one described above: this cell is never handed out.
             let _ = self.limiter.check();
         }
+        self.used_at = Some(now);
         Ok(())
     }
+}
+
+fn limiter(quota: Quota, clock: TokioClock) -> Limiter {
+    RateLimiter::direct_with_clock(quota, &clock).with_middleware::<StateInformationMiddleware>()
 }
 
 #[cfg(test)]
@@ -105,7 +140,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bursts_then_spaces_calls_on_tokio_time() {
         let start = Instant::now();
-        let ceiling = Ceiling::new(2.0, 2, TokioClock::new(), false);
+        let mut ceiling = Ceiling::new(2.0, 2, TokioClock::new(), None);
         assert!(ceiling.try_take().is_ok());
         assert!(ceiling.try_take().is_ok());
         let next = ceiling.try_take().unwrap_err();
@@ -117,7 +152,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_limiter_allows_exactly_its_burst() {
         for burst in [1, 3] {
-            let ceiling = Ceiling::new(0.5, burst, TokioClock::new(), false);
+            let mut ceiling = Ceiling::new(0.5, burst, TokioClock::new(), None);
             for _ in 0..3 {
                 let granted = (0..burst + 2)
                     .filter(|_| ceiling.try_take().is_ok())
@@ -131,7 +166,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_partly_refilled_limiter_is_not_touched() {
         let start = Instant::now();
-        let ceiling = Ceiling::new(1.0, 3, TokioClock::new(), false);
+        let mut ceiling = Ceiling::new(1.0, 3, TokioClock::new(), None);
         assert_eq!((0..3).filter(|_| ceiling.try_take().is_ok()).count(), 3);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!((0..3).filter(|_| ceiling.try_take().is_ok()).count(), 2);
@@ -142,9 +177,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_limiter_rebuilt_for_a_new_rate_keeps_the_pace_of_the_old_one() {
+        let start = Instant::now();
+        let mut old = Ceiling::new(1.0, 2, TokioClock::new(), None);
+        assert!(old.try_take().is_ok() && old.try_take().is_ok());
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Rebuilt at 2/s, 0.7 s after the last call: the next call is due 0.5 s after it, not
+        // 0.5 s after the rebuild, and the burst is not handed out again.
+        let mut rebuilt = Ceiling::new(2.0, 2, TokioClock::new(), old.used_at());
+        assert!(rebuilt.try_take().is_ok());
+        assert_eq!(
+            rebuilt.try_take().unwrap_err() - start,
+            Duration::from_millis(1200)
+        );
+        let mut early = Ceiling::new(0.5, 2, TokioClock::new(), rebuilt.used_at());
+        assert_eq!(
+            early.try_take().unwrap_err() - start,
+            Duration::from_millis(2700)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_spent_limiter_waits_one_period_first() {
         let start = Instant::now();
-        let ceiling = Ceiling::new(0.5, 4, TokioClock::new(), true);
+        let mut ceiling = Ceiling::new(0.5, 4, TokioClock::new(), Some(start));
         let next = ceiling.try_take().unwrap_err();
         assert_eq!(next - start, Duration::from_secs(2));
     }

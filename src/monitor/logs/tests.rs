@@ -128,10 +128,10 @@ fn only_the_end_of_a_long_snapshot_is_kept_and_alignment_still_holds() {
     let numbered = |range: std::ops::Range<usize>| -> Vec<String> {
         range.map(|n| format!("line {n}")).collect()
     };
-    let (kept, whole) = keep_end(numbered(0..200), true);
-    assert_eq!(kept, numbered(136..200));
+    let (kept, whole) = keep_end(&numbered(0..200), true);
+    assert_eq!(kept.as_strs(), numbered(136..200));
     assert!(!whole, "a cut snapshot no longer starts the log");
-    let (kept, whole) = keep_end(numbered(0..10), true);
+    let (kept, whole) = keep_end(&numbered(0..10), true);
     assert_eq!((kept.len(), whole), (10, true));
 
     let source = Source {

@@ -15,7 +15,8 @@ use crate::api::{ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::settings::Policy;
 use crate::monitor::{
-    ActionRecord, DurableState, MachineOptions, MonitorMachine, Now, Observation, Output, Trigger,
+    ActionRecord, DurableState, Lines, MachineOptions, MonitorMachine, Now, Observation, Output,
+    Trigger,
 };
 use crate::report::event::{ActionKind, EventKind, Source};
 

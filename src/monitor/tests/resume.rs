@@ -8,7 +8,7 @@ use ActionKind::Stop;
 /// A state as a machine leaves it: running, history shown, `log` read, `completions` counted.
 fn state(log: &[&str], completions: u32, actions: Vec<ActionRecord>) -> DurableState {
     DurableState {
-        cursor: strings(log),
+        cursor: Lines::new(log.iter().copied()),
         cursor_whole: true,
         history_shown: true,
         completions,
