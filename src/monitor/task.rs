@@ -32,6 +32,7 @@ pub struct MonitorIo<A> {
 }
 
 /// Runs until cancelled, then hands the machine back for the shutdown summary.
+#[allow(clippy::manual_async_fn)] // on purpose, see the comment in the body
 pub fn run<A: Api>(
     mut machine: MonitorMachine,
     mut io: MonitorIo<A>,
