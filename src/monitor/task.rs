@@ -65,9 +65,35 @@ pub fn run<A: Api>(
                     Output::FetchLogs { tail } => {
                         // Boxed, like the action below: an HTTP call's future is kilobytes, and
                         // inline it would make every idle monitor of a large fleet that big.
-                        let result = tokio::select! {
-                            result = Box::pin(io.api.logs(io.id, tail)) => result,
-                            _ = io.cancel.cancelled() => return machine,
+                        let mut fetch = Box::pin(io.api.logs(io.id, tail));
+                        // The fetch may wait its turn behind the whole fleet's, about a second
+                        // per running instance. Sweeps meanwhile are still news: their events
+                        // (a stop, say) go out now; what else they ask for waits for the fetch,
+                        // which doubles as the last look at the log of an instance that left.
+                        let result = loop {
+                            let row = tokio::select! {
+                                result = &mut fetch => break result,
+                                _ = io.cancel.cancelled() => return machine,
+                                changed = io.sweeps.changed() => match changed {
+                                    Ok(()) => io
+                                        .sweeps
+                                        .borrow_and_update()
+                                        .as_ref()
+                                        .map(|sweep| sweep.row(io.id)),
+                                    Err(_) => return machine,
+                                },
+                            };
+                            let Some(row) = row else { continue };
+                            let outputs = machine.observe(now(io.origin), Observation::Status(row));
+                            for output in write_ahead(&machine, &io, outputs).await {
+                                match output {
+                                    Output::Event(kind) => {
+                                        let _ = io.events.send(Event::now(kind)).await;
+                                    }
+                                    Output::Checkpoint => {}
+                                    later => pending.push_back(later),
+                                }
+                            }
                         };
                         Observation::Logs(result)
                     }

@@ -97,6 +97,9 @@ pub fn fields(kind: &EventKind) -> Value {
             "detail": detail,
         }),
         EventKind::Throttle { per_second, reason } => {
+            // Milli-call precision: the tuner's products (0.8 × 1.6 …) would otherwise print
+            // as 1.2800000000000002.
+            let per_second = (per_second * 1000.0).round() / 1000.0;
             json!({ "per_second": per_second, "reason": reason })
         }
         EventKind::Reload {
@@ -120,5 +123,19 @@ pub fn fields(kind: &EventKind) -> Value {
                 .collect::<Vec<_>>(),
             "resume": resume,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tuned_rate_prints_without_float_noise() {
+        let kind = EventKind::Throttle {
+            per_second: 0.8 * 1.6,
+            reason: "quiet period".into(),
+        };
+        assert_eq!(fields(&kind)["per_second"], json!(1.28));
     }
 }

@@ -6,6 +6,7 @@ mod actions;
 mod aimd;
 mod cooldown;
 mod fairness;
+mod queued;
 mod reload;
 
 use std::path::Path;
