@@ -172,12 +172,16 @@ impl<A: Api> Supervisor<A> {
     /// Follows the account: new instances matching `[discover]` join the fleet; without it,
     /// unlisted instances are reported whenever that set changes (they keep billing too).
     async fn account_seen(&mut self, sweep: &Sweep) {
-        let listed: BTreeSet<u64> = self.settings.instances.iter().map(|i| i.id).collect();
+        let listed = self.listed();
         match &self.settings.discover {
             Some(discover) => {
                 let before = self.discovered.len();
                 for (id, row) in &sweep.rows {
-                    if !listed.contains(id) && discover.matches(row.label.as_deref()) {
+                    let label = row.label.as_deref();
+                    if !listed.contains(id)
+                        && discover.matches(label)
+                        && self.settings.admits(label, *id)
+                    {
                         self.discovered
                             .entry(*id)
                             .or_insert_with(|| row.label.clone());
@@ -207,14 +211,24 @@ impl<A: Api> Supervisor<A> {
         }
     }
 
+    /// The fleet file's instances, watched or left out by `--only`.
+    fn listed(&self) -> BTreeSet<u64> {
+        let watched = self.settings.instances.iter().map(|i| i.id);
+        watched
+            .chain(self.settings.left_out.iter().copied())
+            .collect()
+    }
+
     /// After a reload, discovered instances that are now listed (or no longer match) go back
     /// to being governed by the file.
     fn rediscover(&mut self) {
-        let listed: BTreeSet<u64> = self.settings.instances.iter().map(|i| i.id).collect();
+        let listed = self.listed();
         match &self.settings.discover {
-            Some(discover) => self
-                .discovered
-                .retain(|id, label| !listed.contains(id) && discover.matches(label.as_deref())),
+            Some(discover) => self.discovered.retain(|id, label| {
+                !listed.contains(id)
+                    && discover.matches(label.as_deref())
+                    && self.settings.admits(label.as_deref(), *id)
+            }),
             None => self.discovered.clear(),
         }
         self.orphans = None;

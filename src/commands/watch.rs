@@ -217,9 +217,12 @@ fn keep_only(settings: &mut Settings, only: &[GlobMatcher]) {
     if only.is_empty() {
         return;
     }
-    settings
-        .instances
-        .retain(|instance| only.iter().any(|g| g.is_match(instance.display_label())));
+    settings.only = only.to_vec();
+    let (kept, left_out) = std::mem::take(&mut settings.instances)
+        .into_iter()
+        .partition(|instance| only.iter().any(|g| g.is_match(instance.display_label())));
+    settings.instances = kept;
+    settings.left_out = left_out.into_iter().map(|instance| instance.id).collect();
 }
 
 fn writer_for(args: &WatchArgs, terminal: Terminal, label_width: usize) -> Result<Writer, Fatal> {
@@ -324,5 +327,9 @@ mod tests {
         keep_only(&mut settings, &only);
         let ids: Vec<u64> = settings.instances.iter().map(|i| i.id).collect();
         assert_eq!(ids, [1, 3]);
+        // The one left out is still the file's, not an orphan; discovery obeys --only too.
+        assert_eq!(settings.left_out.iter().copied().collect::<Vec<_>>(), [2]);
+        assert!(settings.admits(Some("train-b"), 7) && settings.admits(None, 3));
+        assert!(!settings.admits(Some("render-2"), 8) && !settings.admits(None, 4));
     }
 }

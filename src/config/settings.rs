@@ -40,6 +40,10 @@ pub struct Settings {
     pub api_down_after: Duration,
     /// Things that are allowed but probably not meant (a label used twice). `check` shows them.
     pub warnings: Vec<ConfigError>,
+    /// `watch --only`: what is watched must match one of these (label, or id when unlabelled).
+    pub only: Vec<globset::GlobMatcher>,
+    /// Listed in the file but left out by `--only`: not watched, yet not unlisted either.
+    pub left_out: std::collections::BTreeSet<u64>,
 }
 
 impl Default for Settings {
@@ -54,6 +58,18 @@ impl Default for Settings {
             notify: Vec::new(),
             api_down_after: Duration::from_secs(5 * 60),
             warnings: Vec::new(),
+            only: Vec::new(),
+            left_out: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether `--only` lets an instance with this Vast label (or, unlabelled, id) be watched.
+    pub fn admits(&self, label: Option<&str>, id: u64) -> bool {
+        self.only.is_empty() || {
+            let shown = label.map_or_else(|| id.to_string(), str::to_owned);
+            self.only.iter().any(|glob| glob.is_match(&shown))
         }
     }
 }

@@ -169,6 +169,52 @@ async fn unlisted_instances_are_reported_as_orphans_when_the_set_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_leaves_listed_instances_out_without_calling_them_orphans_and_filters_discovery() {
+    let spec = |id, label: &str| InstanceSpec {
+        label: Some(label.into()),
+        ..InstanceSpec::new(id)
+    };
+    let sim = account(vec![
+        spec(83000001, "train-a"),
+        spec(83000002, "eval"),
+        spec(83000003, "train-x"),
+        spec(83000004, "render-x"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet_file(
+        dir.path(),
+        "[defaults]\ninterval = \"300ms\"\n[[instance]]\nid = 83000001\nlabel = \"train-a\"\n\
+         [[instance]]\nid = 83000002\nlabel = \"eval\"\n",
+    );
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json", "--only", "train-*"]);
+    let orphans = watcher
+        .wait_for("the orphans", |e| e["event"] == "orphans")
+        .await;
+    assert_eq!(orphans["ids"], serde_json::json!([83000003, 83000004]));
+    let finished = watcher.terminate().await;
+    assert!(!finished.events.iter().any(|e| is(e, "joined", 83000002)));
+
+    // With [discover], --only narrows what joins.
+    let dir = tempfile::tempdir().unwrap();
+    fleet_file(
+        dir.path(),
+        "[defaults]\ninterval = \"300ms\"\n[discover]\nall = true\n",
+    );
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json", "--only", "*-x"]);
+    watcher
+        .wait_for("train-x joined", |e| is(e, "joined", 83000003))
+        .await;
+    watcher
+        .wait_for("render-x joined", |e| is(e, "joined", 83000004))
+        .await;
+    let finished = watcher.terminate().await;
+    for left_out in [83000001, 83000002] {
+        assert!(!finished.events.iter().any(|e| is(e, "joined", left_out)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_get_completions_and_actions_and_a_dead_one_is_reported_once() {
     let job = InstanceSpec {
         complete_at: Some(Dur(Duration::from_millis(800))),

@@ -48,7 +48,10 @@ async fn a_stop_is_reported_at_the_next_sweep_while_the_log_fetch_is_still_queue
     assert_eq!(reported.len(), 1, "{reported:?}");
     let delay = reported[0].0 - stopped_at;
     // One interval until the next sweep, plus its three list pages one second apart.
-    assert!(delay <= secs(5.0 + 3.0 + 0.5), "reported {delay:?} after the stop");
+    assert!(
+        delay <= secs(5.0 + 3.0 + 0.5),
+        "reported {delay:?} after the stop"
+    );
     // The queued fetch still went out (it is the last look at the log), after the report.
     let fetched: Vec<Duration> = fleet
         .api
