@@ -12,12 +12,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, Instance};
 use crate::backoff::{Backoff, Jitter};
+use crate::monitor::machine::status_name;
+use crate::monitor::RUNNING;
 use crate::report::event::{Event, EventKind};
 
 /// One finished sweep: every instance of the account, by id.
 #[derive(Debug, Default)]
 pub struct Sweep {
     pub rows: HashMap<u64, Instance>,
+    /// How many rows are running: the log fetches every monitor queues behind.
+    pub running: usize,
 }
 
 impl Sweep {
@@ -65,11 +69,15 @@ pub async fn run<A: Api>(
                     let _ = events.send(Event::now(kind)).await;
                     failures = 0;
                 }
-                let rows = instances
+                let rows: HashMap<u64, Instance> = instances
                     .into_iter()
                     .filter_map(|row| Some((row.id?, row)))
                     .collect();
-                sweeps.send_replace(Some(Arc::new(Sweep { rows })));
+                let running = rows
+                    .values()
+                    .filter(|row| status_name(Some(row)) == RUNNING)
+                    .count();
+                sweeps.send_replace(Some(Arc::new(Sweep { rows, running })));
                 // A sweep of a large fleet takes a while itself; the interval is from its start.
                 current.interval.saturating_sub(started.elapsed())
             }

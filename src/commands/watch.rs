@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,7 @@ use crate::report::event::ActionKind;
 use crate::report::filter::{compile_patterns, LineFilter};
 use crate::report::human::HumanOptions;
 use crate::report::writer::{Format, Writer};
-use crate::throttle::Throttle;
+use crate::throttle::{Endpoint, Throttle, ThrottleConfig};
 use crate::watch::{self, Session};
 use crate::{signals, state, Fatal, Terminal};
 
@@ -112,6 +113,7 @@ impl Plan {
             (None, None) => None,
         };
         let resume_hint = resume_hint(&settings, file.as_ref().map(|(path, _)| path.as_path()));
+        let fetch_spacing = fetch_spacing(&settings);
         Ok(Plan {
             settings,
             file,
@@ -121,6 +123,7 @@ impl Plan {
             state_path,
             options: MachineOptions {
                 dry_run: args.dry_run,
+                fetch_spacing,
             },
             metrics_addr: args.metrics,
             resume_hint,
@@ -210,6 +213,15 @@ fn read_fleet_file(path: &Path) -> Result<String, Fatal> {
         }
         Fatal::from(error)
     })
+}
+
+/// The least time between two log fetches of the fleet under these settings: request_logs'
+/// gap, or the overall ceiling if that is slower.
+fn fetch_spacing(settings: &Settings) -> Duration {
+    let limit = settings.api.rate_limit;
+    let gap = ThrottleConfig::new(limit).gap(Endpoint::RequestLogs);
+    let ceiling = Duration::try_from_secs_f64(limit.per_second.recip()).unwrap_or(Duration::ZERO);
+    gap.max(ceiling)
 }
 
 /// `--only`: the instances whose label (or id, when unlabelled) matches one of the globs.

@@ -1,6 +1,8 @@
 //! The log follower: turns successive tail snapshots into history, new lines, gaps and numbered
 //! completions (with their result URL), and sizes the next tail so gaps stay rare.
 
+use std::time::Duration;
+
 use regex::Regex;
 
 use crate::config::settings::Policy;
@@ -15,6 +17,9 @@ const MAX_TAIL: u32 = 10_000;
 /// A quarter, not a half: after halving, the same rate fills at most half of the new tail, so
 /// the proactive raise does not undo the decay at once.
 const QUIET_POLLS_BEFORE_DECAY: u32 = 5;
+
+/// A younger instance's log is mostly its boot output, too fast a pace to size a tail by.
+const MIN_AGE_FOR_PACE: Duration = Duration::from_secs(20);
 
 /// A completion ready to be reported.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +65,8 @@ pub(crate) struct LogFollower {
     /// A completion whose result URL did not show up yet: it waits one more snapshot.
     pending: Option<u32>,
     tail: AdaptiveTail,
+    /// The length of the history snapshot, until the next tail was sized from it.
+    history_lines: Option<usize>,
 }
 
 impl LogFollower {
@@ -75,6 +82,7 @@ impl LogFollower {
                 current: policy_tail,
                 quiet: 0,
             },
+            history_lines: None,
         }
     }
 
@@ -130,6 +138,7 @@ impl LogFollower {
         };
         if !self.history_shown {
             self.history_shown = true;
+            self.history_lines = Some(lines.len());
             report.durable_changed = true;
             let shown = policy
                 .history
@@ -179,6 +188,28 @@ impl LogFollower {
         report.durable_changed |=
             cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, whole);
         report
+    }
+
+    /// After the history snapshot, sizes the next tail for the lines due by the next snapshot,
+    /// `expected_gap` away: the history's lines over the instance's `age` give the pace (a lower
+    /// bound when the history filled its tail). Twice that, as the adaptive tail keeps it. In a
+    /// fleet whose turns come round slowly (a thousand instances, one fetch a second), the
+    /// policy's tail otherwise lost every instance's first round of lines to a gap.
+    pub fn size_after_history(
+        &mut self,
+        floor: u32,
+        expected_gap: Duration,
+        age: Option<Duration>,
+    ) {
+        let Some(lines) = self.history_lines.take() else {
+            return;
+        };
+        let Some(age) = age.filter(|age| *age >= MIN_AGE_FOR_PACE) else {
+            return;
+        };
+        let due = lines as f64 * expected_gap.as_secs_f64() / age.as_secs_f64();
+        let wanted = (2.0 * due).ceil().min(f64::from(MAX_TAIL)) as u32;
+        self.tail.current = self.tail.current.max(wanted).max(floor);
     }
 
     /// Numbers the completion matches among `new` lines and finds their result URLs. A URL is

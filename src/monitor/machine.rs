@@ -55,6 +55,8 @@ pub struct MonitorMachine {
     actions: ActionBook,
     clock: GuardClock,
     episodes: Episodes,
+    /// Running instances in the latest sweep: each fetches logs before our next turn.
+    fleet_running: usize,
 }
 
 impl MonitorMachine {
@@ -73,6 +75,7 @@ impl MonitorMachine {
             actions: ActionBook::new(Vec::new()),
             clock: GuardClock::default(),
             episodes: Episodes::default(),
+            fleet_running: 0,
         }
     }
 
@@ -90,6 +93,11 @@ impl MonitorMachine {
         machine.actions = ActionBook::new(state.actions);
         machine.status = state.last_status;
         machine
+    }
+
+    /// The fleet's running instances, from the sweep about to be observed.
+    pub fn set_fleet_running(&mut self, running: usize) {
+        self.fleet_running = running;
     }
 
     pub fn set_guards(&mut self, guards: GuardConfig) {
@@ -205,6 +213,9 @@ impl MonitorMachine {
         let report = self
             .logs
             .process(&self.source, &self.policy, lines, requested);
+        let age = self.row.as_ref().and_then(|row| row.uptime(now.wall));
+        let gap = self.expected_snapshot_gap();
+        self.logs.size_after_history(self.policy.tail, gap, age);
         report.events.into_iter().for_each(|event| out.event(event));
         if report.durable_changed {
             out.checkpoint();
@@ -331,6 +342,13 @@ impl MonitorMachine {
         self.fetch
             .next_at
             .filter(|_| idle && (running || self.fetch.last_call))
+    }
+
+    /// How long until the next snapshot, as far as can be told now: the interval, then a turn
+    /// in the fleet's queue of log fetches.
+    fn expected_snapshot_gap(&self) -> Duration {
+        let queue = u32::try_from(self.fleet_running).unwrap_or(u32::MAX);
+        self.policy.interval + self.options.fetch_spacing.saturating_mul(queue)
     }
 
     fn backoff(&self) -> Backoff {

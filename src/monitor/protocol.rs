@@ -56,6 +56,9 @@ pub enum Output {
 pub struct MachineOptions {
     /// Report actions instead of taking them.
     pub dry_run: bool,
+    /// The least time between two log fetches of the fleet (the API's request_logs gap): with
+    /// the number of running instances it predicts how long until this monitor's next turn.
+    pub fetch_spacing: Duration,
 }
 
 /// The outputs of one observation.

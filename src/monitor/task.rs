@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
+use crate::api::Instance;
 use crate::config::Policy;
-use crate::feed::SweepSlot;
+use crate::feed::{Sweep, SweepSlot};
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
 use crate::report::event::{ActionKind, Event};
 use crate::state::StateHandle;
@@ -47,7 +48,7 @@ pub fn run<A: Api>(
             .sweeps
             .borrow_and_update()
             .as_ref()
-            .map(|sweep| sweep.row(io.id));
+            .map(|sweep| seen(&mut machine, sweep, io.id));
         if let Some(row) = first {
             let outputs = machine.observe(now(io.origin), Observation::Status(row));
             pending.extend(write_ahead(&machine, &io, outputs).await);
@@ -79,7 +80,7 @@ pub fn run<A: Api>(
                                         .sweeps
                                         .borrow_and_update()
                                         .as_ref()
-                                        .map(|sweep| sweep.row(io.id)),
+                                        .map(|sweep| seen(&mut machine, sweep, io.id)),
                                     Err(_) => return machine,
                                 },
                             };
@@ -117,7 +118,7 @@ pub fn run<A: Api>(
                 _ = io.cancel.cancelled() => return machine,
                 changed = io.sweeps.changed() => match changed {
                     Ok(()) => match io.sweeps.borrow_and_update().as_ref() {
-                        Some(sweep) => Observation::Status(sweep.row(io.id)),
+                        Some(sweep) => Observation::Status(seen(&mut machine, sweep, io.id)),
                         None => continue,
                     },
                     // The fleet dropped our feed: it is shutting down.
@@ -133,6 +134,12 @@ pub fn run<A: Api>(
             pending.extend(write_ahead(&machine, &io, outputs).await);
         }
     }
+}
+
+/// Our row of a sweep, after telling the machine how busy the fleet is.
+fn seen(machine: &mut MonitorMachine, sweep: &Sweep, id: u64) -> Option<Instance> {
+    machine.set_fleet_running(sweep.running);
+    sweep.row(id)
 }
 
 /// Puts a batch's checkpoint on disk before any of its events is printed: after a `kill -9`

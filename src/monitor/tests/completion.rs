@@ -161,7 +161,13 @@ fn without_on_complete_a_completion_is_only_reported() {
 
 #[test]
 fn dry_run_reports_the_action_instead_of_taking_it() {
-    let mut h = Harness::with(policy(), MachineOptions { dry_run: true });
+    let mut h = Harness::with(
+        policy(),
+        MachineOptions {
+            dry_run: true,
+            ..MachineOptions::default()
+        },
+    );
     h.status(0, Some("running"));
     h.logs(0, &["boot"]);
     h.tick(5);

@@ -368,3 +368,33 @@ fn a_log_that_started_over_is_all_new_without_a_gap() {
     h.tick(5);
     assert_eq!(h.logs(5, &["x"]), [log("x", false), Output::Checkpoint]);
 }
+
+#[test]
+fn after_the_history_the_tail_covers_the_lines_due_before_the_next_turn_in_a_busy_fleet() {
+    let options = MachineOptions {
+        fetch_spacing: secs(1),
+        ..MachineOptions::default()
+    };
+    let mut h = Harness::with(policy(), options);
+    // A thousand running instances fetch one a second: the next turn is ~1005 s away.
+    h.m.set_fleet_running(1000);
+    // Started 100 s before t = 0: its history at t = 100 is the pace of 200 s.
+    let started = Instance {
+        start_date: Some(WALL0 - 100.0),
+        ..row(Some("running"))
+    };
+    assert_eq!(h.row(0, started)[2], fetch(10));
+    let history: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
+    let history: Vec<&str> = history.iter().map(String::as_str).collect();
+    h.logs(100, &history[10..]);
+    // 10 lines in 200 s, 1005 s until the next snapshot: 50.25 lines due, a tail twice that.
+    assert_eq!(h.tick(105), [fetch(101)]);
+
+    // A quiet fleet, or an instance too young to tell its pace from its boot output: the
+    // policy's tail stays.
+    let mut young = Harness::with(policy(), options);
+    young.m.set_fleet_running(1000);
+    young.status(0, Some("running"));
+    young.logs(10, &history[10..]);
+    assert_eq!(young.tick(15), [fetch(10)]);
+}

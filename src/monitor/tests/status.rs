@@ -167,7 +167,13 @@ fn a_guard_fires_once_and_acts_like_a_completion() {
 
 #[test]
 fn guards_respect_dry_run_and_alerts_never_act() {
-    let mut h = Harness::with(policy(), MachineOptions { dry_run: true });
+    let mut h = Harness::with(
+        policy(),
+        MachineOptions {
+            dry_run: true,
+            ..MachineOptions::default()
+        },
+    );
     h.m.set_guards(GuardConfig {
         stuck: Some(secs(60)),
         on_guard: Some(ActionKind::Destroy),
