@@ -20,9 +20,12 @@ fn the_benchmark_runs_at_ten_instances_without_loss_or_429s() {
         .split('|')
         .map(str::trim)
         .collect();
-    // Columns: "", N, side, status, logs, action, calls, 429s, lost / dup, RSS, CPU.
+    // Columns: "", N, side, status, logs, action, calls, 429s, lost / dup (gaps), RSS, CPU.
     assert_eq!(ours[7], "0", "no self-inflicted 429: {text}");
-    assert_eq!(ours[8], "0 / 0", "no line lost or duplicated: {text}");
+    assert_eq!(
+        ours[8], "0 / 0 (0, 0)",
+        "no line lost, duplicated or gapped: {text}"
+    );
     assert!(
         ours[9].ends_with("MB") && !ours[9].starts_with("0.0"),
         "{text}"

@@ -98,7 +98,7 @@ fn main() {
 fn drive(args: &Args) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     println!(
-        "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines | peak RSS | CPU |"
+        "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines (gaps: markers, lines) | peak RSS | CPU |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.n {
@@ -189,14 +189,16 @@ fn print_row(n: usize, side: &str, f: &Figures, floor: Floor) {
         format!("{s:.2} s ({:.2}×)", s / floor.action)
     });
     println!(
-        "| {n} | {side} | {} | {} | {action} | {:.2} ({:.2}) | {} | {} / {} | {:.1} MB | {:.2} s/min ({:.2}% core) |",
+        "| {n} | {side} | {} | {} | {action} | {:.2} ({:.2}) | {} | {} / {} ({}, {}) | {:.1} MB | {:.2} s/min ({:.2}% core) |",
         age(f.status_age, floor.status),
         age(f.log_age, floor.logs),
         f.calls_per_instance_minute,
         f.status_calls_per_instance_minute,
         f.answered_429,
-        f.lost,
-        f.duplicated,
+        f.lines.lost,
+        f.lines.duplicated,
+        f.lines.gaps,
+        f.lines.missed_at_gaps,
         f.peak_rss_mb,
         f.cpu_seconds_per_minute,
         f.cpu_seconds_per_minute / 60.0 * 100.0,
@@ -331,7 +333,7 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
     let stats = sim_stats(&sim)?;
     let events = stream.lock().map(|s| s.clone()).unwrap_or_default();
     let values: Vec<Value> = events.iter().map(|(_, v)| v.clone()).collect();
-    let (lost, duplicated) = measure::line_accounting(&values);
+    let lines = measure::line_accounting(&values);
     Ok(Figures {
         status_age: measure::p50_max(measure::status_ages(&stats)),
         log_age: measure::p50_max(measure::log_ages(&stats)),
@@ -344,8 +346,7 @@ fn run_vastfleet(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
             Some("list"),
         ),
         answered_429: stats.total_429,
-        lost,
-        duplicated,
+        lines,
         peak_rss_mb: rss,
         cpu_seconds_per_minute: cpu / (args.seconds as f64 / 60.0),
     })
@@ -391,8 +392,7 @@ fn run_baseline(dir: &Path, n: usize, args: &Args) -> Result<Figures, String> {
         calls_per_instance_minute: per_instance_minute(&stats, n, seconds, None),
         status_calls_per_instance_minute: per_instance_minute(&stats, n, seconds, Some("show")),
         answered_429: stats.total_429,
-        lost: 0,
-        duplicated: 0,
+        lines: Default::default(),
         peak_rss_mb: rss,
         cpu_seconds_per_minute: cpu / (seconds as f64 / 60.0),
     })

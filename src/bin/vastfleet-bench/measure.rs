@@ -1,7 +1,7 @@
 //! The figures of one run, computed from what the simulator saw (its request log) and what the
 //! watcher printed (its `--json` stream). Pure, so the arithmetic is unit-tested.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use vastfleet::sim::SimStats;
@@ -19,9 +19,7 @@ pub struct Figures {
     /// Only the calls that fetch status (list pages, or show-one).
     pub status_calls_per_instance_minute: f64,
     pub answered_429: u64,
-    /// Log lines missing from the stream without a gap marker, and lines printed twice.
-    pub lost: u64,
-    pub duplicated: u64,
+    pub lines: LineAccount,
     pub peak_rss_mb: f64,
     pub cpu_seconds_per_minute: f64,
 }
@@ -126,18 +124,30 @@ pub fn log_ages(stats: &SimStats) -> Vec<f64> {
     ages_per_instance(stats, "request_logs")
 }
 
-/// Lines lost without a gap marker and lines printed twice, from the watcher's stream. The
-/// benchmark's lines end in their per-instance sequence number (`… line {n}`).
-pub fn line_accounting(events: &[Value]) -> (u64, u64) {
+/// What the watcher's stream did with the instances' numbered lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineAccount {
+    /// Missing without a word.
+    pub lost: u64,
+    pub duplicated: u64,
+    /// Gap markers, and the lines missing behind them (announced, but missing all the same).
+    pub gaps: u64,
+    pub missed_at_gaps: u64,
+}
+
+/// Accounts the stream's log lines by their per-instance sequence number (`… line {n}`).
+pub fn line_accounting(events: &[Value]) -> LineAccount {
     let mut last: BTreeMap<u64, u64> = BTreeMap::new();
-    let (mut lost, mut duplicated) = (0, 0);
+    let mut after_gap: BTreeSet<u64> = BTreeSet::new();
+    let mut account = LineAccount::default();
     for event in events {
         let Some(id) = event["instance"].as_u64() else {
             continue;
         };
         match event["event"].as_str() {
             Some("gap") => {
-                last.remove(&id);
+                account.gaps += 1;
+                after_gap.insert(id);
             }
             Some("log") => {
                 let Some(n) = event["line"]
@@ -149,17 +159,22 @@ pub fn line_accounting(events: &[Value]) -> (u64, u64) {
                 };
                 if let Some(&previous) = last.get(&id) {
                     if n <= previous {
-                        duplicated += 1;
+                        account.duplicated += 1;
                         continue;
                     }
-                    lost += n - previous - 1;
+                    let missing = n - previous - 1;
+                    if after_gap.remove(&id) {
+                        account.missed_at_gaps += missing;
+                    } else {
+                        account.lost += missing;
+                    }
                 }
                 last.insert(id, n);
             }
             _ => {}
         }
     }
-    (lost, duplicated)
+    account
 }
 
 #[cfg(test)]
@@ -188,7 +203,13 @@ mod tests {
             log(2, 7),
             log(2, 8),
         ];
-        assert_eq!(line_accounting(&events), (2, 1));
+        let expected = LineAccount {
+            lost: 2,
+            duplicated: 1,
+            gaps: 1,
+            missed_at_gaps: 84,
+        };
+        assert_eq!(line_accounting(&events), expected);
     }
 
     #[test]
