@@ -18,6 +18,9 @@ use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
 use crate::report::event::{ActionKind, Event};
 use crate::state::StateHandle;
 
+/// Outputs an idle monitor keeps room for.
+const IDLE_QUEUE: usize = 8;
+
 /// Everything one monitor task needs besides its machine.
 pub struct MonitorIo<A> {
     pub api: Arc<A>,
@@ -112,6 +115,9 @@ pub fn run<A: Api>(
                 let outputs = machine.observe(now(io.origin), answer);
                 pending.extend(write_ahead(&machine, &io, outputs).await);
             }
+            // A snapshot's batch can be hundreds of lines; an idle monitor must not keep room
+            // for them (a thousand monitors kept tens of MB that way).
+            pending.shrink_to(IDLE_QUEUE);
 
             let wake = machine.next_wake().map(|at| io.origin + at);
             let observation = tokio::select! {
