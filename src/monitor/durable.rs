@@ -32,6 +32,9 @@ pub struct DurableState {
     pub last_status: Option<String>,
     /// Names of the guards whose episode is under way and already fired.
     pub guard_episodes: Vec<String>,
+    /// The tail the log follower had grown to: after a restart the first poll must cover the
+    /// lines of the downtime plus a turn of the fleet's queue, as the last one did.
+    pub tail: Option<u32>,
 }
 
 /// One action the machine asked for.
@@ -102,6 +105,7 @@ mod tests {
             ],
             last_status: Some("running".into()),
             guard_episodes: vec!["idle".into()],
+            tail: Some(400),
         };
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<DurableState>(&json).unwrap(), state);

@@ -94,7 +94,9 @@ impl LogFollower {
             old_completions: state.old_completions,
             completions: state.completions,
             pending: state.pending_completion,
-            ..LogFollower::new(policy_tail)
+            ..LogFollower::new(state.tail.map_or(policy_tail, |tail| {
+                tail.clamp(policy_tail, MAX_TAIL.max(policy_tail))
+            }))
         }
     }
 
@@ -106,6 +108,7 @@ impl LogFollower {
         state.old_completions = self.old_completions;
         state.completions = self.completions;
         state.pending_completion = self.pending;
+        state.tail = Some(self.tail.current);
     }
 
     /// The tail to ask for next.

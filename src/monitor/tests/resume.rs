@@ -177,3 +177,23 @@ fn guard_episodes_survive_a_restart() {
         "the alert is not repeated"
     );
 }
+
+#[test]
+fn a_resumed_follower_asks_for_the_tail_it_had_grown_to() {
+    let grown = DurableState {
+        tail: Some(400),
+        ..state(&["a", "b"], 0, Vec::new())
+    };
+    let mut h = Harness::resumed(grown);
+    let out = h.status(0, Some("running"));
+    assert_eq!(out.last(), Some(&fetch(400)), "{out:?}");
+
+    // Never below the policy's tail, whatever an older state file says.
+    let shrunk = DurableState {
+        tail: Some(3),
+        ..state(&["a", "b"], 0, Vec::new())
+    };
+    let mut h = Harness::resumed(shrunk);
+    let out = h.status(0, Some("running"));
+    assert_eq!(out.last(), Some(&fetch(10)), "{out:?}");
+}
