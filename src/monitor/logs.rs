@@ -18,6 +18,9 @@ const MAX_TAIL: u32 = 10_000;
 /// the proactive raise does not undo the decay at once.
 const QUIET_POLLS_BEFORE_DECAY: u32 = 5;
 
+/// A tail that missed lines is asked for again this many times larger (up to [`MAX_TAIL`]).
+const WIDEN: u32 = 4;
+
 /// A younger instance's log is mostly its boot output, too fast a pace to size a tail by.
 const MIN_AGE_FOR_PACE: Duration = Duration::from_secs(20);
 
@@ -191,6 +194,26 @@ impl LogFollower {
         report.durable_changed |=
             cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, whole);
         report
+    }
+
+    /// A snapshot that does not reach back to the previous one (a gap) while a larger tail
+    /// could: widens the tail for an immediate second look instead of printing it. The lines
+    /// are still in the log, only further back; a gap is reported only when even the largest
+    /// tail cannot reach them.
+    pub fn widen_if_short(&mut self, lines: &[String], requested: u32) -> bool {
+        if !self.history_shown || requested >= MAX_TAIL {
+            return false;
+        }
+        let whole = lines.len() < requested as usize;
+        let current: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
+        if alignment != Alignment::Gap {
+            return false;
+        }
+        let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
+        self.tail.current = self.tail.current.max(wider);
+        self.tail.quiet = 0;
+        true
     }
 
     /// After the history snapshot, sizes the next tail for the lines due by the next snapshot,

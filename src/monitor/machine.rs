@@ -198,11 +198,17 @@ impl MonitorMachine {
             .in_flight
             .take()
             .unwrap_or_else(|| self.logs.tail());
-        self.fetch.last_call = false;
+        let last_call = std::mem::take(&mut self.fetch.last_call);
         let lines = match result {
             Ok(lines) => lines,
             Err(error) => return self.on_logs_failed(now, error, out),
         };
+        if self.logs.widen_if_short(&lines, requested) {
+            // Look again at once, further back; nothing of this snapshot is printed.
+            self.fetch.last_call = last_call;
+            self.fetch.next_at = Some(now.mono);
+            return;
+        }
         if self.fetch.failures > 0 {
             out.event(EventKind::Recovered {
                 source: Some(self.source.clone()),

@@ -143,7 +143,7 @@ fn repeated_lines_are_printed_once_each() {
 }
 
 #[test]
-fn a_gap_is_reported_and_the_tail_grows_then_decays() {
+fn a_snapshot_that_misses_lines_is_taken_again_wider_then_the_tail_decays() {
     let mut fake = FakeLog(Vec::new());
     fake.push_numbered("x", 10);
     let mut h = Harness::new();
@@ -151,29 +151,29 @@ fn a_gap_is_reported_and_the_tail_grows_then_decays() {
     h.m.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
     fake.push_numbered("y", 15);
     assert_eq!(h.tick(5), [fetch(10)]);
+    // y5..y14 does not reach back to x9: nothing is printed, a four times wider tail is asked
+    // for at once, and every missed line comes with it.
     let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
-    let expected: Vec<Output> = std::iter::once(ev(EventKind::Gap {
-        source: source(),
-        missed_at_least: 0,
-    }))
-    .chain((5..15).map(|i| log(&format!("y{i}"), false)))
-    .chain([Output::Checkpoint])
-    .collect();
+    assert_eq!(out, [fetch(40)]);
+    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(40))));
+    let expected: Vec<Output> = (0..15)
+        .map(|i| log(&format!("y{i}"), false))
+        .chain([Output::Checkpoint])
+        .collect();
     assert_eq!(out, expected);
-    assert_eq!(h.tick(10), [fetch(20)], "the tail doubles after a gap");
-    let mut t = 10;
+    let mut t = 5;
     for poll in 0..5 {
-        fake.push(&["z"]);
-        let out = h.m.observe(at(t), Observation::Logs(Ok(fake.tail(20))));
-        assert_eq!(out, [log("z", false), Output::Checkpoint], "poll {poll}");
         t += 5;
-        let tail = if poll < 4 { 20 } else { 10 };
-        assert_eq!(
-            h.tick(t),
-            [fetch(tail)],
-            "poll {poll}: five quiet polls halve the tail"
-        );
+        assert_eq!(h.tick(t), [fetch(40)], "poll {poll}");
+        fake.push(&["z"]);
+        let out = h.m.observe(at(t), Observation::Logs(Ok(fake.tail(40))));
+        assert_eq!(out, [log("z", false), Output::Checkpoint], "poll {poll}");
     }
+    assert_eq!(
+        h.tick(t + 5),
+        [fetch(20)],
+        "five quiet polls halve the tail"
+    );
 }
 
 #[test]
@@ -328,15 +328,20 @@ fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
 }
 
 #[test]
-fn a_steady_flood_stops_gapping_once_the_tail_has_grown() {
+fn a_steady_flood_loses_nothing_and_stops_needing_second_looks_once_the_tail_has_grown() {
     let mut fake = FakeLog(Vec::new());
     fake.push_numbered("boot", 3);
     let mut h = Harness::started(&["boot0", "boot1", "boot2"]);
-    let mut gaps = Vec::new();
+    let mut second_looks = Vec::new();
     for n in 1..=20 {
         let before = fake.0.len();
         fake.push_numbered(&format!("poll{n}-"), 25);
-        let out = poll(&mut h, n * 5, &fake);
+        let mut out = poll(&mut h, n * 5, &fake);
+        if let [Output::FetchLogs { tail }] = out[..] {
+            second_looks.push(n);
+            out =
+                h.m.observe(at(n * 5), Observation::Logs(Ok(fake.tail(tail))));
+        }
         let lines: Vec<&str> = out
             .iter()
             .filter_map(|o| match o {
@@ -344,21 +349,14 @@ fn a_steady_flood_stops_gapping_once_the_tail_has_grown() {
                 _ => None,
             })
             .collect();
-        if out
-            .iter()
-            .any(|o| matches!(o, Output::Event(EventKind::Gap { .. })))
-        {
-            gaps.push(n);
-        } else {
-            assert_eq!(
-                lines,
-                fake.0[before..],
-                "poll {n}: exactly the appended lines"
-            );
-        }
+        assert_eq!(
+            lines,
+            fake.0[before..],
+            "poll {n}: exactly the appended lines"
+        );
     }
-    // 10 → 20 after the first gap, 40 after the second, 80 once 25 lines fill more than half.
-    assert_eq!(gaps, [1, 2]);
+    // 10 → 40 at the first poll; 80 once 25 lines fill more than half of it.
+    assert_eq!(second_looks, [1]);
     assert_eq!(h.tick(105), [fetch(80)]);
 }
 

@@ -139,21 +139,27 @@ fn a_pending_completion_survives_a_restart() {
 }
 
 #[test]
-fn a_cursor_lost_during_the_downtime_is_a_gap() {
+fn a_cursor_lost_during_the_downtime_is_looked_for_up_to_the_largest_tail_then_is_a_gap() {
     let mut r = Harness::resumed(DurableState {
         cursor_whole: false,
         ..state(&["a", "b"], 0, vec![])
     });
-    r.status(0, Some("running"));
-    let snapshot: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
-    let out = r.m.observe(at(0), Observation::Logs(Ok(snapshot.clone())));
+    let printed: Vec<String> = (0..20_000).map(|i| format!("n{i}")).collect();
+    let tail_of = |tail: u32| printed[printed.len() - tail as usize..].to_vec();
+    let mut out = r.status(0, Some("running"));
+    let mut asked = Vec::new();
+    while let Some(&Output::FetchLogs { tail }) = out.last() {
+        asked.push(tail);
+        out = r.m.observe(at(0), Observation::Logs(Ok(tail_of(tail))));
+    }
+    assert_eq!(asked, [10, 40, 160, 640, 2560, 10_000]);
     let gap = ev(EventKind::Gap {
         source: source(),
         missed_at_least: 0,
     });
-    let lines = snapshot.iter().map(|l| log(l, false));
+    let lines = tail_of(10_000);
     let expected: Vec<Output> = std::iter::once(gap)
-        .chain(lines)
+        .chain(lines.iter().map(|l| log(l, false)))
         .chain([Output::Checkpoint])
         .collect();
     assert_eq!(out, expected);
