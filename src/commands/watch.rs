@@ -232,7 +232,7 @@ fn keep_only(settings: &mut Settings, only: &[GlobMatcher]) {
     settings.only = only.to_vec();
     let (kept, left_out) = std::mem::take(&mut settings.instances)
         .into_iter()
-        .partition(|instance| only.iter().any(|g| g.is_match(instance.display_label())));
+        .partition(|instance| settings.admits(instance.label.as_deref(), instance.id));
     settings.instances = kept;
     settings.left_out = left_out.into_iter().map(|instance| instance.id).collect();
 }

@@ -53,6 +53,13 @@ pub(crate) struct SnapshotReport {
     pub new_lines: usize,
     /// The durable part of the follower changed (cursor, counts, pending completion).
     pub durable_changed: bool,
+    /// The snapshot did not reach back to the previous one while a larger tail could: it was
+    /// not taken (nothing above is set), and the tail was widened for a second look at once.
+    /// The lines are still in the log, only further back; a gap is reported only when even the
+    /// largest tail cannot reach them.
+    pub look_again: bool,
+    /// This was the history snapshot, of this many lines.
+    pub history: Option<usize>,
 }
 
 /// Follows one instance's log across snapshots.
@@ -68,8 +75,6 @@ pub(crate) struct LogFollower {
     /// A completion whose result URL did not show up yet: it waits one more snapshot.
     pending: Option<u32>,
     tail: AdaptiveTail,
-    /// The length of the history snapshot, until the next tail was sized from it.
-    history_lines: Option<usize>,
 }
 
 impl LogFollower {
@@ -85,7 +90,6 @@ impl LogFollower {
                 current: policy_tail,
                 quiet: 0,
             },
-            history_lines: None,
         }
     }
 
@@ -144,7 +148,7 @@ impl LogFollower {
         };
         if !self.history_shown {
             self.history_shown = true;
-            self.history_lines = Some(lines.len());
+            report.history = Some(lines.len());
             report.durable_changed = true;
             let shown = policy
                 .history
@@ -164,6 +168,13 @@ impl LogFollower {
         } else {
             let current: Vec<&str> = lines.iter().map(String::as_str).collect();
             let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
+            if alignment == Alignment::Gap && requested < MAX_TAIL {
+                let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
+                self.tail.current = self.tail.current.max(wider);
+                self.tail.quiet = 0;
+                report.look_again = true;
+                return report;
+            }
             if alignment == Alignment::Gap {
                 // A tail-only API cannot prove that anything was lost, only that continuity
                 // could not be established: the honest lower bound is 0.
@@ -196,40 +207,18 @@ impl LogFollower {
         report
     }
 
-    /// A snapshot that does not reach back to the previous one (a gap) while a larger tail
-    /// could: widens the tail for an immediate second look instead of printing it. The lines
-    /// are still in the log, only further back; a gap is reported only when even the largest
-    /// tail cannot reach them.
-    pub fn widen_if_short(&mut self, lines: &[String], requested: u32) -> bool {
-        if !self.history_shown || requested >= MAX_TAIL {
-            return false;
-        }
-        let whole = lines.len() < requested as usize;
-        let current: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
-        if alignment != Alignment::Gap {
-            return false;
-        }
-        let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
-        self.tail.current = self.tail.current.max(wider);
-        self.tail.quiet = 0;
-        true
-    }
-
-    /// After the history snapshot, sizes the next tail for the lines due by the next snapshot,
-    /// `expected_gap` away: the history's lines over the instance's `age` give the pace (a lower
-    /// bound when the history filled its tail). Twice that, as the adaptive tail keeps it. In a
-    /// fleet whose turns come round slowly (a thousand instances, one fetch a second), the
-    /// policy's tail otherwise lost every instance's first round of lines to a gap.
+    /// After a history snapshot of `lines`, sizes the next tail for the lines due by the next
+    /// snapshot, `expected_gap` away: the history's lines over the instance's `age` give the pace
+    /// (a lower bound when the history filled its tail). Twice that, as the adaptive tail keeps
+    /// it. In a fleet whose turns come round slowly (a thousand instances, one fetch a second),
+    /// the policy's tail otherwise missed every instance's first round of lines.
     pub fn size_after_history(
         &mut self,
         floor: u32,
+        lines: usize,
         expected_gap: Duration,
         age: Option<Duration>,
     ) {
-        let Some(lines) = self.history_lines.take() else {
-            return;
-        };
         let Some(age) = age.filter(|age| *age >= MIN_AGE_FOR_PACE) else {
             return;
         };

@@ -203,12 +203,6 @@ impl MonitorMachine {
             Ok(lines) => lines,
             Err(error) => return self.on_logs_failed(now, error, out),
         };
-        if self.logs.widen_if_short(&lines, requested) {
-            // Look again at once, further back; nothing of this snapshot is printed.
-            self.fetch.last_call = last_call;
-            self.fetch.next_at = Some(now.mono);
-            return;
-        }
         if self.fetch.failures > 0 {
             out.event(EventKind::Recovered {
                 source: Some(self.source.clone()),
@@ -219,9 +213,18 @@ impl MonitorMachine {
         let report = self
             .logs
             .process(&self.source, &self.policy, lines, requested);
-        let age = self.row.as_ref().and_then(|row| row.uptime(now.wall));
-        let gap = self.expected_snapshot_gap();
-        self.logs.size_after_history(self.policy.tail, gap, age);
+        if report.look_again {
+            // Look again at once, further back; nothing of this snapshot is printed.
+            self.fetch.last_call = last_call;
+            self.fetch.next_at = Some(now.mono);
+            return;
+        }
+        if let Some(lines) = report.history {
+            let age = self.row.as_ref().and_then(|row| row.uptime(now.wall));
+            let gap = self.expected_snapshot_gap();
+            self.logs
+                .size_after_history(self.policy.tail, lines, gap, age);
+        }
         report.events.into_iter().for_each(|event| out.event(event));
         if report.durable_changed {
             out.checkpoint();
