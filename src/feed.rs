@@ -12,9 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, Instance};
 use crate::backoff::{Backoff, Jitter};
-use crate::monitor::machine::status_name;
-use crate::monitor::RUNNING;
 use crate::report::event::{Event, EventKind};
+use crate::status::Status;
 
 /// One finished sweep: every instance of the account, by id.
 #[derive(Debug, Default)]
@@ -75,7 +74,7 @@ pub async fn run<A: Api>(
                     .collect();
                 let running = rows
                     .values()
-                    .filter(|row| status_name(Some(row)) == RUNNING)
+                    .filter(|row| Status::of(Some(row)) == Status::Running)
                     .count();
                 sweeps.send_replace(Some(Arc::new(Sweep { rows, running })));
                 // A sweep of a large fleet takes a while itself; the interval is from its start.

@@ -17,6 +17,7 @@ pub mod report;
 pub mod signals;
 pub mod sim;
 pub mod state;
+pub mod status;
 pub mod throttle;
 pub mod watch;
 

@@ -149,7 +149,7 @@ pub async fn run<A: Api>(
     let mut resume = api_line + &session.resume_hint;
     let billing: Vec<String> = summary
         .iter()
-        .filter(|s| s.status.as_deref() != Some(crate::monitor::GONE))
+        .filter(|s| s.status != Some(crate::status::Status::Gone))
         .map(|s| s.source.id.to_string())
         .collect();
     if session.offer_destroy && !billing.is_empty() {

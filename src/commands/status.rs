@@ -11,8 +11,7 @@ use crate::api::{Api, Instance};
 use crate::cli::StatusArgs;
 use crate::commands::connect;
 use crate::config::Settings;
-use crate::monitor::machine::status_name;
-use crate::report::style::status_glyph;
+use crate::status::Status;
 use crate::Fatal;
 
 /// The width used when neither `COLUMNS` nor a terminal says otherwise.
@@ -52,7 +51,7 @@ pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
 pub struct Line {
     pub id: u64,
     pub label: Option<String>,
-    pub status: String,
+    pub status: Status,
     pub gpu: Option<String>,
     pub dph_total: Option<f64>,
     pub uptime: Option<Duration>,
@@ -88,7 +87,7 @@ pub fn status_lines(settings: &Settings, rows: &[Instance], now: f64) -> Vec<Lin
             Line {
                 id: instance.id,
                 label: instance.label.clone(),
-                status: status_name(row).to_owned(),
+                status: Status::of(row),
                 gpu: row.and_then(Instance::gpu_label),
                 dph_total: row.and_then(|r| r.dph_total),
                 uptime: row.and_then(|r| r.uptime(now)),
@@ -120,9 +119,9 @@ pub fn table(lines: &[Line], width: usize, glyphs: bool) -> String {
         .iter()
         .map(|line| {
             let status = if glyphs {
-                format!("{} {}", status_glyph(Some(&line.status)), line.status)
+                format!("{} {}", line.status.glyph(), line.status)
             } else {
-                line.status.clone()
+                line.status.to_string()
             };
             [
                 line.id.to_string(),
@@ -215,13 +214,13 @@ mod tests {
     #[test]
     fn missing_instances_are_gone_and_figures_come_from_the_row() {
         let lines = status_lines(&settings(), &[row(1, "running"), row(2, "stopped")], 8200.0);
-        assert_eq!(lines[0].status, "running");
+        assert_eq!(lines[0].status, Status::Running);
         assert_eq!(lines[0].gpu.as_deref(), Some("2x RTX 4090"));
         assert_eq!(lines[0].uptime, Some(Duration::from_secs(7200)));
         assert_eq!(lines[0].spend_usd, Some(1.0));
         assert_eq!(lines[0].message.as_deref(), Some("success, running"));
-        assert_eq!(lines[1].status, "stopped");
-        assert_eq!(lines[2].status, "gone");
+        assert_eq!(lines[1].status, Status::Stopped);
+        assert_eq!(lines[2].status, Status::Gone);
         assert_eq!(lines[2].spend_usd, None);
     }
 

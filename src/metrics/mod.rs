@@ -10,6 +10,7 @@ mod metered;
 mod serve;
 mod text;
 
+use crate::status::Status;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -46,7 +47,7 @@ struct State {
 #[derive(Debug)]
 struct Live {
     label: String,
-    status: Option<String>,
+    status: Option<Status>,
     dph: Option<f64>,
     spend: Option<f64>,
 }
@@ -238,7 +239,7 @@ impl State {
                     &[
                         ("instance", &id),
                         ("label", &live.label),
-                        ("status", status),
+                        ("status", status.as_str()),
                     ],
                     1.0,
                 );

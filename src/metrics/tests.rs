@@ -24,7 +24,7 @@ fn feed(metrics: &Metrics, kinds: impl IntoIterator<Item = EventKind>) {
 fn status(id: u64, label: &str, status: &str) -> EventKind {
     EventKind::Status {
         source: src(id, label),
-        status: status.to_owned(),
+        status: status.into(),
         previous: None,
         message: None,
     }

@@ -8,8 +8,8 @@ use crate::api::ApiError;
 use crate::backoff::{Backoff, Jitter};
 use crate::monitor::durable::{ActionRecord, Trigger};
 use crate::monitor::machine::Batch;
-use crate::monitor::{GONE, RUNNING};
 use crate::report::event::{ActionKind, EventKind, Source};
+use crate::status::Status;
 
 /// What the book needs from the machine for one observation.
 pub(crate) struct Ctx<'a> {
@@ -51,19 +51,19 @@ pub(crate) struct ActionBook {
 
 /// The effect of `kind` seen in `status`, as the "already …" note of an action that no longer
 /// needs a call. `exited` does not count: stopping an exited instance still frees its GPU.
-fn already(kind: ActionKind, status: &str) -> Option<&'static str> {
+fn already(kind: ActionKind, status: &Status) -> Option<&'static str> {
     match (kind, status) {
-        (_, GONE) => Some("already gone"),
-        (ActionKind::Stop, "stopped") => Some("already stopped"),
+        (_, Status::Gone) => Some("already gone"),
+        (ActionKind::Stop, Status::Stopped) => Some("already stopped"),
         _ => None,
     }
 }
 
 /// Whether a status sweep confirms a done action.
-fn confirmed(kind: ActionKind, status: &str) -> bool {
+fn confirmed(kind: ActionKind, status: &Status) -> bool {
     match kind {
-        ActionKind::Stop => matches!(status, "stopped" | "exited" | GONE),
-        ActionKind::Destroy => status == GONE,
+        ActionKind::Stop => matches!(status, Status::Stopped | Status::Exited | Status::Gone),
+        ActionKind::Destroy => *status == Status::Gone,
     }
 }
 
@@ -101,13 +101,13 @@ impl ActionBook {
 
     /// Issues the current action when it is due. `status` is `None` until the first status
     /// sweep: after a restart an intended action is first checked against the status.
-    pub fn drive(&mut self, status: Option<&str>, cx: &mut Ctx) {
+    pub fn drive(&mut self, status: Option<&Status>, cx: &mut Ctx) {
         let Some(status) = status else { return };
         self.verify(status, cx);
         while let Some(index) = self.current() {
             match self.phase {
                 Phase::InFlight => return,
-                Phase::RetryAt(at) if at > cx.now && status != GONE => return,
+                Phase::RetryAt(at) if at > cx.now && *status != Status::Gone => return,
                 _ => {}
             }
             let record = &mut self.records[index];
@@ -179,14 +179,14 @@ impl ActionBook {
 
     /// Ends a verification the status confirms; at the deadline, acts again if the instance
     /// is still running, else keeps waiting another grace period.
-    fn verify(&mut self, status: &str, cx: &mut Ctx) {
+    fn verify(&mut self, status: &Status, cx: &mut Ctx) {
         let Some(verification) = self.verification else {
             return;
         };
         if confirmed(verification.kind, status) {
             self.verification = None;
         } else if cx.now >= verification.deadline {
-            if status == RUNNING {
+            if *status == Status::Running {
                 self.verification = None;
                 self.request(verification.kind, Trigger::Verification, cx.out);
             } else {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::monitor::Lines;
 use crate::report::event::ActionKind;
+use crate::status::Status;
 
 /// Lines of the last snapshot kept in the state file: enough to find the overlap again after a
 /// restart, even among repeated lines, without storing whole tails.
@@ -29,7 +30,7 @@ pub struct DurableState {
     pub pending_completion: Option<u32>,
     /// Every action asked for, in order.
     pub actions: Vec<ActionRecord>,
-    pub last_status: Option<String>,
+    pub last_status: Option<Status>,
     /// Names of the guards whose episode is under way and already fired.
     pub guard_episodes: Vec<String>,
     /// The tail the log follower had grown to: after a restart the first poll must cover the
@@ -103,7 +104,7 @@ mod tests {
                     done: false,
                 },
             ],
-            last_status: Some("running".into()),
+            last_status: Some(Status::Running),
             guard_episodes: vec!["idle".into()],
             tail: Some(400),
         };

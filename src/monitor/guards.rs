@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::api::Instance;
 use crate::config::Guards;
 use crate::monitor::machine::Now;
-use crate::monitor::{GONE, PROVISIONING, RUNNING};
 use crate::report::event::ActionKind;
+use crate::status::Status;
 
 /// The guards of one instance; `None` switches a guard off.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,12 +128,9 @@ pub fn util_percent(gpu_util: f64) -> f64 {
     }
 }
 
-fn is_stuck_status(status: &str) -> bool {
-    matches!(status, PROVISIONING | "created" | "loading")
-}
-
-fn is_down_status(status: &str) -> bool {
-    matches!(status, "exited" | "unknown" | "offline")
+/// Whether the user (or vastfleet) wants the instance running: `intended_status`.
+pub fn intends_running(row: &Instance) -> bool {
+    Status::from_actual(row.intended_status.as_deref()) == Status::Running
 }
 
 /// The instants (monotonic) the time-based guards measure from.
@@ -151,7 +148,7 @@ impl GuardClock {
     pub fn on_status(
         &mut self,
         now: Duration,
-        status: &str,
+        status: &Status,
         changed: bool,
         row: Option<&Instance>,
         idle_below: Option<f64>,
@@ -159,9 +156,10 @@ impl GuardClock {
         if changed || self.status_since.is_none() {
             self.status_since = Some(now);
         }
-        self.stuck_since = is_stuck_status(status).then(|| self.stuck_since.unwrap_or(now));
-        self.running_since = (status == RUNNING).then(|| self.running_since.unwrap_or(now));
-        let idle = status == RUNNING
+        self.stuck_since = status.is_booting().then(|| self.stuck_since.unwrap_or(now));
+        let running = *status == Status::Running;
+        self.running_since = running.then(|| self.running_since.unwrap_or(now));
+        let idle = running
             && matches!(
                 (row.and_then(|r| r.gpu_util), idle_below),
                 (Some(util), Some(below)) if util_percent(util) < below
@@ -185,8 +183,8 @@ impl GuardClock {
 #[derive(Debug, Clone, Copy)]
 pub struct GuardInput<'a> {
     pub now: Now,
-    /// The current status name (`"gone"` when the row is absent).
-    pub status: &'a str,
+    /// The current status (`Gone` when the row is absent).
+    pub status: &'a Status,
     /// The latest row, `None` when gone.
     pub row: Option<&'a Instance>,
     pub clock: &'a GuardClock,
@@ -218,7 +216,7 @@ fn elapsed(now: Duration, since: Option<Duration>) -> Option<Duration> {
 /// Every guard's verdict (a guard that is switched off never holds).
 pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
     let mut checks = Vec::new();
-    let Some(row) = input.row.filter(|_| input.status != GONE) else {
+    let Some(row) = input.row.filter(|_| *input.status != Status::Gone) else {
         // A vanished instance ends every episode.
         return GuardKind::ALL
             .into_iter()
@@ -229,7 +227,7 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
             })
             .collect();
     };
-    let running = input.status == RUNNING;
+    let running = *input.status == Status::Running;
     let mono = input.now.mono;
     let uptime = row.start_date.map(|start| seconds(input.now.wall - start));
     // A state that holds and fires together, with its detail.
@@ -295,7 +293,7 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
     }
     let in_status_for = elapsed(mono, input.clock.status_since);
     if let Some(limit) = config.destroy_after_stop {
-        let stopped_for = in_status_for.filter(|_| input.status == "stopped");
+        let stopped_for = in_status_for.filter(|_| *input.status == Status::Stopped);
         push(
             GuardKind::DestroyAfterStop,
             stopped_for.is_some(),
@@ -304,7 +302,7 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
                 .map(|d| format!("stopped for {}", human(d))),
         );
     }
-    let outbid = row.intended_status.as_deref() == Some(RUNNING) && input.status == "stopped";
+    let outbid = intends_running(row) && *input.status == Status::Stopped;
     push(
         GuardKind::Outbid,
         outbid,
@@ -319,7 +317,7 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
         });
         push(GuardKind::ContractEnding, ending.is_some(), detail);
     }
-    let down_for = in_status_for.filter(|_| is_down_status(input.status));
+    let down_for = in_status_for.filter(|_| input.status.is_down());
     push(
         GuardKind::Down,
         down_for.is_some(),

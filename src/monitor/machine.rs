@@ -17,8 +17,8 @@ use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput
 use crate::monitor::logs::{Found, LogFollower};
 pub(crate) use crate::monitor::protocol::Batch;
 pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Output};
-use crate::monitor::{GONE, PROVISIONING, RUNNING};
 use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
+use crate::status::Status;
 
 /// Log polling state.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +44,8 @@ pub struct MonitorMachine {
     options: MachineOptions,
     guards: GuardConfig,
     jitter: Jitter,
-    /// The last status name (durable); see [`GONE`] and [`PROVISIONING`].
-    status: Option<String>,
+    /// The last status (durable).
+    status: Option<Status>,
     /// A status sweep arrived since this machine was made (a resumed one waits for it).
     status_seen: bool,
     /// The last row the API returned.
@@ -157,36 +157,36 @@ impl MonitorMachine {
         }
     }
 
-    pub fn last_status(&self) -> Option<&str> {
-        self.status.as_deref()
+    pub fn last_status(&self) -> Option<&Status> {
+        self.status.as_ref()
     }
 
     fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
-        let name = status_name(row.as_ref());
-        let changed = self.status.as_deref() != Some(name);
-        let was_running = self.status_seen && self.status.as_deref() == Some(RUNNING);
+        let status = Status::of(row.as_ref());
+        let changed = self.status.as_ref() != Some(&status);
+        let was_running = self.status_seen && self.status == Some(Status::Running);
         if changed {
             out.event(EventKind::Status {
                 source: self.source.clone(),
-                status: name.to_string(),
+                status: status.clone(),
                 previous: self.status.take(),
                 message: row.as_ref().and_then(status_message),
             });
             out.checkpoint();
         }
         let first = !std::mem::replace(&mut self.status_seen, true);
-        if name == RUNNING && (changed || first) {
+        if status == Status::Running && (changed || first) {
             self.fetch.next_at = Some(now.mono);
         }
-        if was_running && changed && name != GONE && self.fetch.in_flight.is_none() {
+        if was_running && changed && status != Status::Gone && self.fetch.in_flight.is_none() {
             self.fetch.last_call = true;
             self.fetch.next_at = Some(now.mono);
         }
         self.fetch.await_status = false;
         let idle_below = self.guards.idle.map(|(below, _)| below);
         self.clock
-            .on_status(now.mono, name, changed, row.as_ref(), idle_below);
-        self.status = Some(name.to_string());
+            .on_status(now.mono, &status, changed, row.as_ref(), idle_below);
+        self.status = Some(status);
         if row.is_some() {
             self.row = row;
         }
@@ -241,7 +241,7 @@ impl MonitorMachine {
     }
 
     fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Batch) {
-        if self.status.as_deref() != Some(RUNNING) {
+        if self.status != Some(Status::Running) {
             return; // polling is paused: there is nothing to retry
         }
         self.fetch.failures = self.fetch.failures.saturating_add(1);
@@ -303,7 +303,7 @@ impl MonitorMachine {
     }
 
     fn run_guards(&mut self, now: Now, out: &mut Batch) {
-        let Some(status) = self.status.as_deref().filter(|_| self.status_seen) else {
+        let Some(status) = self.status.as_ref().filter(|_| self.status_seen) else {
             return;
         };
         let input = GuardInput {
@@ -335,7 +335,7 @@ impl MonitorMachine {
     /// Issues whatever is due: an action (first, so a stop is not delayed by a log fetch),
     /// then a log fetch.
     fn drive(&mut self, now: Now, out: &mut Batch) {
-        let status = self.status.as_deref().filter(|_| self.status_seen);
+        let status = self.status.as_ref().filter(|_| self.status_seen);
         let mut cx = ctx(&self.source, &self.policy, &mut self.jitter, now, out);
         self.actions.drive(status, &mut cx);
         if self.fetch_wake().is_some_and(|at| at <= now.mono) {
@@ -347,7 +347,7 @@ impl MonitorMachine {
 
     fn fetch_wake(&self) -> Option<Duration> {
         let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
-        let running = self.status.as_deref() == Some(RUNNING) && self.status_seen;
+        let running = self.status == Some(Status::Running) && self.status_seen;
         self.fetch
             .next_at
             .filter(|_| idle && (running || self.fetch.last_call))
@@ -385,19 +385,6 @@ fn ctx<'a>(
 /// How long a done action's effect may take to show in the status sweeps.
 pub fn verification_grace(interval: Duration) -> Duration {
     interval.saturating_mul(3).max(Duration::from_secs(30))
-}
-
-/// The status name of a row: `actual_status`, [`PROVISIONING`] when null, [`GONE`] when absent.
-pub fn status_name(row: Option<&Instance>) -> &str {
-    match row {
-        None => GONE,
-        Some(row) => row
-            .actual_status
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(PROVISIONING),
-    }
 }
 
 fn status_message(row: &Instance) -> Option<String> {

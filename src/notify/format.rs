@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::{Format, Topic};
 use crate::report::event::{EventKind, Source};
 use crate::report::json;
+use crate::status::Status;
 
 /// One thing to tell the webhooks: an event of the stream, or the derived API outage.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,10 +143,12 @@ fn event_message(kind: &EventKind) -> String {
             format!("{who}: guard {guard} fired — {detail}{then}")
         }
         EventKind::Status {
-            status, previous, ..
-        } if status == "gone" => {
+            status: Status::Gone,
+            previous,
+            ..
+        } => {
             let was = previous
-                .as_deref()
+                .as_ref()
                 .map(|p| format!(" — was {p}"))
                 .unwrap_or_default();
             format!("{who} is gone (the API no longer knows it){was}")

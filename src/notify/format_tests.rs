@@ -53,8 +53,8 @@ fn human_lines_read_well() {
         Topic::Gone,
         EventKind::Status {
             source: src(5, "w"),
-            status: "gone".to_owned(),
-            previous: Some("running".to_owned()),
+            status: Status::Gone,
+            previous: Some(Status::Running),
             message: None,
         },
     );

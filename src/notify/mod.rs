@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::report::event::{Event, EventKind};
+use crate::status::Status;
 use deliver::{redact, tell, Queue, Worker};
 use format::{Notification, What};
 use outage::OutageTracker;
@@ -78,7 +79,10 @@ impl Topic {
             EventKind::Completion { .. } => Some(Topic::Completion),
             EventKind::Action { .. } => Some(Topic::Action),
             EventKind::Guard { .. } => Some(Topic::Guard),
-            EventKind::Status { status, .. } if status == "gone" => Some(Topic::Gone),
+            EventKind::Status {
+                status: Status::Gone,
+                ..
+            } => Some(Topic::Gone),
             _ => None,
         }
     }

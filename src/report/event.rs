@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::status::Status;
+
 /// Which instance an event is about, as the stream names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Source {
@@ -55,12 +57,12 @@ pub enum EventKind {
     Left {
         source: Source,
     },
-    /// The instance's `actual_status` changed. `status` is `"gone"` when the API no longer
+    /// The instance's `actual_status` changed. `status` is `Gone` when the API no longer
     /// knows the instance; `previous` is `None` on the first observation.
     Status {
         source: Source,
-        status: String,
-        previous: Option<String>,
+        status: Status,
+        previous: Option<Status>,
         /// The host's status text, when it says something useful (pull progress, an error).
         message: Option<String>,
     },
@@ -153,7 +155,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceSummary {
     pub source: Source,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub completions: u32,
     pub actions: Vec<ActionKind>,
 }

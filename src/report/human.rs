@@ -13,6 +13,7 @@ use super::event::{Event, EventKind, Source};
 use super::message::{describe, shutdown_table};
 use super::sanitize::clean_line;
 use super::style::{highlight, label_color, paint_into, status_glyph};
+use crate::status::Status;
 
 /// The prefix of events that concern no single instance.
 pub const FLEET_LABEL: &str = "fleet";
@@ -62,7 +63,7 @@ pub struct HumanRenderer {
     options: HumanOptions,
     /// Grows as labels appear and never shrinks, so columns do not jump when one leaves.
     width: usize,
-    statuses: HashMap<u64, String>,
+    statuses: HashMap<u64, Status>,
 }
 
 impl HumanRenderer {
@@ -117,7 +118,7 @@ impl HumanRenderer {
     fn write_prefix(&mut self, out: &mut String, source: Option<&Source>) {
         let (glyph, label, style) = match source {
             Some(source) => (
-                status_glyph(self.statuses.get(&source.id).map(String::as_str)),
+                status_glyph(self.statuses.get(&source.id)),
                 clean_line(&source.label),
                 label_color(&source.label).on_default(),
             ),
@@ -175,7 +176,7 @@ fn tone(kind: &EventKind) -> Style {
         EventKind::Action { .. } => Style::new().bold(),
         EventKind::Status {
             status, previous, ..
-        } if status == "gone" || previous.is_some() => Style::new().bold(),
+        } if *status == Status::Gone || previous.is_some() => Style::new().bold(),
         _ => Style::new(),
     }
 }

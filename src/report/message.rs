@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::event::{ActionKind, EventKind, InstanceSummary};
+use crate::status::Status;
 
 /// The message part of an event's line. For `Shutdown`, the header line; the table and the
 /// resume text follow it (see [`shutdown_table`]).
@@ -158,7 +159,7 @@ pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
             [
                 s.source.id.to_string(),
                 s.source.label.clone(),
-                s.status.clone().unwrap_or_else(|| "unknown".to_string()),
+                s.status.as_ref().unwrap_or(&Status::Unknown).to_string(),
                 s.completions.to_string(),
                 if actions.is_empty() {
                     "-".to_string()

@@ -8,6 +8,8 @@ use std::io::IsTerminal;
 use anstyle::{AnsiColor, Style};
 use regex::Regex;
 
+use crate::status::{Status, UNSEEN_GLYPH};
+
 /// Colour only on a terminal, and never when `NO_COLOR` is set to anything but the empty
 /// string (<https://no-color.org>). Decided once at start.
 pub fn color_choice(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
@@ -52,17 +54,9 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The glyph shown before a label for its last known `actual_status` (`None`: not seen yet).
-/// Every glyph takes two terminal columns so labels stay aligned: the emoji are wide, and
-/// the narrow ✖ gets a trailing space.
-pub fn status_glyph(status: Option<&str>) -> &'static str {
-    match status {
-        Some("running") => "🔄",
-        Some("stopped" | "exited" | "frozen") => "💤",
-        Some("loading" | "created" | "provisioning" | "scheduling" | "rebooting") => "⏳",
-        Some("gone") => "✖ ",
-        _ => "❓",
-    }
+/// The glyph shown before a label for its last known status (`None`: not seen yet).
+pub fn status_glyph(status: Option<&Status>) -> &'static str {
+    status.map_or(UNSEEN_GLYPH, Status::glyph)
 }
 
 /// The line with every match of any of `patterns` painted in `mark`, the rest in `base`.
@@ -158,7 +152,11 @@ mod tests {
             (None, "❓"),
         ];
         for (status, glyph) in cases {
-            assert_eq!(status_glyph(status), glyph, "{status:?}");
+            assert_eq!(
+                status_glyph(status.map(Status::parse).as_ref()),
+                glyph,
+                "{status:?}"
+            );
         }
     }
 

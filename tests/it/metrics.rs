@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use vastfleet::metrics::{serve, Metrics, CONTENT_TYPE};
 use vastfleet::report::event::{Event, EventKind, Source};
+use vastfleet::status::Status;
 
 fn source(id: u64, label: &str) -> Source {
     Source {
@@ -50,8 +51,8 @@ async fn a_scrape_shows_what_the_stream_said() {
         },
         EventKind::Status {
             source: source(28421359, "sdxl-train"),
-            status: "running".to_owned(),
-            previous: Some("loading".to_owned()),
+            status: Status::Running,
+            previous: Some(Status::Loading),
             message: None,
         },
         EventKind::Log {

@@ -32,7 +32,7 @@ fn completion(count: u32) -> EventKind {
 fn status(status: &str) -> EventKind {
     EventKind::Status {
         source: source(),
-        status: status.to_owned(),
+        status: status.into(),
         previous: None,
         message: None,
     }

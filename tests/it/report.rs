@@ -7,6 +7,7 @@ mod writer;
 use std::time::{Duration, SystemTime};
 
 use vastfleet::report::event::{Event, EventKind, Source};
+use vastfleet::status::Status;
 
 /// 2024-05-01T12:03:07.250Z
 pub fn at() -> SystemTime {
@@ -35,8 +36,8 @@ pub fn log(source: &Source, line: &str) -> Event {
 pub fn status(source: &Source, status: &str, previous: Option<&str>) -> Event {
     ev(EventKind::Status {
         source: source.clone(),
-        status: status.to_string(),
-        previous: previous.map(str::to_string),
+        status: status.into(),
+        previous: previous.map(Status::parse),
         message: None,
     })
 }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// Status names as the API sends them (the table rows are `&'static str`).
+const RUNNING: &str = "running";
+const GONE: &str = "gone";
+const PROVISIONING: &str = "provisioning";
+
 const WALL0: f64 = 1_761_000_000.0;
 const INTERVAL: Duration = Duration::from_secs(5);
 
@@ -79,9 +84,10 @@ fn run(config: &GuardConfig, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<
             };
             let changed = previous != Some(s.status);
             previous = Some(s.status);
+            let status = Status::parse(s.status);
             clock.on_status(
                 now.mono,
-                s.status,
+                &status,
                 changed,
                 Some(&row),
                 config.idle.map(|i| i.0),
@@ -93,7 +99,7 @@ fn run(config: &GuardConfig, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<
             let row = (s.status != GONE).then_some(&row);
             let input = GuardInput {
                 now,
-                status: s.status,
+                status: &status,
                 row,
                 clock: &clock,
                 interval: INTERVAL,
@@ -361,7 +367,7 @@ fn details_say_what_was_seen() {
             mono: Duration::ZERO,
             wall: WALL0 + 3_725.0,
         },
-        status: RUNNING,
+        status: &Status::Running,
         row: Some(&row),
         clock: &clock,
         interval: INTERVAL,
@@ -388,7 +394,7 @@ fn episodes_survive_by_name_and_a_switched_off_guard_rearms() {
                 mono: Duration::ZERO,
                 wall: WALL0,
             },
-            status: RUNNING,
+            status: &Status::Running,
             row: Some(&Instance::default()),
             clock: &GuardClock::default(),
             interval: INTERVAL,
@@ -419,7 +425,7 @@ fn absurd_api_values_do_not_panic() {
             mono: Duration::MAX,
             wall: WALL0,
         },
-        status: RUNNING,
+        status: &Status::Running,
         row: Some(&row),
         clock: &GuardClock::default(),
         interval: Duration::MAX,

@@ -19,6 +19,7 @@ use crate::monitor::{
     Trigger,
 };
 use crate::report::event::{ActionKind, EventKind, Source};
+use crate::status::Status;
 
 /// The wall clock at mono 0, and the instance's `start_date`.
 const WALL0: f64 = 1_761_000_000.0;
@@ -88,7 +89,7 @@ fn status(status: &str, previous: Option<&str>) -> Output {
     ev(EventKind::Status {
         source: source(),
         status: status.into(),
-        previous: previous.map(str::to_string),
+        previous: previous.map(Status::parse),
         message: None,
     })
 }

@@ -43,7 +43,7 @@ fn each_change_is_said_once_with_the_host_message() {
             fetch(10)
         ]
     );
-    assert_eq!(h.m.last_status(), Some("running"));
+    assert_eq!(h.m.last_status(), Some(&Status::Running));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use vastfleet::api::ApiError;
 use vastfleet::report::event::EventKind;
+use vastfleet::status::Status;
 
 use super::{fleet_file, secs, throttle, Fleet};
 use crate::fake::{Answer, FakeApi};
@@ -111,7 +112,7 @@ async fn stop_after_failures(failures: usize, max_backoff: &str) -> Vec<Duration
         EventKind::Status { status, .. } => Some(status.clone()),
         _ => None,
     });
-    assert_eq!(statuses.last().unwrap().1, "stopped");
+    assert_eq!(statuses.last().unwrap().1, Status::Stopped);
     fleet.stop().await;
     waits
 }

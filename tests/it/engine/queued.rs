@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use vastfleet::report::event::EventKind;
+use vastfleet::status::Status;
 
 use super::{fleet_file, secs, throttle, Fleet};
 use crate::fake::FakeApi;
@@ -40,7 +41,9 @@ async fn a_stop_is_reported_at_the_next_sweep_while_the_log_fetch_is_still_queue
     fleet.run_for(secs(90.0)).await;
 
     let reported = fleet.picked(|k| match k {
-        EventKind::Status { source, status, .. } if source.id == queued && status == "stopped" => {
+        EventKind::Status { source, status, .. }
+            if source.id == queued && *status == Status::Stopped =>
+        {
             Some(())
         }
         _ => None,
