@@ -35,7 +35,7 @@ pub use control::{InjectedStatus, SimControl};
 pub use faults::{Fault, Lasting, ENDPOINT_NAMES};
 pub use scenario::{
     Action, Dur, EventSpec, FaultKind, FaultSpec, Gaps, InitialState, InstanceSpec, Limits,
-    LogItem, LogSettings, Scenario, ScenarioError, Switches, Timing, COMPLETION_LINE,
+    LogItem, LogSettings, RateModel, Scenario, ScenarioError, Switches, Timing, COMPLETION_LINE,
 };
 pub use stats::{EndpointCount, InstanceActions, RequestRecord, SimStats};
 

@@ -5,6 +5,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::reply::ApiFail;
@@ -292,22 +294,26 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
+/// Tokens are base64 JSON, as the real API's are (`eyJ2YWx1ZXMiOi…`). The first field's text
+/// and the padding spaces are chosen so every token holds `/`, `+` and a trailing `=`: a client
+/// that does not URL-encode the token (a `+` read back as a space) gets `invalid_token`.
 fn encode_token(key: &[Value], fingerprint: &str) -> String {
-    let inner = json!({"q": fingerprint, "after": key}).to_string();
-    inner.bytes().map(|b| format!("{b:02x}")).collect()
+    // `{"p":"` is 6 bytes, so "???" and ">>>" each fill one 3-byte group: "Pz8/" and "Pj4+".
+    let mut inner = format!(
+        "{{\"p\":\"???>>>\",\"q\":{},\"after\":{}",
+        json!(fingerprint),
+        Value::Array(key.to_vec())
+    );
+    while inner.len() % 3 != 1 {
+        inner.push(' ');
+    }
+    inner.push('}');
+    BASE64.encode(inner)
 }
 
 fn decode_token(token: &str, fingerprint: &str, key_len: usize) -> Result<Vec<Value>, ApiFail> {
     let bad = || ApiFail::new(400, "invalid_token", "Invalid or expired pagination token.");
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
+    let bytes = BASE64.decode(token).map_err(|_| bad())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if value.get("q").and_then(Value::as_str) != Some(fingerprint) {
         return Err(bad());
@@ -369,6 +375,24 @@ mod tests {
             }
         }
         assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn tokens_are_base64_json_with_the_characters_that_need_encoding() {
+        let page = ListRequest::parse(&q(&[("limit", "2")]))
+            .unwrap()
+            .page(rows(5));
+        let token = page["next_token"].as_str().unwrap();
+        assert!(
+            token.contains('+') && token.contains('/') && token.ends_with('='),
+            "{token}"
+        );
+        let inner: Value = serde_json::from_slice(&BASE64.decode(token).unwrap()).unwrap();
+        assert_eq!(inner["after"], json!([2]));
+        // Sent without URL-encoding, its `+` arrives as a space: refused, as a real one is.
+        let raw = format!("limit=2&after_token={token}");
+        let err = ListRequest::parse(&raw).unwrap_err();
+        assert_eq!(err.error, "invalid_token");
     }
 
     #[test]

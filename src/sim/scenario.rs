@@ -6,11 +6,11 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::faults::ENDPOINT_NAMES;
+pub use super::limits::{Gaps, Limits, RateModel};
 pub use super::spec::{
     Action, Dur, EventSpec, InitialState, InstanceSpec, LogItem, Timing, COMPLETION_LINE,
 };
@@ -39,11 +39,12 @@ fn default_key() -> String {
 }
 
 /// Behaviours the real service shows only for some accounts or some of the time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Switches {
-    /// A bad or missing key gets 404 (same body) instead of 401.
-    pub auth_error_as_404: bool,
+    /// The status of `auth_error` for a bad or missing key: 404, as a live probe of the real
+    /// API answered, or 401, as its OpenAPI text says.
+    pub auth_error_status: u16,
     /// Show-one of an unknown or destroyed id gets 404 `no_such_instance` instead of 200
     /// `{"instances": null}`.
     pub show_missing_as_404: bool,
@@ -53,85 +54,14 @@ pub struct Switches {
     pub logs_not_running_error: bool,
 }
 
-/// Per-key rate limiting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    pub enabled: bool,
-    /// 429 body as `{"detail": ...}` instead of plain text.
-    pub json_body: bool,
-    /// Send `Retry-After` (whole seconds until the call would pass); the real API does not.
-    pub retry_after: bool,
-    /// An overall token bucket per key on top of the gaps: refill rate ...
-    pub overall_per_second: Option<f64>,
-    /// ... and capacity (default: 1).
-    pub overall_burst: Option<u32>,
-    pub gaps: Gaps,
-}
-
-impl Default for Limits {
+impl Default for Switches {
     fn default() -> Self {
-        Limits {
-            enabled: true,
-            json_body: false,
-            retry_after: false,
-            overall_per_second: None,
-            overall_burst: None,
-            gaps: Gaps::default(),
+        Switches {
+            auth_error_status: 404,
+            show_missing_as_404: false,
+            v0_list: false,
+            logs_not_running_error: false,
         }
-    }
-}
-
-/// Minimum gap between two calls of one key to one endpoint (vast-api.md §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Gaps {
-    pub show: Dur,
-    pub list: Dur,
-    pub list_v0: Dur,
-    pub set_state: Dur,
-    pub reboot: Dur,
-    pub recycle: Dur,
-    pub destroy: Dur,
-    pub bulk: Dur,
-    pub execute: Dur,
-    pub request_logs: Dur,
-}
-
-impl Default for Gaps {
-    fn default() -> Self {
-        Gaps {
-            show: Dur::secs(2),
-            list: Dur::secs(1),
-            list_v0: Dur::secs(2),
-            set_state: Dur::secs(1),
-            reboot: Dur::secs(1),
-            recycle: Dur::secs(1),
-            destroy: Dur::secs(3),
-            bulk: Dur::secs(1),
-            execute: Dur::millis(1500),
-            request_logs: Dur::secs(1),
-        }
-    }
-}
-
-impl Gaps {
-    /// The gap of an endpoint by its stats name; `None` for endpoints that are not limited.
-    pub fn get(&self, endpoint: &str) -> Option<Duration> {
-        let gap = match endpoint {
-            "show" => self.show,
-            "list" => self.list,
-            "list_v0" => self.list_v0,
-            "set_state" => self.set_state,
-            "reboot" => self.reboot,
-            "recycle" => self.recycle,
-            "destroy" => self.destroy,
-            "bulk" => self.bulk,
-            "execute" => self.execute,
-            "request_logs" => self.request_logs,
-            _ => return None,
-        };
-        Some(gap.0)
     }
 }
 
@@ -315,6 +245,12 @@ impl Scenario {
             .is_some_and(|r| !(r.is_finite() && r > 0.0))
         {
             return err("`limits.overall_per_second` must be > 0".into());
+        }
+        if !matches!(self.switches.auth_error_status, 401 | 404) {
+            return err("`switches.auth_error_status` must be 401 or 404".into());
+        }
+        if self.limits.burst == 0 {
+            return err("`limits.burst` must be at least 1".into());
         }
         if !matches!(self.logs.not_ready_status, 403 | 404) {
             return err("`logs.not_ready_status` must be 403 or 404".into());

@@ -365,16 +365,12 @@ where
     if auth {
         let keys = presented_keys(headers, &query);
         let Some(key) = keys.into_iter().find(|k| *k == world.key) else {
-            let status = if world.switches.auth_error_as_404 {
-                404
-            } else {
-                401
-            };
+            let status = world.switches.auth_error_status;
             return ApiFail::new(status, "auth_error", "Invalid user key").into_response();
         };
         if let Err(refusal) = world.limiter.check(&key, endpoint, method.as_str(), now) {
             let config = &world.limiter.config;
-            let retry_after = config.retry_after.then_some(refusal.wait);
+            let retry_after = config.sends_retry_after().then_some(refusal.wait);
             return too_many(refusal.threshold, config.json_body, retry_after);
         }
     }

@@ -138,14 +138,14 @@ async fn a_refused_server_is_transient() {
 #[tokio::test]
 async fn a_bad_key_is_unauthorized_names_its_source_and_never_shows_itself() {
     const WRONG: &str = "wrong-key-7f3a9c";
-    for as_404 in [false, true] {
+    for status in [404, 401] {
         let mut scenario = scenario(1);
-        scenario.switches.auth_error_as_404 = as_404;
+        scenario.switches.auth_error_status = status;
         let sim = Simulator::start(scenario).await.unwrap();
         let api = client(&sim, WRONG);
         let error = api.list_all(None).await.unwrap_err();
         let ApiError::Unauthorized { key_source, .. } = &error else {
-            panic!("expected unauthorized (404 switch {as_404}), got {error:?}");
+            panic!("expected unauthorized (HTTP {status}), got {error:?}");
         };
         assert_eq!(key_source, KEY_SOURCE);
         for text in [error.to_string(), format!("{error:?}"), format!("{api:?}")] {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use vastfleet::sim::{
     Action, Dur, EventSpec, Fault, FaultKind, FaultSpec, InitialState, InjectedStatus,
-    InstanceSpec, Lasting, LogItem, Scenario, SimHandle, Simulator, COMPLETION_LINE,
+    InstanceSpec, Lasting, LogItem, RateModel, Scenario, SimHandle, Simulator, COMPLETION_LINE,
 };
 
 fn no_limits(mut scenario: Scenario) -> Scenario {
@@ -121,12 +121,13 @@ fn ids(page: &Value) -> Vec<u64> {
 }
 
 #[tokio::test]
-async fn auth_by_header_or_query_and_the_404_switch() {
+async fn auth_by_header_or_query_and_the_401_option() {
     let sim = Simulator::start(fleet(2)).await.unwrap();
     let http = Http::new(&sim);
     let url = format!("{}/api/v0/instances/101/", sim.url());
     let bare = http.client.get(&url).send().await.unwrap();
-    assert_eq!(bare.status(), 401);
+    // As a live probe of the real API answered.
+    assert_eq!(bare.status(), 404);
     let body: Value = bare.json().await.unwrap();
     assert_eq!(
         body,
@@ -139,7 +140,7 @@ async fn auth_by_header_or_query_and_the_404_switch() {
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong.status(), 401);
+    assert_eq!(wrong.status(), 404);
     let by_query = http
         .client
         .get(format!("{url}?api_key={}", sim.key()))
@@ -153,12 +154,12 @@ async fn auth_by_header_or_query_and_the_404_switch() {
     sim.shutdown().await;
 
     let mut scenario = fleet(1);
-    scenario.switches.auth_error_as_404 = true;
+    scenario.switches.auth_error_status = 401;
     let sim = Simulator::start(scenario).await.unwrap();
     let response = reqwest::get(format!("{}/api/v1/instances/", sim.url()))
         .await
         .unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(response.status(), 401);
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"],
         "auth_error"
@@ -349,9 +350,10 @@ async fn logs_come_through_the_s3_object_after_it_is_ready() {
 }
 
 #[tokio::test]
-async fn rate_gaps_answer_429_in_plain_text_until_the_gap_passed() {
+async fn strict_gaps_answer_429_in_plain_text_until_the_gap_passed() {
     let mut scenario = fleet(1);
     scenario.limits.enabled = true;
+    scenario.limits.model = RateModel::Strict;
     scenario.limits.gaps.show = Dur::millis(300);
     let sim = Simulator::start(scenario).await.unwrap();
     let http = Http::new(&sim);
@@ -374,8 +376,9 @@ async fn rate_gaps_answer_429_in_plain_text_until_the_gap_passed() {
     assert_eq!(sim.stats().total_429, 1);
 
     let mut limits = vastfleet::sim::Limits {
+        model: RateModel::Strict,
         json_body: true,
-        retry_after: true,
+        retry_after: Some(true),
         ..Default::default()
     };
     limits.gaps.show = Dur::millis(300);
@@ -391,6 +394,34 @@ async fn rate_gaps_answer_429_in_plain_text_until_the_gap_passed() {
         .as_str()
         .unwrap()
         .contains("too frequent"));
+}
+
+#[tokio::test]
+async fn buckets_take_a_burst_back_to_back_then_name_the_refill_in_retry_after() {
+    let mut scenario = fleet(1);
+    scenario.limits.enabled = true;
+    let burst = scenario.limits.burst;
+    let sim = Simulator::start(scenario).await.unwrap();
+    let http = Http::new(&sim);
+    for _ in 0..burst {
+        assert_eq!(http.get("/api/v1/instances/").await.0, 200);
+    }
+    let response = http
+        .req(reqwest::Method::GET, "/api/v1/instances/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "API requests too frequent endpoint threshold=1.0"
+    );
+    // Show-one has its own bucket.
+    assert_eq!(http.get("/api/v0/instances/101/").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1020)).await;
+    assert_eq!(http.get("/api/v1/instances/").await.0, 200);
+    assert_eq!(sim.stats().total_429, 1);
 }
 
 #[tokio::test]
