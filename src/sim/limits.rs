@@ -197,8 +197,7 @@ impl Limits {
     /// Whether a 429 carries `Retry-After`: as set, else with buckets (a refill time to name)
     /// and not with strict gaps (the documented API sends none).
     pub fn sends_retry_after(&self) -> bool {
-        self.retry_after
-            .unwrap_or(self.model == RateModel::Bucket)
+        self.retry_after.unwrap_or(self.model == RateModel::Bucket)
     }
 }
 
@@ -301,7 +300,9 @@ mod tests {
         // A refusal spends nothing: after the named wait the call passes, and the next one
         // waits a whole threshold (the sustained rate).
         assert!(limiter.check("k", "list", "GET", t0 + ms(1008)).is_ok());
-        let refused = limiter.check("k", "list", "GET", t0 + ms(1508)).unwrap_err();
+        let refused = limiter
+            .check("k", "list", "GET", t0 + ms(1508))
+            .unwrap_err();
         assert_eq!(refused.wait, ms(500));
         // Other endpoints, methods and keys have their own buckets.
         assert!(limiter.check("k", "show", "GET", t0).is_ok());

@@ -65,12 +65,10 @@ const BIG_ACCOUNT: u64 = 60;
 fn big_scenario() -> Scenario {
     let mut scenario = scenario();
     let extra = BIG_ACCOUNT - scenario.instances.len() as u64;
-    scenario
-        .instances
-        .extend((0..extra).map(|n| InstanceSpec {
-            label: Some(format!("worker-{n:02}")),
-            ..InstanceSpec::new(601 + n)
-        }));
+    scenario.instances.extend((0..extra).map(|n| InstanceSpec {
+        label: Some(format!("worker-{n:02}")),
+        ..InstanceSpec::new(601 + n)
+    }));
     scenario
 }
 
