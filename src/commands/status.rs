@@ -151,7 +151,7 @@ pub fn table(lines: &[Line], width: usize, glyphs: bool) -> String {
         for (cell, width) in row.iter().zip(widths) {
             text.push_str(cell);
             let pad = width.saturating_sub(cell.chars().count()) + 2;
-            text.extend(std::iter::repeat(' ').take(pad));
+            text.extend(std::iter::repeat_n(' ', pad));
         }
         if let Some(message) = message.filter(|_| show_message) {
             text.push_str(&truncate(message, message_room));

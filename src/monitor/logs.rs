@@ -176,11 +176,9 @@ impl LogFollower {
                 return report;
             }
             if alignment == Alignment::Gap {
-                // A tail-only API cannot prove that anything was lost, only that continuity
-                // could not be established: the honest lower bound is 0.
                 report.events.push(EventKind::Gap {
                     source: source.clone(),
-                    missed_at_least: 0,
+                    tail: requested,
                 });
             }
             let new = &lines[alignment.new_lines_start().unwrap_or(0)..];

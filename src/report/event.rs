@@ -73,10 +73,11 @@ pub enum EventKind {
         line: String,
         history: bool,
     },
-    /// More lines arrived between two polls than the tail covered.
+    /// More lines arrived between two polls than even the largest tail (`tail` lines) covers:
+    /// some lines between the two snapshots may be missing. A tail-only API cannot say how many.
     Gap {
         source: Source,
-        missed_at_least: u64,
+        tail: u32,
     },
     /// An API call failed; the work is retried after `retry_in`. `source` is `None` for
     /// fleet-wide calls (the status sweep).

@@ -130,7 +130,7 @@ impl HumanRenderer {
         out.push_str(glyph);
         out.push(' ');
         self.paint(out, style, &label);
-        out.extend(std::iter::repeat(' ').take(self.width - label_width + 1));
+        out.extend(std::iter::repeat_n(' ', self.width - label_width + 1));
         self.paint(out, DIM, SEPARATOR);
         out.push(' ');
     }

@@ -42,9 +42,7 @@ pub fn fields(kind: &EventKind) -> Value {
             "line": without_line_end(line),
             "history": history,
         }),
-        EventKind::Gap {
-            missed_at_least, ..
-        } => json!({ "missed_at_least": missed_at_least }),
+        EventKind::Gap { tail, .. } => json!({ "tail": tail }),
         EventKind::ApiError {
             attempt,
             retry_in,

@@ -29,12 +29,9 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             text
         }
         EventKind::Log { line, .. } => line.clone(),
-        EventKind::Gap {
-            missed_at_least, ..
-        } => format!(
-            "── gap: at least {} missed (tail raised) ──",
-            plural(*missed_at_least, "line")
-        ),
+        EventKind::Gap { tail, .. } => {
+            format!("── gap: the log outran its {tail}-line tail; lines may be missing here ──")
+        }
         EventKind::ApiError {
             attempt,
             retry_in,

@@ -13,7 +13,7 @@ use crate::status::{Status, UNSEEN_GLYPH};
 /// Colour only on a terminal, and never when `NO_COLOR` is set to anything but the empty
 /// string (<https://no-color.org>). Decided once at start.
 pub fn color_choice(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
-    stdout_is_terminal && no_color.map_or(true, OsStr::is_empty)
+    stdout_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 /// [`color_choice`] for this process's stdout and environment.

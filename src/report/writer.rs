@@ -13,20 +13,12 @@ use super::human::{HumanOptions, HumanRenderer};
 use super::json;
 use super::sanitize::clean_line;
 
-/// Room for bursts (a fleet's history replay at start) without stalling the monitors.
-pub const CHANNEL_CAPACITY: usize = 4096;
-
 /// Events rendered per write: output stays timely, and a busy stream costs one write (and
 /// one flush) per batch rather than per line.
 const BATCH: usize = 256;
 
 pub type EventSender = mpsc::Sender<Event>;
 pub type EventReceiver = mpsc::Receiver<Event>;
-
-/// The program's event channel, bounded at [`CHANNEL_CAPACITY`].
-pub fn channel() -> (EventSender, EventReceiver) {
-    mpsc::channel(CHANNEL_CAPACITY)
-}
 
 #[derive(Debug, Clone)]
 pub enum Format {

@@ -65,13 +65,6 @@ impl SimControl {
         self.sim.world().act(id, action, text, Instant::now())
     }
 
-    pub fn set_label(&self, id: u64, label: Option<&str>) -> bool {
-        let label = label.map(str::to_owned);
-        self.sim
-            .world()
-            .act(id, Action::Label, label, Instant::now())
-    }
-
     /// Appends one line to the instance's log, as if its container printed it now.
     pub fn append_log(&self, id: u64, line: impl Into<String>) -> bool {
         self.append_lines(id, [line.into()])

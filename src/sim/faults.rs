@@ -74,7 +74,7 @@ impl Active {
         };
         scoped
             && now >= self.from
-            && self.until.map_or(true, |u| now < u)
+            && self.until.is_none_or(|u| now < u)
             && self.requests_left != Some(0)
     }
 }
@@ -123,7 +123,7 @@ impl Faults {
     /// `Vanish` is not among them: reads ask [`Faults::hidden`] instead.
     pub fn take(&mut self, endpoint: &str, now: Instant) -> Vec<Fault> {
         self.active
-            .retain(|a| a.until.map_or(true, |u| now < u) && a.requests_left != Some(0));
+            .retain(|a| a.until.is_none_or(|u| now < u) && a.requests_left != Some(0));
         let mut hits = Vec::new();
         for active in &mut self.active {
             if matches!(active.fault, Fault::Vanish(_)) || !active.covers(endpoint, now) {

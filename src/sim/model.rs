@@ -133,7 +133,7 @@ impl SimInstance {
             let auto = self.deadline().filter(|(at, _)| *at <= now);
             let event = self.events.front().map(|e| e.0).filter(|at| *at <= now);
             match (auto, event) {
-                (Some((at, next)), ev) if ev.map_or(true, |ev| at <= ev) => self.enter(next, at),
+                (Some((at, next)), ev) if ev.is_none_or(|ev| at <= ev) => self.enter(next, at),
                 (_, Some(_)) => {
                     let Some((at, action, text)) = self.events.pop_front() else {
                         break;

@@ -147,7 +147,7 @@ impl World {
                 .iter()
                 .skip(skip)
                 .map(String::as_str)
-                .filter(|line| filter.as_ref().map_or(true, |f| f.keeps(line)))
+                .filter(|line| filter.as_ref().is_none_or(|f| f.keeps(line)))
                 .collect();
             let mut text = lines.join("\n");
             if !text.is_empty() {

@@ -413,7 +413,7 @@ fn per_instance_minute(stats: &SimStats, n: usize, seconds: u64, endpoint: Optio
         .counts
         .iter()
         .filter(|c| c.endpoint != "log_result")
-        .filter(|c| endpoint.map_or(true, |e| c.endpoint == e))
+        .filter(|c| endpoint.is_none_or(|e| c.endpoint == e))
         .map(|c| c.count)
         .sum();
     calls as f64 / n as f64 / (seconds as f64 / 60.0)

@@ -155,7 +155,7 @@ fn a_cursor_lost_during_the_downtime_is_looked_for_up_to_the_largest_tail_then_i
     assert_eq!(asked, [10, 40, 160, 640, 2560, 10_000]);
     let gap = ev(EventKind::Gap {
         source: source(),
-        missed_at_least: 0,
+        tail: 10_000,
     });
     let lines = tail_of(10_000);
     let expected: Vec<Output> = std::iter::once(gap)

@@ -53,8 +53,8 @@ fn every_event_kind_renders_exactly() {
         (status(&a, "gone", Some("stopped")).kind, "✖  gpu-a │ stopped → gone"),
         (log(&a, "epoch 1/10 loss=0.42\n").kind, "❓ gpu-a │ epoch 1/10 loss=0.42"),
         (
-            EventKind::Gap { source: a.clone(), missed_at_least: 40 },
-            "❓ gpu-a │ ── gap: at least 40 lines missed (tail raised) ──",
+            EventKind::Gap { source: a.clone(), tail: 10_000 },
+            "❓ gpu-a │ ── gap: the log outran its 10000-line tail; lines may be missing here ──",
         ),
         (
             EventKind::ApiError {

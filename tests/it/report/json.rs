@@ -93,9 +93,9 @@ fn instance_events_follow_the_contract() {
         (
             EventKind::Gap {
                 source: a.clone(),
-                missed_at_least: 40,
+                tail: 10_000,
             },
-            instance("gap", json!({ "missed_at_least": 40 })),
+            instance("gap", json!({ "tail": 10_000 })),
         ),
         (
             EventKind::ApiError {
