@@ -29,6 +29,17 @@ impl Fatal {
     }
 }
 
+impl Fatal {
+    /// Stdout's reader went away (`| head`): the command ends quietly with status 0, as the
+    /// tools people pipe from do. The message is empty, so nothing is printed.
+    pub fn closed_stdout() -> Self {
+        Fatal {
+            code: 0,
+            message: String::new(),
+        }
+    }
+}
+
 impl fmt::Display for Fatal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -18,6 +18,7 @@ pub mod signals;
 pub mod sim;
 pub mod state;
 pub mod status;
+pub mod stdout;
 pub mod throttle;
 pub mod watch;
 
@@ -55,9 +56,6 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Start(args) => commands::lifecycle::start(args).await,
         Command::Destroy(args) => commands::lifecycle::destroy(args).await,
         Command::Sim(args) => commands::sim::run(args).await,
-        Command::Completions(args) => {
-            commands::completions::run(args);
-            Ok(())
-        }
+        Command::Completions(args) => commands::completions::run(args),
     }
 }

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
     match runtime.block_on(vastfleet::run(cli, terminal)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {
-            eprintln!("vastfleet: {fatal}");
+            if !fatal.message.is_empty() {
+                eprintln!("vastfleet: {fatal}");
+            }
             ExitCode::from(fatal.code)
         }
     }

@@ -93,14 +93,18 @@ impl Status {
     pub fn glyph(&self) -> &'static str {
         match self {
             Status::Running => "🔄",
-            Status::Stopped | Status::Exited | Status::Frozen => "💤",
+            Status::Stopped => "💤",
+            Status::Frozen => "🧊",
+            // The container's program ended (finished or crashed): not a stop anyone asked for.
+            Status::Exited => "🏁",
+            Status::Unknown | Status::Offline => "🔌",
             Status::Loading
             | Status::Created
             | Status::Provisioning
             | Status::Scheduling
             | Status::Rebooting => "⏳",
             Status::Gone => "✖ ",
-            Status::Unknown | Status::Offline | Status::Other(_) => UNSEEN_GLYPH,
+            Status::Other(_) => UNSEEN_GLYPH,
         }
     }
 

@@ -3,13 +3,12 @@
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
+use crate::Fatal;
 
-pub fn run(args: CompletionsArgs) {
+/// Rendered in memory first: clap_complete panics on a failed write (`| head -1`).
+pub fn run(args: CompletionsArgs) -> Result<(), Fatal> {
     let mut command = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "vastfleet",
-        &mut std::io::stdout(),
-    );
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "vastfleet", &mut script);
+    crate::stdout::print(&String::from_utf8_lossy(&script))
 }

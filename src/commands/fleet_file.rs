@@ -41,12 +41,12 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
     write(&args.file, &edited)?;
     let name = args.file.display();
     if created {
-        println!("created {name} from the commented template");
+        crate::outln!("created {name} from the commented template")?;
     }
     for id in ids {
         match &args.label {
-            Some(label) => println!("added {id} ({}) to {name}", label.trim()),
-            None => println!("added {id} to {name}"),
+            Some(label) => crate::outln!("added {id} ({}) to {name}", label.trim())?,
+            None => crate::outln!("added {id} to {name}")?,
         }
     }
     warn_about(&Settings::from_toml(&edited, &args.file)?);
@@ -85,8 +85,8 @@ pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
         .filter(|i| after.instance(i.id).is_none())
     {
         match &gone.label {
-            Some(label) => println!("removed {} ({label}) from {}", gone.id, args.file.display()),
-            None => println!("removed {} from {}", gone.id, args.file.display()),
+            Some(label) => crate::outln!("removed {} ({label}) from {}", gone.id, args.file.display())?,
+            None => crate::outln!("removed {} from {}", gone.id, args.file.display())?,
         }
     }
     Ok(())
@@ -95,18 +95,18 @@ pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
 pub fn check(args: CheckArgs) -> Result<(), Fatal> {
     let settings = Settings::load(&args.file)?;
     let count = settings.instances.len();
-    println!(
+    crate::outln!(
         "{} is valid: {count} instance{}",
         args.file.display(),
         if count == 1 { "" } else { "s" }
-    );
+    )?;
     let key = KeyLocation::find();
     match &key {
-        KeyLocation::Env => println!("key        from VAST_API_KEY"),
-        KeyLocation::File(path) => println!("key        from {}", path.display()),
+        KeyLocation::Env => crate::outln!("key        from VAST_API_KEY")?,
+        KeyLocation::File(path) => crate::outln!("key        from {}", path.display())?,
         KeyLocation::EmptyFile(_) | KeyLocation::Missing => {}
     }
-    print!("{}", describe(&settings));
+    crate::stdout::print(&describe(&settings))?;
     warn_about(&settings);
     match key {
         KeyLocation::Env | KeyLocation::File(_) => Ok(()),

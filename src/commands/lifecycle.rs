@@ -36,7 +36,10 @@ where
     let mut failed = Vec::new();
     for &id in ids {
         match connect::patiently(|| call(id)).await {
-            Ok(()) => println!("{done} instance {id}"),
+            // A closed stdout must not leave the rest of the ids undone: carry on quietly.
+            Ok(()) => {
+                let _ = crate::outln!("{done} instance {id}");
+            }
             Err(err) => {
                 eprintln!("instance {id}: {err}");
                 failed.push(id.to_string());

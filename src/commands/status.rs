@@ -2,7 +2,6 @@
 //! file's ids), as a table that fits the terminal or as one JSON object per instance.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -40,10 +39,7 @@ pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
         let glyphs = std::io::IsTerminal::is_terminal(&std::io::stdout());
         table(&lines, terminal_width(), glyphs)
     };
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is the reader's choice, not an error worth reporting.
-    let _ = writeln!(out, "{text}");
-    Ok(())
+    crate::outln!("{text}")
 }
 
 /// One instance of the file, as the account reports it.

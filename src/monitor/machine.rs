@@ -165,16 +165,20 @@ impl MonitorMachine {
         let status = Status::of(row.as_ref());
         let changed = self.status.as_ref() != Some(&status);
         let was_running = self.status_seen && self.status == Some(Status::Running);
-        if changed {
+        let first = !std::mem::replace(&mut self.status_seen, true);
+        // The first sweep of a run says every status once, changed or not (issue 14): after a
+        // restart the stream would otherwise never show an unchanged instance's state.
+        if changed || first {
             out.event(EventKind::Status {
                 source: self.source.clone(),
                 status: status.clone(),
                 previous: self.status.take(),
                 message: row.as_ref().and_then(status_message),
             });
+        }
+        if changed {
             out.checkpoint();
         }
-        let first = !std::mem::replace(&mut self.status_seen, true);
         if status == Status::Running && (changed || first) {
             self.fetch.next_at = Some(now.mono);
         }

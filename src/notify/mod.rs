@@ -79,10 +79,12 @@ impl Topic {
             EventKind::Completion { .. } => Some(Topic::Completion),
             EventKind::Action { .. } => Some(Topic::Action),
             EventKind::Guard { .. } => Some(Topic::Guard),
+            // The restart snapshot repeats a saved "gone": that was told already.
             EventKind::Status {
                 status: Status::Gone,
+                previous,
                 ..
-            } => Some(Topic::Gone),
+            } if previous != &Some(Status::Gone) => Some(Topic::Gone),
             _ => None,
         }
     }

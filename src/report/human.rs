@@ -176,7 +176,9 @@ fn tone(kind: &EventKind) -> Style {
         EventKind::Action { .. } => Style::new().bold(),
         EventKind::Status {
             status, previous, ..
-        } if *status == Status::Gone || previous.is_some() => Style::new().bold(),
+        } if *status == Status::Gone || previous.as_ref().is_some_and(|p| p != status) => {
+            Style::new().bold()
+        }
         _ => Style::new(),
     }
 }

@@ -20,6 +20,8 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             ..
         } => {
             let mut text = match previous {
+                // The first sweep after a restart, unchanged since the state file was written.
+                Some(previous) if previous == status => format!("still {status}"),
                 Some(previous) => format!("{previous} → {status}"),
                 None => format!("status: {status}"),
             };

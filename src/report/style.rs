@@ -141,14 +141,16 @@ mod tests {
         let cases = [
             (Some("running"), "🔄"),
             (Some("stopped"), "💤"),
-            (Some("exited"), "💤"),
+            (Some("exited"), "🏁"),
+            (Some("frozen"), "🧊"),
             (Some("loading"), "⏳"),
             (Some("created"), "⏳"),
             (Some("provisioning"), "⏳"),
             (Some("scheduling"), "⏳"),
             (Some("gone"), "✖ "),
-            (Some("unknown"), "❓"),
-            (Some("offline"), "❓"),
+            (Some("unknown"), "🔌"),
+            (Some("offline"), "🔌"),
+            (Some("something new"), "❓"),
             (None, "❓"),
         ];
         for (status, glyph) in cases {

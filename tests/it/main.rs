@@ -7,6 +7,7 @@ mod fake;
 mod fidelity;
 mod fleet_file;
 mod fleet_watch;
+mod habits;
 mod sim;
 mod support;
 mod throttle;

@@ -44,8 +44,8 @@ fn the_state_a_machine_writes_resumes_where_it_left_off() {
     assert_eq!(r.tick(100), []);
     assert_eq!(
         r.status(100, Some("running")),
-        [fetch(10)],
-        "the status did not change: not said again"
+        [status("running", Some("running")), fetch(10)],
+        "the first sweep says the unchanged status once, with the saved one as previous"
     );
     let out = r.logs(100, &["a", "b", "DONE http://1", "c", "DONE http://2"]);
     let lines = new_logs(&["c", "DONE http://2"]);
@@ -95,7 +95,14 @@ fn an_intended_action_whose_effect_shows_is_marked_done() {
 #[test]
 fn an_intended_action_without_effect_is_issued_exactly_once() {
     let mut r = Harness::resumed(state(&["a"], 1, vec![intended()]));
-    assert_eq!(r.status(0, Some("running")), [Output::Act(Stop), fetch(10)]);
+    assert_eq!(
+        r.status(0, Some("running")),
+        [
+            status("running", Some("running")),
+            Output::Act(Stop),
+            fetch(10)
+        ]
+    );
     assert_eq!(
         r.status(5, Some("running")),
         [],
@@ -115,8 +122,11 @@ fn a_done_action_is_never_repeated() {
         ..intended()
     };
     let mut r = Harness::resumed(state(&["a"], 1, vec![done.clone()]));
-    assert_eq!(r.status(0, Some("running")), [fetch(10)]);
-    assert_eq!(r.status(100, Some("running")), []);
+    assert_eq!(
+        r.status(0, Some("running")),
+        [status("running", Some("running")), fetch(10)]
+    );
+    assert_eq!(r.status(100, Some("running")), [], "after the first sweep, only changes");
     assert_eq!(r.m.durable().actions, [done]);
 }
 
