@@ -85,7 +85,9 @@ pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
         .filter(|i| after.instance(i.id).is_none())
     {
         match &gone.label {
-            Some(label) => crate::outln!("removed {} ({label}) from {}", gone.id, args.file.display())?,
+            Some(label) => {
+                crate::outln!("removed {} ({label}) from {}", gone.id, args.file.display())?
+            }
             None => crate::outln!("removed {} from {}", gone.id, args.file.display())?,
         }
     }

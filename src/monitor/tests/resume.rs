@@ -126,7 +126,11 @@ fn a_done_action_is_never_repeated() {
         r.status(0, Some("running")),
         [status("running", Some("running")), fetch(10)]
     );
-    assert_eq!(r.status(100, Some("running")), [], "after the first sweep, only changes");
+    assert_eq!(
+        r.status(100, Some("running")),
+        [],
+        "after the first sweep, only changes"
+    );
     assert_eq!(r.m.durable().actions, [done]);
 }
 

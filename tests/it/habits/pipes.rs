@@ -27,7 +27,11 @@ fn closed_stdout() -> Stdio {
 }
 
 /// Runs `args` with a closed stdout: (exit code, stderr).
-async fn run_closed(dir: &std::path::Path, sim: Option<&SimHandle>, args: &[&str]) -> (i32, String) {
+async fn run_closed(
+    dir: &std::path::Path,
+    sim: Option<&SimHandle>,
+    args: &[&str],
+) -> (i32, String) {
     // Not `output()`: it would replace the closed stdout with a pipe of its own.
     let child = command(dir, sim, args)
         .stdin(Stdio::null())
@@ -101,7 +105,11 @@ async fn watch_ends_when_its_reader_leaves_even_with_nothing_more_to_write() {
         .spawn()
         .expect("spawn");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next_line().await.expect("read").expect("a first line");
+    let first = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a first line");
     assert!(first.starts_with('{'), "{first}");
     drop(lines);
     let status = tokio::time::timeout(PATIENCE, child.wait())
