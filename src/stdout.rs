@@ -31,39 +31,49 @@ macro_rules! outln {
 
 /// Completes when stdout's reader has gone away (the pipe's read end closed), whether or not
 /// anything is being written; never completes when that cannot be told (a file, /dev/null, a
-/// platform without readiness events). The kernel reports the closed reader as an error
-/// condition on the write end at once, so a quiet `watch | head -1` ends within a second.
+/// platform without poll(2)). The kernel reports a closed reader as an error condition on the
+/// write end at once, so a quiet `watch | head -1` ends within a second.
 pub async fn closed() {
-    #[cfg(unix)]
-    unix::closed().await;
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await;
+    let (tell, told) = tokio::sync::oneshot::channel();
+    // A plain thread, not the blocking pool: it may wait for the life of the process, and the
+    // runtime would wait for a pooled task at shutdown.
+    let spawned = std::thread::Builder::new()
+        .name("stdout-reader".into())
+        .spawn(move || {
+            if reader_left() {
+                let _ = tell.send(());
+            }
+        });
+    if spawned.is_err() || told.await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
+/// Blocks until poll(2) reports an error or hang-up on stdout (it reports those whatever is
+/// asked for, so nothing is asked: a writable pipe never wakes it). `false`: it cannot tell.
 #[cfg(unix)]
-mod unix {
-    use std::os::fd::AsFd as _;
-
-    use tokio::io::unix::AsyncFd;
-    use tokio::io::Interest;
-
-    pub async fn closed() {
-        // A duplicate shares fd 1's open file (and its readiness) without being fd 1, so the
-        // reactor can own it; registering changes none of its flags (it stays blocking).
-        let fd = match std::io::stdout().as_fd().try_clone_to_owned() {
-            Ok(fd) => fd,
-            Err(_) => return std::future::pending().await,
-        };
-        // Regular files and /dev/null cannot be registered: they never close on us.
-        // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and names the
-        // same open file for the AsyncFd's whole life, as `register_with_interest` requires.
-        let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::ERROR) };
-        let Ok(fd) = registered else {
-            return std::future::pending().await;
-        };
-        match fd.ready(Interest::ERROR).await {
-            Ok(_) => {}
-            Err(_) => std::future::pending().await,
+fn reader_left() -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => {
+                let events = fds[0].revents();
+                if events.contains(PollFlags::NVAL) {
+                    return false;
+                }
+                if events.intersects(PollFlags::ERR | PollFlags::HUP) {
+                    return true;
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
         }
     }
+}
+
+#[cfg(not(unix))]
+fn reader_left() -> bool {
+    false
 }
