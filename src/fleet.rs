@@ -17,6 +17,7 @@ use crate::feed::{self, Cadence, Sweep, SweepSlot};
 use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
+use crate::schedule::LogQueue;
 use crate::state::StateHandle;
 
 /// How long shutdown waits for monitors to hand back their state before giving up on them.
@@ -28,6 +29,8 @@ pub struct FleetContext<A> {
     pub events: mpsc::Sender<Event>,
     pub state: StateHandle,
     pub options: MachineOptions,
+    /// The throttle's log queue (`Throttle::log_queue`).
+    pub logs: LogQueue,
 }
 
 struct MonitorHandle {
@@ -156,6 +159,7 @@ impl<A: Api> Supervisor<A> {
             state: self.ctx.state.clone(),
             cancel: cancel.clone(),
             origin: self.origin,
+            logs: self.ctx.logs.clone(),
         };
         let join = tokio::spawn(task::run(machine, io));
         self.monitors.insert(
@@ -268,6 +272,7 @@ impl<A: Api> Supervisor<A> {
             if let Some(handle) = self.monitors.remove(id) {
                 let machine = stop(handle).await;
                 self.ctx.state.forget(*id);
+                self.ctx.logs.forget(*id);
                 let source = machine.map(|m| m.summary().source).unwrap_or(Source {
                     id: *id,
                     label: id.to_string(),

@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod notify;
 pub mod reload;
 pub mod report;
+pub mod schedule;
 pub mod signals;
 pub mod sim;
 pub mod state;

@@ -25,6 +25,8 @@ use ceiling::{Ceiling, TokioClock};
 use cooldown::Cooldown;
 use gate::{Gate, Lane};
 
+use crate::schedule::LogQueue;
+
 /// Which API endpoint a call goes to; each has its own minimum gap between calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
@@ -170,6 +172,8 @@ struct Shared {
     status: watch::Sender<ThrottleStatus>,
     calls: [AtomicU64; 5],
     rate_limited: AtomicU64,
+    /// Who goes next into the `request_logs` lane (issue 18); the lane itself is unchanged.
+    logs: LogQueue,
 }
 
 #[derive(Debug)]
@@ -219,6 +223,7 @@ impl Throttle {
                 status,
                 calls: Default::default(),
                 rate_limited: AtomicU64::new(0),
+                logs: LogQueue::default(),
             }),
         }
     }
@@ -240,6 +245,24 @@ impl Throttle {
         }
         *last = Some(Instant::now());
         shared.calls[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// [`Throttle::acquire`] for a call about one instance. A `request_logs` call first waits
+    /// for its turn in the log queue, which lets one caller at a time into the lane and chooses
+    /// who (signals, pace, fairness bound: `schedule`); every other endpoint is first come,
+    /// first served.
+    pub async fn acquire_for(&self, endpoint: Endpoint, id: u64) {
+        if endpoint != Endpoint::RequestLogs {
+            return self.acquire(endpoint).await;
+        }
+        let turn = self.shared.logs.turn(id).await;
+        self.acquire(endpoint).await;
+        turn.passed();
+    }
+
+    /// The log queue, for the monitors' signals and pace.
+    pub fn log_queue(&self) -> &LogQueue {
+        &self.shared.logs
     }
 
     /// A call came back 429: every endpoint pauses (see `cooldown.rs`), and a new episode

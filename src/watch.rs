@@ -73,6 +73,7 @@ pub async fn run<A: Api>(
     };
     if let Some(metrics) = &session.metrics {
         metrics.set_effective_rate(throttle.effective_per_second());
+        metrics.attach_log_queue(throttle.log_queue().clone());
     }
     let fan_out = tokio::spawn(fan_out(
         events_rx,
@@ -111,6 +112,9 @@ pub async fn run<A: Api>(
         events.clone(),
         inner.clone(),
     ));
+    throttle
+        .log_queue()
+        .set_order(session.settings.api.log_order);
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
     let reloader = session.reload.map(|(path, text, prepare)| {
         reload::spawn(
@@ -127,6 +131,7 @@ pub async fn run<A: Api>(
         events: events.clone(),
         state,
         options: session.options,
+        logs: throttle.log_queue().clone(),
     };
     let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
 

@@ -102,6 +102,8 @@ impl fmt::Debug for VastClient {
 /// One API request, before it is sent.
 struct Call {
     endpoint: Endpoint,
+    /// The instance the call is about, for the throttle's log queue.
+    instance: Option<u64>,
     method: Method,
     path: String,
     query: Vec<(&'static str, String)>,
@@ -154,7 +156,10 @@ impl VastClient {
             key_source: &key_source,
         };
         let url = endpoint_url(&inner.base, &call.path, &call.query)?;
-        inner.throttle.acquire(call.endpoint).await;
+        match call.instance {
+            Some(id) => inner.throttle.acquire_for(call.endpoint, id).await,
+            None => inner.throttle.acquire(call.endpoint).await,
+        }
         let mut request = inner
             .http
             .request(call.method.clone(), url)
@@ -216,6 +221,7 @@ impl VastClient {
     async fn set_state(&self, id: u64, state: &str) -> Result<(), ApiError> {
         self.call(Call {
             endpoint: Endpoint::SetState,
+            instance: Some(id),
             method: Method::PUT,
             path: instance_path(id),
             query: Vec::new(),
@@ -244,6 +250,7 @@ impl Api for VastClient {
     ) -> Result<ListPage, ApiError> {
         self.call_as(Call {
             endpoint: Endpoint::List,
+            instance: None,
             method: Method::GET,
             path: "/api/v1/instances/".to_owned(),
             query: list_query(after_token.as_deref(), ids.as_deref()),
@@ -256,6 +263,7 @@ impl Api for VastClient {
         let reply: ShowOne = self
             .call_as(Call {
                 endpoint: Endpoint::ShowOne,
+                instance: Some(id),
                 method: Method::GET,
                 path: instance_path(id),
                 query: vec![("owner", "me".to_owned())],
@@ -268,6 +276,7 @@ impl Api for VastClient {
     async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
         let call = Call {
             endpoint: Endpoint::RequestLogs,
+            instance: Some(id),
             method: Method::PUT,
             path: format!("/api/v0/instances/request_logs/{id}/"),
             query: Vec::new(),
@@ -292,6 +301,7 @@ impl Api for VastClient {
     async fn destroy(&self, id: u64) -> Result<(), ApiError> {
         self.call(Call {
             endpoint: Endpoint::Destroy,
+            instance: Some(id),
             method: Method::DELETE,
             path: instance_path(id),
             query: Vec::new(),

@@ -32,6 +32,11 @@ pub struct Instance {
     #[serde(deserialize_with = "lenient_f64")]
     pub gpu_util: Option<f64>,
     #[serde(deserialize_with = "lenient_f64")]
+    pub cpu_util: Option<f64>,
+    /// GB used on the instance's disk; -1 when unknown.
+    #[serde(deserialize_with = "lenient_f64")]
+    pub disk_usage: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
     pub dph_total: Option<f64>,
     #[serde(deserialize_with = "lenient_f64")]
     pub start_date: Option<f64>,

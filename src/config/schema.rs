@@ -30,6 +30,16 @@ pub struct ApiFile {
     /// How long every API call may fail before the fleet counts as "API down" (a notify event).
     /// It lives in `[api]` because it is about the API, not about one instance.
     pub api_down_after: Option<Spanned<String>>,
+    /// Who fetches logs next (issue 18): `signals` (default) or `round-robin`.
+    pub log_order: Option<LogOrderFile>,
+}
+
+/// `[api] log_order` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogOrderFile {
+    Signals,
+    RoundRobin,
 }
 
 /// `[api] rate_limit = { per_second, burst }`.

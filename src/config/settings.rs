@@ -79,6 +79,8 @@ pub struct ApiSettings {
     /// `[api] url`; the caller resolves flag > file > VAST_URL > default.
     pub url: Option<String>,
     pub rate_limit: RateLimit,
+    /// `[api] log_order`: signals first (default) or plain round robin.
+    pub log_order: crate::schedule::Order,
 }
 
 impl ApiSettings {

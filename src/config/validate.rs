@@ -11,13 +11,16 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::error::ConfigError;
-use super::schema::{ApiFile, DiscoverFile, FleetFile, NotifyFile, PolicyFile, Spanned};
+use super::schema::{
+    ApiFile, DiscoverFile, FleetFile, LogOrderFile, NotifyFile, PolicyFile, Spanned,
+};
 use super::settings::{
     ApiSettings, Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Policy, Settings,
     DEFAULT_NOTIFY_EVENTS, MIN_INTERVAL, NOTIFY_EVENTS,
 };
 use super::values::{Ctx, MAX_TAIL};
 use crate::report::event::ActionKind;
+use crate::schedule::Order;
 
 /// One table's policy keys, parsed; `None` where the table is silent.
 #[derive(Default)]
@@ -205,6 +208,12 @@ fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), Confi
     }
     if let Some(value) = &api.api_down_after {
         down_after = cx.duration("api_down_after", value, Duration::ZERO)?;
+    }
+    if let Some(order) = api.log_order {
+        settings.log_order = match order {
+            LogOrderFile::Signals => Order::Signals,
+            LogOrderFile::RoundRobin => Order::RoundRobin,
+        };
     }
     Ok((settings, down_after))
 }

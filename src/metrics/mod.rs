@@ -6,6 +6,7 @@
 //! a few hundred lines, so the lock is never held long enough to matter; ordered maps give the
 //! stable series order that makes scrapes diffable.
 
+mod log_queue;
 mod metered;
 mod serve;
 mod text;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::report::event::{Event, EventKind, Source};
+use crate::schedule::LogQueue;
 use text::{Exposition, Kind};
 
 pub use metered::Metered;
@@ -42,6 +44,8 @@ struct State {
     api_errors: BTreeMap<String, u64>,
     backoff: BTreeMap<String, f64>,
     effective_rate: Option<f64>,
+    /// Read at each scrape: early fetches and signal-to-fetch times.
+    log_queue: Option<LogQueue>,
 }
 
 #[derive(Debug)]
@@ -151,6 +155,11 @@ impl Metrics {
         }
     }
 
+    /// The throttle's log queue, whose figures each scrape reads.
+    pub fn attach_log_queue(&self, queue: LogQueue) {
+        self.lock().log_queue = Some(queue);
+    }
+
     pub fn set_effective_rate(&self, per_second: f64) {
         self.lock().effective_rate = Some(per_second);
     }
@@ -216,6 +225,9 @@ impl State {
         self.render_instances(&mut text);
         self.render_counters(&mut text);
         self.render_api(&mut text);
+        if let Some(queue) = &self.log_queue {
+            log_queue::render(&mut text, &queue.stats());
+        }
         text.finish()
     }
 

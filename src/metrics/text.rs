@@ -13,6 +13,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 impl Kind {
@@ -20,6 +21,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -59,7 +61,13 @@ pub struct Family<'a> {
 
 impl Family<'_> {
     pub fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.suffixed("", labels, value);
+    }
+
+    /// A sample of the family under `name` + `suffix`: a histogram's `_bucket`, `_sum`, `_count`.
+    pub fn suffixed(&mut self, suffix: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(&self.name);
+        self.out.push_str(suffix);
         if !labels.is_empty() {
             self.out.push('{');
             for (i, (name, value)) in labels.iter().enumerate() {

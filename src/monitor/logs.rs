@@ -21,6 +21,11 @@ const QUIET_POLLS_BEFORE_DECAY: u32 = 5;
 /// A tail that missed lines is asked for again this many times larger (up to [`MAX_TAIL`]).
 const WIDEN: u32 = 4;
 
+/// How close to the end of the first snapshot a completion must be to count as new when the
+/// sweeps saw the job end while watching (issue 18's "old or new" rule): a job's last words
+/// (the completion, a result URL, a summary) and nothing much after them.
+pub const NEWEST_LINES: usize = 50;
+
 /// A younger instance's log is mostly its boot output, too fast a pace to size a tail by.
 const MIN_AGE_FOR_PACE: Duration = Duration::from_secs(20);
 
@@ -127,17 +132,24 @@ impl LogFollower {
         self.completions
     }
 
+    /// Whether the first snapshot was taken (and its history shown).
+    pub fn history_shown(&self) -> bool {
+        self.history_shown
+    }
+
     pub fn policy_changed(&mut self, old_tail: u32, new_tail: u32) {
         self.tail.policy_changed(old_tail, new_tail);
     }
 
-    /// Takes a snapshot of the last `requested` lines.
+    /// Takes a snapshot of the last `requested` lines. `ended_while_watched`: the status sweeps
+    /// saw this job end since watching started (see [`NEWEST_LINES`]).
     pub fn process(
         &mut self,
         source: &Source,
         policy: &Policy,
         lines: Vec<String>,
         requested: u32,
+        ended_while_watched: bool,
     ) -> SnapshotReport {
         let whole = lines.len() < requested as usize;
         let mut report = SnapshotReport::default();
@@ -157,7 +169,20 @@ impl LogFollower {
             report
                 .events
                 .extend(history.iter().map(|line| log(line, true)));
-            let old = count(completion_positions(&policy.completion, &lines).len());
+            let positions = completion_positions(&policy.completion, &lines);
+            // The job ended while we watched: its last completion, if it is among the newest
+            // lines, is its ending, printed after watching began.
+            let newest = positions
+                .last()
+                .map(|p| p.line)
+                .filter(|line| ended_while_watched && lines.len() - line <= NEWEST_LINES);
+            let old = count(match newest {
+                Some(from) => positions.iter().filter(|p| p.line < from).count(),
+                None => positions.len(),
+            });
+            if let Some(from) = newest {
+                report.completions = self.completions_in(policy, &lines[from..]);
+            }
             if old > 0 {
                 self.old_completions = old;
                 report.events.push(EventKind::OldCompletions {

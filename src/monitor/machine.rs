@@ -15,9 +15,12 @@ use crate::monitor::actions::{ActionBook, Ctx};
 use crate::monitor::durable::{ActionRecord, DurableState, Trigger};
 use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput, GuardKind};
 use crate::monitor::logs::{Found, LogFollower};
+use crate::monitor::pace::PaceMeter;
 pub(crate) use crate::monitor::protocol::Batch;
 pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Output};
+use crate::monitor::signals::{self, SignalKind, Signals};
 use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
+use crate::schedule::Pace;
 use crate::status::Status;
 
 /// Log polling state.
@@ -57,6 +60,12 @@ pub struct MonitorMachine {
     episodes: Episodes,
     /// Running instances in the latest sweep: each fetches logs before our next turn.
     fleet_running: usize,
+    signals: Signals,
+    /// The heaviest signal since the shell last asked ([`MonitorMachine::take_signal`]).
+    signal: Option<SignalKind>,
+    /// The GPU was busy at the first sweep of a fresh start (evidence for the first read).
+    busy_at_start: Option<bool>,
+    pace: PaceMeter,
 }
 
 impl MonitorMachine {
@@ -76,6 +85,10 @@ impl MonitorMachine {
             clock: GuardClock::default(),
             episodes: Episodes::default(),
             fleet_running: 0,
+            signals: Signals::default(),
+            signal: None,
+            busy_at_start: None,
+            pace: PaceMeter::default(),
         }
     }
 
@@ -106,6 +119,17 @@ impl MonitorMachine {
 
     pub fn source(&self) -> &Source {
         &self.source
+    }
+
+    /// The heaviest end-of-job signal the sweeps showed since the last call: the shell moves
+    /// this instance's next log fetch forward with it.
+    pub fn take_signal(&mut self) -> Option<SignalKind> {
+        self.signal.take()
+    }
+
+    /// How fast this log grows, for the log queue's pace.
+    pub fn pace(&self) -> Pace {
+        self.pace.pace()
     }
 
     pub fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
@@ -179,8 +203,14 @@ impl MonitorMachine {
         if changed {
             out.checkpoint();
         }
+        if first && !self.logs.history_shown() {
+            self.busy_at_start = row.as_ref().map(signals::gpu_busy);
+        }
         if status == Status::Running && (changed || first) {
             self.fetch.next_at = Some(now.mono);
+        }
+        if let Some(kind) = self.signals.observe(row.as_ref(), status == Status::Running) {
+            self.on_signal(now, kind);
         }
         if was_running && changed && status != Status::Gone && self.fetch.in_flight.is_none() {
             self.fetch.last_call = true;
@@ -194,6 +224,28 @@ impl MonitorMachine {
         if row.is_some() {
             self.row = row;
         }
+    }
+
+    /// A sweep showed the job ending or breaking: read the log soon. The queue decides how
+    /// soon (once per episode, within the fairness bound); an instance waiting out its interval
+    /// joins the queue now.
+    fn on_signal(&mut self, now: Now, kind: SignalKind) {
+        self.signal = self.signal.max(Some(kind));
+        let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
+        if idle && self.fetch.next_at.is_some_and(|at| at > now.mono) {
+            self.fetch.next_at = Some(now.mono);
+        }
+    }
+
+    /// The "old or new" evidence of issue 18: the GPU was busy at the first sweep after a fresh
+    /// start and the latest sweep shows it idle, so the job ended while we watched.
+    fn ended_while_watched(&self) -> bool {
+        let running = self.status == Some(Status::Running);
+        self.busy_at_start == Some(true)
+            && self
+                .row
+                .as_ref()
+                .is_some_and(|row| signals::gpu_idle(row, running))
     }
 
     fn on_logs(&mut self, now: Now, result: Result<Vec<String>, ApiError>, out: &mut Batch) {
@@ -214,9 +266,14 @@ impl MonitorMachine {
             });
         }
         self.fetch.next_at = Some(now.mono.saturating_add(self.policy.interval));
+        let ended = self.ended_while_watched();
         let report = self
             .logs
-            .process(&self.source, &self.policy, lines, requested);
+            .process(&self.source, &self.policy, lines, requested, ended);
+        if report.history.is_none() {
+            self.pace
+                .after(report.new_lines, requested, report.look_again);
+        }
         if report.look_again {
             // Look again at once, further back; nothing of this snapshot is printed.
             self.fetch.last_call = last_call;
@@ -361,7 +418,9 @@ impl MonitorMachine {
     /// in the fleet's queue of log fetches.
     fn expected_snapshot_gap(&self) -> Duration {
         let queue = u32::try_from(self.fleet_running).unwrap_or(u32::MAX);
-        self.policy.interval + self.options.fetch_spacing.saturating_mul(queue)
+        let turn = self.options.fetch_spacing.saturating_mul(queue);
+        // A quiet log waits up to the fairness bound; its tail must still cover that.
+        self.policy.interval + turn.mul_f64(self.pace.pace().factor().max(1.0))
     }
 
     fn backoff(&self) -> Backoff {

@@ -8,7 +8,9 @@ pub mod guards;
 mod lines;
 mod logs;
 pub mod machine;
+mod pace;
 mod protocol;
+pub mod signals;
 pub mod tail;
 pub mod task;
 

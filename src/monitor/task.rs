@@ -16,6 +16,7 @@ use crate::config::Policy;
 use crate::feed::{Sweep, SweepSlot};
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
 use crate::report::event::{ActionKind, Event};
+use crate::schedule::LogQueue;
 use crate::state::StateHandle;
 
 /// Outputs an idle monitor keeps room for.
@@ -33,6 +34,8 @@ pub struct MonitorIo<A> {
     pub cancel: CancellationToken,
     /// The monotonic origin every `Now::mono` is measured from (shared by the fleet).
     pub origin: Instant,
+    /// The throttle's log queue: told of the machine's signals and pace.
+    pub logs: LogQueue,
 }
 
 /// Runs until cancelled, then hands the machine back for the shutdown summary.
@@ -54,7 +57,7 @@ pub fn run<A: Api>(
             .map(|sweep| seen(&mut machine, sweep, io.id));
         if let Some(row) = first {
             let outputs = machine.observe(now(io.origin), Observation::Status(row));
-            pending.extend(write_ahead(&machine, &io, outputs).await);
+            pending.extend(write_ahead(&mut machine, &io, outputs).await);
         }
         loop {
             while let Some(output) = pending.pop_front() {
@@ -89,7 +92,7 @@ pub fn run<A: Api>(
                             };
                             let Some(row) = row else { continue };
                             let outputs = machine.observe(now(io.origin), Observation::Status(row));
-                            for output in write_ahead(&machine, &io, outputs).await {
+                            for output in write_ahead(&mut machine, &io, outputs).await {
                                 match output {
                                     Output::Event(kind) => {
                                         let _ = io.events.send(Event::now(kind)).await;
@@ -113,7 +116,7 @@ pub fn run<A: Api>(
                     }
                 };
                 let outputs = machine.observe(now(io.origin), answer);
-                pending.extend(write_ahead(&machine, &io, outputs).await);
+                pending.extend(write_ahead(&mut machine, &io, outputs).await);
             }
             // A snapshot's batch can be hundreds of lines; an idle monitor must not keep room
             // for them (a thousand monitors kept tens of MB that way).
@@ -137,7 +140,7 @@ pub fn run<A: Api>(
                 _ = sleep_until(wake) => Observation::Tick,
             };
             let outputs = machine.observe(now(io.origin), observation);
-            pending.extend(write_ahead(&machine, &io, outputs).await);
+            pending.extend(write_ahead(&mut machine, &io, outputs).await);
         }
     }
 }
@@ -152,11 +155,18 @@ fn seen(machine: &mut MonitorMachine, sweep: &Sweep, id: u64) -> Option<Instance
 /// the restarted watcher then knows every line the stream showed, so none is shown twice.
 /// (The window left is the other way round — written but not yet printed — and lasts only as
 /// long as the hand-over to the writer.)
+///
+/// It also hands the log queue what the observation taught the machine: a signal of the job
+/// ending (its next fetch goes early) and the log's pace.
 async fn write_ahead<A: Api>(
-    machine: &MonitorMachine,
+    machine: &mut MonitorMachine,
     io: &MonitorIo<A>,
     outputs: Vec<Output>,
 ) -> Vec<Output> {
+    if let Some(kind) = machine.take_signal() {
+        io.logs.signal(io.id, kind);
+    }
+    io.logs.set_pace(io.id, machine.pace());
     if outputs.contains(&Output::Checkpoint) {
         io.state.save(io.id, machine.durable()).await;
         io.state.flush().await;

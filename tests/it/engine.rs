@@ -76,6 +76,7 @@ impl Fleet {
             events,
             state: StateHandle::disabled(),
             options: MachineOptions::default(),
+            logs: api.throttle().log_queue().clone(),
         };
         let supervisor = tokio::spawn(fleet::supervise(ctx, settings_rx, cancel.clone()));
         Fleet {

@@ -234,7 +234,10 @@ impl FakeApi {
         id: Option<u64>,
         arg: usize,
     ) -> Result<(), ApiError> {
-        self.throttle.acquire(lane).await;
+        match id {
+            Some(id) => self.throttle.acquire_for(lane, id).await,
+            None => self.throttle.acquire(lane).await,
+        }
         let now = Instant::now();
         let outcome = {
             let mut world = self.world();

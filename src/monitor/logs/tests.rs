@@ -143,7 +143,7 @@ fn only_the_end_of_a_long_snapshot_is_kept_and_alignment_still_holds() {
         ..Policy::default()
     };
     let mut follower = LogFollower::new(200);
-    follower.process(&source, &policy, numbered(0..200), 200);
-    let report = follower.process(&source, &policy, numbered(50..250), 200);
+    follower.process(&source, &policy, numbered(0..200), 200, false);
+    let report = follower.process(&source, &policy, numbered(50..250), 200, false);
     assert_eq!(report.new_lines, 50, "aligned on the kept end");
 }

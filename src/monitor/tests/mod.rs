@@ -5,6 +5,7 @@ mod actions;
 mod completion;
 mod logs;
 mod resume;
+mod signals;
 mod status;
 
 use std::time::Duration;
