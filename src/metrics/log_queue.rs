@@ -44,8 +44,10 @@ mod tests {
 
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {
-        let mut stats = QueueStats::default();
-        stats.signals = 3;
+        let mut stats = QueueStats {
+            signals: 3,
+            ..QueueStats::default()
+        };
         stats.fetched(
             Some(SignalKind::GpuIdle),
             Some((SignalKind::GpuIdle, Duration::ZERO)),
