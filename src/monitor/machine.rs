@@ -209,7 +209,10 @@ impl MonitorMachine {
         if status == Status::Running && (changed || first) {
             self.fetch.next_at = Some(now.mono);
         }
-        if let Some(kind) = self.signals.observe(row.as_ref(), status == Status::Running) {
+        if let Some(kind) = self
+            .signals
+            .observe(row.as_ref(), status == Status::Running)
+        {
             self.on_signal(now, kind);
         }
         if was_running && changed && status != Status::Gone && self.fetch.in_flight.is_none() {

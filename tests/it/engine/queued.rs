@@ -63,7 +63,13 @@ async fn a_stop_is_reported_at_the_next_sweep_while_the_log_fetch_is_still_queue
         .filter(|c| c.endpoint == "logs" && c.id == Some(queued))
         .map(|c| c.at - fleet.origin)
         .collect();
-    assert_eq!(fetched.len(), 1, "{fetched:?}");
-    assert!(fetched[0] > reported[0].0, "{fetched:?} vs {reported:?}");
+    // Its turn may come between the stop and the sweep that sees it (the queue's order is the
+    // order the monitors joined in); then the last look is one more fetch, moved forward by the
+    // stop's signal. Either way a fetch follows the report, and no more than that.
+    assert!(fetched.len() <= 2, "{fetched:?}");
+    assert!(
+        fetched.iter().any(|at| *at > reported[0].0),
+        "{fetched:?} vs {reported:?}"
+    );
     fleet.stop().await;
 }
