@@ -74,7 +74,7 @@ pub(crate) fn classify(
             Some(value) => Ok(value),
         },
         401 | 403 => Err(unauthorized(site, status, reply.text())),
-        404 => Err(ApiError::NotFound(format!("{site}: {}", text()))),
+        404 => Err(not_found(site, code, reply.text(), body)),
         410 => Err(ApiError::Other {
             status: Some(410),
             message: format!(
@@ -108,6 +108,25 @@ fn refusal(site: &CallSite<'_>, status: u16, code: &str, text: String) -> ApiErr
             status: Some(status),
             message: format!("{site}: {text}"),
         },
+    }
+}
+
+/// A 404 is proof that the instance is gone only in the API's own words: `no_such_instance`
+/// or `invalid_id`. Anything else — a proxy's HTML page, a 404 without an error code — says
+/// nothing about the instance, and taking it as "gone" would write off one that keeps billing,
+/// so it is worth retrying. An expired session is the key's problem.
+fn not_found(site: &CallSite<'_>, code: &str, text: Option<&str>, body: &str) -> ApiError {
+    let shown = || text.map(quote).unwrap_or_else(|| summarize(body));
+    match code {
+        "no_such_instance" | "invalid_id" => ApiError::NotFound(format!("{site}: {}", shown())),
+        _ if text.is_some_and(|t| t.to_ascii_lowercase().contains("session expired")) => {
+            unauthorized(site, 404, text)
+        }
+        _ => ApiError::Transient(format!(
+            "{site}: HTTP 404 without the API's own error code ({}), not taken as proof the \
+             instance is gone",
+            shown()
+        )),
     }
 }
 
@@ -259,6 +278,15 @@ mod tests {
                 r#"{"error":"no_such_instance","msg":"Instance 7 not found."}"#,
                 "not_found",
             ),
+            (404, "<html><body>404 Not Found</body></html>", "transient"),
+            (404, r#"{"msg":"Not found"}"#, "transient"),
+            (404, "", "transient"),
+            (404, r#"{"error":"not_found","msg":"nope"}"#, "transient"),
+            (
+                404,
+                r#"{"success":false,"msg":"Session expired. Please log in again."}"#,
+                "unauthorized",
+            ),
             (
                 404,
                 r#"{"error":"invalid_id","msg":"Invalid instance id."}"#,
@@ -378,6 +406,16 @@ mod tests {
             ApiError::Transient(
                 "GET /api/v0/instances/7/: HTTP 502 Bad Gateway: an HTML page".into()
             )
+        );
+    }
+
+    #[test]
+    fn a_404_without_the_apis_code_says_why_it_is_not_gone() {
+        let err = run(404, None, "<html><body>404 Not Found</body></html>").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "temporary API failure: GET /api/v0/instances/7/: HTTP 404 without the API's own \
+             error code (an HTML page), not taken as proof the instance is gone"
         );
     }
 

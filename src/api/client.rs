@@ -34,21 +34,36 @@ const USER_AGENT: &str = concat!("vastfleet/", env!("CARGO_PKG_VERSION"));
 pub struct ClientConfig {
     pub base_url: String,
     pub key: ApiKey,
-    /// The whole request, body included.
+    /// The whole request, body included, for reads and quick writes.
     pub timeout: Duration,
+    /// The same for the API's slow operations: request_logs (the host gathers the log first)
+    /// and destroy. The official client allows 120 s "for slow operations like log
+    /// retrieval"; giving up sooner on a destroy that is still being carried out would retry
+    /// it, and a read that hangs that long is better retried than waited for.
+    pub slow_timeout: Duration,
     pub connect_timeout: Duration,
     pub log_poll: LogPollConfig,
 }
 
 impl ClientConfig {
-    /// A config with the default timeouts (30 s per request, 5 s to connect) and log polling.
+    /// A config with the default timeouts (30 s per request, 120 s for request_logs and
+    /// destroy, 5 s to connect) and log polling.
     pub fn new(base_url: impl Into<String>, key: ApiKey) -> Self {
         ClientConfig {
             base_url: base_url.into(),
             key,
             timeout: Duration::from_secs(30),
+            slow_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
             log_poll: LogPollConfig::default(),
+        }
+    }
+
+    /// The timeout of one call to `endpoint`.
+    pub fn timeout_for(&self, endpoint: Endpoint) -> Duration {
+        match endpoint {
+            Endpoint::RequestLogs | Endpoint::Destroy => self.slow_timeout,
+            _ => self.timeout,
         }
     }
 }
@@ -84,8 +99,8 @@ struct Inner {
     auth: HeaderValue,
     key: ApiKey,
     throttle: Throttle,
-    timeout: Duration,
-    log_poll: LogPollConfig,
+    /// Timeouts and log polling, as configured.
+    config: ClientConfig,
 }
 
 impl fmt::Debug for VastClient {
@@ -93,8 +108,9 @@ impl fmt::Debug for VastClient {
         f.debug_struct("VastClient")
             .field("base", &self.inner.base.as_str())
             .field("key", &self.inner.key)
-            .field("timeout", &self.inner.timeout)
-            .field("log_poll", &self.inner.log_poll)
+            .field("timeout", &self.inner.config.timeout)
+            .field("slow_timeout", &self.inner.config.slow_timeout)
+            .field("log_poll", &self.inner.config.log_poll)
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +139,6 @@ impl VastClient {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .user_agent(USER_AGENT)
-            .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| ClientBuildError::Http(e.without_url().to_string()))?;
@@ -132,10 +147,9 @@ impl VastClient {
                 http,
                 base,
                 auth,
-                key: config.key,
+                key: config.key.clone(),
                 throttle,
-                timeout: config.timeout,
-                log_poll: config.log_poll,
+                config,
             }),
         })
     }
@@ -163,6 +177,7 @@ impl VastClient {
         let mut request = inner
             .http
             .request(call.method.clone(), url)
+            .timeout(inner.config.timeout_for(call.endpoint))
             .header(AUTHORIZATION, inner.auth.clone());
         if let Some(body) = &call.body {
             request = request.json(body);
@@ -286,7 +301,8 @@ impl Api for VastClient {
         let reply = self.call(call).await?;
         let url = logs::result_url(&reply, &self.inner.base, &site)?;
         let inner = &*self.inner;
-        let body = logs::fetch_result(&inner.http, &url, inner.log_poll, inner.timeout).await?;
+        let config = &inner.config;
+        let body = logs::fetch_result(&inner.http, &url, config.log_poll, config.timeout).await?;
         Ok(logs::split_lines(&body))
     }
 

@@ -107,6 +107,17 @@ fn the_key_must_be_sendable_as_a_header() {
 }
 
 #[test]
+fn slow_operations_get_the_long_timeout_and_reads_the_short_one() {
+    let config = ClientConfig::new("http://127.0.0.1:1", key());
+    let secs = Duration::from_secs;
+    assert_eq!(config.timeout_for(Endpoint::RequestLogs), secs(120));
+    assert_eq!(config.timeout_for(Endpoint::Destroy), secs(120));
+    for read in [Endpoint::List, Endpoint::ShowOne, Endpoint::SetState] {
+        assert_eq!(config.timeout_for(read), secs(30), "{read:?}");
+    }
+}
+
+#[test]
 fn echoed_keys_are_scrubbed_from_error_text() {
     let client = VastClient::new(
         ClientConfig::new("http://127.0.0.1:1", key()),
@@ -129,6 +140,7 @@ fn refused_client() -> VastClient {
     config.log_poll = LogPollConfig {
         attempts: 3,
         delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
     };
     VastClient::new(config, Throttle::unlimited()).unwrap()
 }
@@ -173,9 +185,14 @@ async fn an_unreachable_log_result_gives_up_after_the_configured_polls() {
     let client = refused_client();
     let url = Url::parse("http://127.0.0.1:1/s3/x.log?X-Amz-Signature=abc").unwrap();
     let inner = &*client.inner;
-    let err = logs::fetch_result(&inner.http, &url, inner.log_poll, inner.timeout)
-        .await
-        .unwrap_err();
+    let err = logs::fetch_result(
+        &inner.http,
+        &url,
+        inner.config.log_poll,
+        inner.config.timeout,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err,
         ApiError::Transient("log result not ready after 3 polls".into())

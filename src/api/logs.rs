@@ -13,19 +13,40 @@ use url::Url;
 use super::models::Reply;
 use super::ApiError;
 
-/// How the `result_url` is polled. The official client makes 30 tries, 0.3 s apart.
+/// How the `result_url` is polled: `attempts` polls, the first after `delay`, each wait half
+/// as long again as the one before, up to `max_delay`. The defaults start like the official
+/// client (0.3 s) but wait about a minute in all, not its 9 s: real log objects appear
+/// "seconds later", and giving up sooner only asks for a new snapshot that takes as long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogPollConfig {
     pub attempts: u32,
     pub delay: Duration,
+    pub max_delay: Duration,
 }
 
 impl Default for LogPollConfig {
     fn default() -> Self {
         LogPollConfig {
-            attempts: 30,
+            attempts: 34,
             delay: Duration::from_millis(300),
+            max_delay: Duration::from_secs(2),
         }
+    }
+}
+
+impl LogPollConfig {
+    /// The wait before poll `n` (0-based).
+    pub fn delay_before(&self, n: u32) -> Duration {
+        let grown_ms = (self.delay.as_millis() as f64 * 1.5_f64.powi(n.min(64) as i32)).round();
+        Duration::from_millis(grown_ms.min(u64::MAX as f64) as u64)
+            .min(self.max_delay.max(self.delay))
+    }
+
+    /// How long all the polls wait in all (without the requests themselves).
+    pub fn patience(&self) -> Duration {
+        (0..self.attempts.max(1))
+            .map(|n| self.delay_before(n))
+            .sum()
     }
 }
 
@@ -74,8 +95,8 @@ pub(crate) async fn fetch_result(
 ) -> Result<String, ApiError> {
     let attempts = poll.attempts.max(1);
     let timeout = timeout.min(POLL_TIMEOUT);
-    for _ in 0..attempts {
-        tokio::time::sleep(poll.delay).await;
+    for n in 0..attempts {
+        tokio::time::sleep(poll.delay_before(n)).await;
         let Ok(response) = http.get(url.clone()).timeout(timeout).send().await else {
             continue;
         };
@@ -108,6 +129,21 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("http://127.0.0.1:8080").unwrap()
+    }
+
+    #[test]
+    fn polls_start_quick_and_wait_about_a_minute_in_all() {
+        let poll = LogPollConfig::default();
+        let ms = |n| Duration::from_millis(n);
+        let first: Vec<Duration> = (0..3).map(|n| poll.delay_before(n)).collect();
+        assert_eq!(first, [ms(300), ms(450), ms(675)]);
+        assert_eq!(poll.delay_before(5), ms(2000));
+        assert_eq!(poll.delay_before(u32::MAX), ms(2000));
+        let patience = poll.patience();
+        assert!(
+            (Duration::from_secs(55)..=Duration::from_secs(70)).contains(&patience),
+            "{patience:?}"
+        );
     }
 
     #[test]

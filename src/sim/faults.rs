@@ -35,6 +35,9 @@ pub enum Fault {
     },
     /// A gateway error (502, 503, 504, ...) with an HTML body.
     Status5xx(u16),
+    /// A proxy's HTML 404 page: the request never reached the API, so it proves nothing
+    /// about the instance.
+    ProxyNotFound,
     /// The response is held back this long (then served normally).
     Slow(Duration),
     /// The connection is closed without any response.
@@ -155,6 +158,7 @@ fn fault_of(spec: &FaultSpec) -> Fault {
         FaultKind::BadGateway => Fault::Status5xx(502),
         FaultKind::Unavailable => Fault::Status5xx(503),
         FaultKind::GatewayTimeout => Fault::Status5xx(504),
+        FaultKind::ProxyNotFound => Fault::ProxyNotFound,
         FaultKind::Slow => Fault::Slow(spec.delay.map(|d| d.0).unwrap_or_default()),
         FaultKind::Drop => Fault::DropConnection,
         FaultKind::MalformedJson => Fault::MalformedJson,

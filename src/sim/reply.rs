@@ -60,7 +60,8 @@ pub(crate) fn text_response(status: u16, content_type: &'static str, text: Strin
     response
 }
 
-/// What a gateway in front of the API answers when the app behind it is down.
+/// What a gateway in front of the API answers when the app behind it is down (or, for 404,
+/// when it does not route the path).
 pub(crate) fn gateway_error(status: u16) -> Response {
     let reason = StatusCode::from_u16(status)
         .ok()
@@ -135,6 +136,7 @@ pub(crate) fn fault_response(
             json_body,
         } => too_many(gap, *json_body, *retry_after),
         Fault::Status5xx(status) => gateway_error(*status),
+        Fault::ProxyNotFound => gateway_error(404),
         Fault::DropConnection => dropped_connection(),
         Fault::MalformedJson => text_response(
             200,

@@ -3,6 +3,7 @@
 //! "not ready" (403 AccessDenied) to its first polls, then the text. Execute works the same.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use regex::Regex;
 use serde_json::{json, Value};
@@ -18,7 +19,10 @@ const MAX_OBJECTS: usize = 4096;
 #[derive(Debug)]
 struct Object {
     text: String,
+    /// Stale-copy mode: what the object held before this snapshot was requested.
+    previous: Option<String>,
     polls_left: u32,
+    ready_at: Instant,
 }
 
 /// What a GET of a fake S3 object finds.
@@ -29,6 +33,13 @@ pub(crate) enum Fetch {
     Ready(String),
 }
 
+/// When a new object is ready: after `polls` GETs and not before `at`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    pub polls: u32,
+    pub at: Instant,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Results {
     objects: HashMap<String, Object>,
@@ -37,32 +48,68 @@ pub(crate) struct Results {
 
 impl Results {
     /// Stores `text` under a fresh unguessable name (with its folder and extension).
-    fn put(&mut self, folder: &str, text: String, polls_left: u32) -> String {
+    fn put(&mut self, folder: &str, text: String, ready: Readiness) -> String {
         let name = format!(
             "{folder}/{:016x}{:016x}.log",
             rand::random::<u64>(),
             rand::random::<u64>()
         );
+        self.store(name, text, None, ready)
+    }
+
+    /// Stores `text` under `name`, which an earlier snapshot may hold: until the new text is
+    /// ready, GETs read the earlier one, as an S3 object being overwritten serves its old
+    /// content.
+    fn overwrite(&mut self, name: String, text: String, ready: Readiness, now: Instant) -> String {
+        // An upload completes in its time whether or not anyone looked (a client that took
+        // the stale copy never polls the new one to readiness).
+        let previous = self.objects.get(&name).and_then(|old| {
+            if now >= old.ready_at {
+                Some(old.text.clone())
+            } else {
+                old.previous.clone()
+            }
+        });
+        self.order.retain(|n| *n != name);
+        self.store(name, text, previous, ready)
+    }
+
+    fn store(
+        &mut self,
+        name: String,
+        text: String,
+        previous: Option<String>,
+        ready: Readiness,
+    ) -> String {
         if self.order.len() >= MAX_OBJECTS {
             if let Some(old) = self.order.pop_front() {
                 self.objects.remove(&old);
             }
         }
         self.order.push_back(name.clone());
-        self.objects
-            .insert(name.clone(), Object { text, polls_left });
+        let object = Object {
+            text,
+            previous,
+            polls_left: ready.polls,
+            ready_at: ready.at,
+        };
+        self.objects.insert(name.clone(), object);
         name
     }
 
-    pub fn fetch(&mut self, name: &str) -> Fetch {
-        match self.objects.get_mut(name) {
-            None => Fetch::Missing,
-            Some(object) if object.polls_left > 0 => {
-                object.polls_left -= 1;
-                Fetch::NotReady
-            }
-            Some(object) => Fetch::Ready(object.text.clone()),
+    pub fn fetch(&mut self, name: &str, now: Instant) -> Fetch {
+        let Some(object) = self.objects.get_mut(name) else {
+            return Fetch::Missing;
+        };
+        if object.polls_left > 0 || now < object.ready_at {
+            object.polls_left = object.polls_left.saturating_sub(1);
+            return match &object.previous {
+                Some(old) => Fetch::Ready(old.clone()),
+                None => Fetch::NotReady,
+            };
         }
+        object.previous = None;
+        Fetch::Ready(object.text.clone())
     }
 }
 
@@ -111,6 +158,14 @@ fn is_true(value: Option<&Value>) -> bool {
     }
 }
 
+/// The pre-2025 object name: derived from key and instance (an MD5 then), so the same for
+/// every snapshot of one instance.
+fn stable_name(key: &str, id: u64) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (key, id).hash(&mut hasher);
+    hasher.finish()
+}
+
 impl World {
     pub fn request_logs(
         &mut self,
@@ -155,9 +210,16 @@ impl World {
             }
             text
         };
-        let name = self
-            .results
-            .put("instance_logs", text, self.logs.not_ready_polls);
+        let ready = Readiness {
+            polls: self.logs.not_ready_polls,
+            at: now + self.logs.ready_after.0,
+        };
+        let name = if self.logs.stale_copy {
+            let stable = format!("instance_logs/{:016x}.log", stable_name(&self.key, id));
+            self.results.overwrite(stable, text, ready, now)
+        } else {
+            self.results.put("instance_logs", text, ready)
+        };
         Ok(json!({
             "success": true,
             "result_url": format!("{base}/__s3/{name}"),
@@ -190,9 +252,11 @@ impl World {
         }
         let writeable_path = format!("/tmp/vast_cmd_{id}");
         let text = format!("{writeable_path}\n(simulated) C.{id}$ {command}\n");
-        let name = self
-            .results
-            .put("command_results", text, self.logs.not_ready_polls);
+        let ready = Readiness {
+            polls: self.logs.not_ready_polls,
+            at: now + self.logs.ready_after.0,
+        };
+        let name = self.results.put("command_results", text, ready);
         Ok(json!({
             "success": true,
             "writeable_path": writeable_path,
@@ -206,15 +270,54 @@ impl World {
 mod tests {
     use super::*;
 
+    fn polls(polls: u32, at: Instant) -> Readiness {
+        Readiness { polls, at }
+    }
+
     #[test]
     fn objects_are_not_ready_for_their_first_polls() {
+        let now = Instant::now();
         let mut results = Results::default();
-        let name = results.put("instance_logs", "a\nb\n".into(), 2);
+        let name = results.put("instance_logs", "a\nb\n".into(), polls(2, now));
         assert!(name.starts_with("instance_logs/") && name.ends_with(".log"));
-        assert_eq!(results.fetch(&name), Fetch::NotReady);
-        assert_eq!(results.fetch(&name), Fetch::NotReady);
-        assert_eq!(results.fetch(&name), Fetch::Ready("a\nb\n".into()));
-        assert_eq!(results.fetch("instance_logs/nope.log"), Fetch::Missing);
+        assert_eq!(results.fetch(&name, now), Fetch::NotReady);
+        assert_eq!(results.fetch(&name, now), Fetch::NotReady);
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\nb\n".into()));
+        assert_eq!(results.fetch("instance_logs/nope.log", now), Fetch::Missing);
+    }
+
+    #[test]
+    fn objects_are_not_ready_before_their_time_whatever_the_polls() {
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_secs(5);
+        let mut results = Results::default();
+        let name = results.put("instance_logs", "a\n".into(), polls(1, later));
+        for _ in 0..10 {
+            assert_eq!(results.fetch(&name, t0), Fetch::NotReady);
+        }
+        assert_eq!(results.fetch(&name, later), Fetch::Ready("a\n".into()));
+    }
+
+    #[test]
+    fn a_stable_object_serves_the_previous_snapshot_until_the_new_one_is_ready() {
+        let now = Instant::now();
+        let mut results = Results::default();
+        let name = "instance_logs/stable.log".to_owned();
+        results.overwrite(name.clone(), "a\n".into(), polls(1, now), now);
+        assert_eq!(results.fetch(&name, now), Fetch::NotReady, "nothing before");
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\n".into()));
+        let again = results.overwrite(name.clone(), "a\nb\n".into(), polls(2, now), now);
+        assert_eq!(again, name, "the same URL");
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\n".into()));
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\n".into()));
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\nb\n".into()));
+        // Overwritten again before the new text was ready: the stale copy is still the last
+        // one that was ready, never the one that never got there.
+        let later = now + std::time::Duration::from_secs(5);
+        results.overwrite(name.clone(), "c\n".into(), polls(1, later), now);
+        results.overwrite(name.clone(), "d\n".into(), polls(1, now), now);
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("a\nb\n".into()));
+        assert_eq!(results.fetch(&name, now), Fetch::Ready("d\n".into()));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -69,8 +70,13 @@ impl Default for Switches {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
-    /// The fake S3 object answers "not ready" to this many GETs before the text.
+    /// The fake S3 object answers "not ready" to this many GETs before the text ...
     pub not_ready_polls: u32,
+    /// ... and for at least this long after request_logs (real objects appear "seconds later").
+    pub ready_after: Dur,
+    /// One stable object per instance, as before 2025 (the name came from key + instance):
+    /// while a new snapshot is not ready, the object still serves the previous one (200).
+    pub stale_copy: bool,
     /// The "not ready" status: 403 (S3's AccessDenied) or 404.
     pub not_ready_status: u16,
     /// Lines returned when request_logs names no `tail`.
@@ -83,6 +89,8 @@ impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             not_ready_polls: 1,
+            ready_after: Dur(Duration::ZERO),
+            stale_copy: false,
             not_ready_status: 403,
             default_tail: 1000,
             max_lines: 10_000,
@@ -128,6 +136,8 @@ pub enum FaultKind {
     Unavailable,
     #[serde(rename = "504")]
     GatewayTimeout,
+    #[serde(rename = "404_html")]
+    ProxyNotFound,
     #[serde(rename = "slow")]
     Slow,
     #[serde(rename = "drop")]

@@ -211,8 +211,8 @@ async fn log_result(
     Path((folder, name)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    serve(sim, "log_result", false, req, move |w, _| {
-        match w.results.fetch(&format!("{folder}/{name}")) {
+    serve(sim, "log_result", false, req, move |w, c| {
+        match w.results.fetch(&format!("{folder}/{name}"), c.now) {
             Fetch::Ready(text) => text_response(200, "text/plain; charset=utf-8", text),
             Fetch::NotReady => s3_not_ready(w.logs.not_ready_status),
             Fetch::Missing => s3_not_ready(404),

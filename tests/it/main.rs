@@ -13,6 +13,7 @@ mod support;
 mod throttle;
 mod watch;
 
+mod realism;
 mod reload;
 mod report;
 mod restart;
