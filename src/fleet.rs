@@ -31,6 +31,9 @@ pub struct FleetContext<A> {
     pub options: MachineOptions,
     /// The throttle's log queue (`Throttle::log_queue`).
     pub logs: LogQueue,
+    /// Where the sweeps go, when someone else reads them too (the live view); else the
+    /// supervisor makes its own channel.
+    pub sweeps: Option<watch::Sender<SweepSlot>>,
 }
 
 struct MonitorHandle {
@@ -43,14 +46,20 @@ struct MonitorHandle {
 /// Runs the fleet until `cancel`, following every new `Settings` sent on `settings`, and
 /// returns each instance's summary for the shutdown report.
 pub async fn supervise<A: Api>(
-    ctx: FleetContext<A>,
+    mut ctx: FleetContext<A>,
     mut settings: watch::Receiver<Arc<Settings>>,
     cancel: CancellationToken,
 ) -> Vec<InstanceSummary> {
     let origin = Instant::now();
     let current = settings.borrow_and_update().clone();
     let (cadence_tx, cadence_rx) = watch::channel(cadence_of(&current));
-    let (sweeps_tx, sweeps_rx) = watch::channel::<SweepSlot>(None);
+    let (sweeps_tx, sweeps_rx) = match ctx.sweeps.take() {
+        Some(tx) => {
+            let rx = tx.subscribe();
+            (tx, rx)
+        }
+        None => watch::channel::<SweepSlot>(None),
+    };
     let feed_cancel = cancel.child_token();
     let feed = tokio::spawn(feed::run(
         Arc::clone(&ctx.api),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod exit;
 pub mod feed;
 pub mod fleet;
+pub mod live;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

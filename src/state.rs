@@ -63,7 +63,7 @@ pub enum Opened {
 
 /// Held for the life of the process: a second watcher on the same state file is refused.
 pub struct StateLock {
-    _file: File,
+    file: File,
 }
 
 impl StateHandle {
@@ -240,7 +240,7 @@ pub fn acquire_lock(state_path: &Path) -> Result<StateLock, String> {
     if file.try_lock_exclusive().is_err() {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
-        let holder = holder.trim();
+        let holder = holder.lines().next().unwrap_or("").trim();
         let who = if holder.is_empty() {
             "another vastfleet watch".to_string()
         } else {
@@ -257,5 +257,26 @@ pub fn acquire_lock(state_path: &Path) -> Result<StateLock, String> {
     let _ = file.seek(SeekFrom::Start(0));
     let _ = write!(file, "{}", std::process::id());
     let _ = file.flush();
-    Ok(StateLock { _file: file })
+    Ok(StateLock { file })
+}
+
+impl StateLock {
+    /// Adds the live view's socket to the lock file (second line, after the pid), so `top`
+    /// and `status` find the running watcher from the fleet file alone.
+    pub fn record_socket(&mut self, socket: &Path) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        write!(self.file, "{}\n{}\n", std::process::id(), socket.display())?;
+        self.file.flush()
+    }
+}
+
+/// The socket a running watcher of `state_path` recorded in its lock file, if any. Whether it
+/// still answers is for the caller to find out.
+pub fn recorded_socket(state_path: &Path) -> Option<PathBuf> {
+    let mut lock_path = state_path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let text = std::fs::read_to_string(PathBuf::from(lock_path)).ok()?;
+    let socket = text.lines().nth(1)?.trim();
+    (!socket.is_empty()).then(|| PathBuf::from(socket))
 }

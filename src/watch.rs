@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::config::Settings;
+use crate::feed::SweepSlot;
 use crate::fleet::{self, FleetContext};
+use crate::live::{self, Board};
 use crate::metrics::Metrics;
 use crate::monitor::machine::MachineOptions;
 use crate::notify::{self, NotifierConfig};
@@ -41,6 +43,15 @@ pub struct Session {
     pub metrics: Option<Metrics>,
     /// Webhooks (`[[notify]]`), when the fleet has any.
     pub notify: Option<NotifierConfig>,
+    /// The live view: every event is folded into the board, served beside the state file.
+    pub live: Option<LiveSession>,
+}
+
+/// The board and the sweep channel it reads, made before the session so the `--metrics`
+/// listener can serve the board too.
+pub struct LiveSession {
+    pub board: Board,
+    pub sweeps: watch::Sender<SweepSlot>,
 }
 
 /// How long queued notifications may take to go out after Ctrl+C (the whole stop must stay
@@ -54,9 +65,18 @@ pub async fn run<A: Api>(
     session: Session,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
-    let _lock = match &session.state_path {
+    let mut lock = match &session.state_path {
         Some(path) => Some(state::acquire_lock(path).map_err(Fatal::input)?),
         None => None,
+    };
+    let live_socket = match (&session.live, &session.state_path, &mut lock) {
+        (Some(live), Some(path), Some(lock)) => Some(serve_live(
+            live.board.clone(),
+            path,
+            lock,
+            shutdown.clone(),
+        )?),
+        _ => None,
     };
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (to_writer, writer_rx) = mpsc::channel(EVENT_QUEUE);
@@ -75,10 +95,15 @@ pub async fn run<A: Api>(
         metrics.set_effective_rate(throttle.effective_per_second());
         metrics.attach_log_queue(throttle.log_queue().clone());
     }
+    let (board, sweeps) = match session.live {
+        Some(live) => (Some(live.board), Some(live.sweeps)),
+        None => (None, None),
+    };
     let fan_out = tokio::spawn(fan_out(
         events_rx,
         to_writer,
         session.metrics,
+        board,
         to_notifier,
         release_notify.clone(),
     ));
@@ -132,6 +157,7 @@ pub async fn run<A: Api>(
         state,
         options: session.options,
         logs: throttle.log_queue().clone(),
+        sweeps,
     };
     let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
 
@@ -179,7 +205,35 @@ pub async fn run<A: Api>(
     }
     let _ = fan_out.await;
     let _ = output.await;
+    if let Some(server) = live_socket {
+        let _ = server.await;
+    }
     Ok(())
+}
+
+/// Opens the live view's socket beside the state file and records it in the lock file. A
+/// socket that cannot be opened is bad input at start (exit 2), like a taken metrics port.
+fn serve_live(
+    board: Board,
+    state_path: &std::path::Path,
+    lock: &mut state::StateLock,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, Fatal> {
+    let path = live::socket_path(state_path);
+    let listener = live::serve::bind(&path).map_err(|err| {
+        Fatal::input(format!(
+            "cannot open the live view socket {}: {err}\n  help: remove what is at that path, \
+             or pass a different --state",
+            path.display()
+        ))
+    })?;
+    // Absolute: readers start from their own working directory.
+    let recorded = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    if let Err(err) = lock.record_socket(&recorded) {
+        tracing::warn!("cannot record the live view socket in the lock file: {err}");
+    }
+    let router = live::router(board, shutdown.clone());
+    Ok(live::serve::spawn(listener, path, router, shutdown))
 }
 
 /// Hands every event to the writer, the metrics and the notifier. The writer is the only one
@@ -188,6 +242,7 @@ async fn fan_out(
     mut events: mpsc::Receiver<Event>,
     writer: mpsc::Sender<Event>,
     metrics: Option<Metrics>,
+    board: Option<Board>,
     mut notifier: Option<mpsc::Sender<Event>>,
     release_notifier: CancellationToken,
 ) {
@@ -204,6 +259,9 @@ async fn fan_out(
         };
         if let Some(metrics) = &metrics {
             metrics.observe(&event);
+        }
+        if let Some(board) = &board {
+            board.observe(&event);
         }
         if let Some(notifier) = &notifier {
             if !matches!(event.kind, EventKind::Log { .. }) {

@@ -13,6 +13,7 @@ use crate::cli::{OnCompleteArg, WatchArgs};
 use crate::commands::connect;
 use crate::config::settings::parse_interval_flag;
 use crate::config::{ConfigError, NotifyTarget, Overrides, Settings};
+use crate::live::{self, Board, Sources};
 use crate::metrics::{self, Metered, Metrics};
 use crate::monitor::MachineOptions;
 use crate::notify::{self, NotifierConfig};
@@ -22,7 +23,7 @@ use crate::report::filter::{compile_patterns, LineFilter};
 use crate::report::human::HumanOptions;
 use crate::report::writer::{Format, Writer};
 use crate::throttle::{Endpoint, Throttle, ThrottleConfig};
-use crate::watch::{self, Session};
+use crate::watch::{self, LiveSession, Session};
 use crate::{signals, state, Fatal, Terminal};
 
 /// The fleet file when neither FILE nor `--id` is given.
@@ -148,17 +149,31 @@ impl Plan {
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
         let throttle = Throttle::new(self.settings.api.rate_limit);
         let client = connect::build(self.api_url(), key, throttle.clone())?;
+        let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
+        let board = Board::new(Sources {
+            sweeps: Some(sweeps_rx),
+            throttle: Some((
+                throttle.clone(),
+                ThrottleConfig::new(self.settings.api.rate_limit),
+            )),
+            fleet_file: self
+                .file
+                .as_ref()
+                .map(|(path, _)| path.display().to_string()),
+        });
         let metrics = match self.metrics_addr {
             Some(addr) => {
                 let metrics = Metrics::new();
-                let (bound, _server) = metrics::serve(addr, metrics.clone(), shutdown.clone())
-                    .await
-                    .map_err(|err| {
-                        Fatal::input(format!(
+                let live = live::router(board.clone(), shutdown.clone());
+                let (bound, _server) =
+                    metrics::serve(addr, metrics.clone(), Some(live), shutdown.clone())
+                        .await
+                        .map_err(|err| {
+                            Fatal::input(format!(
                             "--metrics {addr}: cannot listen there: {err}\n  help: pick a free \
                              port, e.g. --metrics 127.0.0.1:0"
                         ))
-                    })?;
+                        })?;
                 eprintln!("vastfleet: metrics on http://{bound}/metrics");
                 Some(metrics)
             }
@@ -183,6 +198,7 @@ impl Plan {
             offer_destroy: self.offer_destroy,
             metrics: metrics.clone(),
             notify,
+            live: Some(LiveSession { board, sweeps }),
         };
         match metrics {
             Some(metrics) => {

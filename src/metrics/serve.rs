@@ -15,9 +15,11 @@ use super::{Metrics, CONTENT_TYPE};
 
 /// Binds `addr` and serves until `cancel` fires. Binding happens before this returns, so a
 /// taken port is a start-up error the caller can report, and port 0 yields the real address.
+/// `extra` routes (the live view's `/v1/...`) are served beside `/metrics`.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
+    extra: Option<Router>,
     cancel: CancellationToken,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
@@ -26,6 +28,10 @@ pub async fn serve(
         .route("/metrics", get(scrape))
         .route("/", get(hint))
         .with_state(metrics);
+    let app = match extra {
+        Some(extra) => app.merge(extra),
+        None => app,
+    };
     let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(error) = axum::serve(listener, app)

@@ -6,7 +6,7 @@ pub mod filter;
 pub mod human;
 pub mod json;
 mod message;
-mod sanitize;
+pub(crate) mod sanitize;
 pub mod style;
 pub mod writer;
 

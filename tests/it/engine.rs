@@ -77,6 +77,7 @@ impl Fleet {
             state: StateHandle::disabled(),
             options: MachineOptions::default(),
             logs: api.throttle().log_queue().clone(),
+            sweeps: None,
         };
         let supervisor = tokio::spawn(fleet::supervise(ctx, settings_rx, cancel.clone()));
         Fleet {

@@ -40,6 +40,7 @@ async fn a_scrape_shows_what_the_stream_said() {
     let (addr, server) = serve(
         "127.0.0.1:0".parse().unwrap(),
         metrics.clone(),
+        None,
         cancel.clone(),
     )
     .await
@@ -177,6 +178,6 @@ async fn a_scrape_shows_what_the_stream_said() {
 async fn a_taken_port_is_an_error_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let result = serve(addr, Metrics::new(), CancellationToken::new()).await;
+    let result = serve(addr, Metrics::new(), None, CancellationToken::new()).await;
     assert!(result.is_err());
 }

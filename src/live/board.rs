@@ -1,0 +1,379 @@
+//! The board: the watcher's live state, folded from the event stream it already emits (the
+//! same events the writer prints, so the view cannot tell a different story than the stream),
+//! plus a ring of the recent events for `/v1/events` to replay on connect.
+//!
+//! What the stream does not carry (GPU, price, start date) is read from the latest status
+//! sweep, the very `Arc` the monitors read, and only when a snapshot is asked for: a watcher
+//! nobody looks at pays one lock, one map update and one event clone per event, nothing more.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, watch};
+
+use super::snapshot::{
+    epoch_seconds, ActionView, ApiHealth, ApiView, EndpointView, FleetSnapshot, GuardView,
+    InstanceView, LogLine, LogView, Totals, VERSION,
+};
+use crate::feed::SweepSlot;
+use crate::monitor::RUNNING;
+use crate::report::event::{Event, EventKind, Source};
+use crate::report::sanitize::clean_line;
+use crate::throttle::{Endpoint, Throttle, ThrottleConfig, ThrottleStatus};
+
+/// Log lines kept per instance for the log pane; `top` keeps its own longer history while the
+/// pane is open. Small on purpose: at 1,000 instances this is most of the board's memory.
+pub const RECENT_LINES: usize = 24;
+/// Characters kept of one log line (the pane is one terminal line per log line).
+const LINE_CHARS: usize = 400;
+/// Actions remembered per instance.
+const RECENT_ACTIONS: usize = 8;
+/// Events `/v1/events` replays to a new reader.
+pub const REPLAY: usize = 1000;
+/// Events a slow reader may fall behind before it is told it missed some.
+const LIVE_QUEUE: usize = 1024;
+
+/// One sequence-numbered event as the ring and the live readers share it.
+pub type Numbered = (u64, Arc<Event>);
+
+/// Where the board reads what the stream does not say; each part is optional so tests and
+/// `demo` can go without.
+#[derive(Default)]
+pub struct Sources {
+    pub sweeps: Option<watch::Receiver<SweepSlot>>,
+    pub throttle: Option<(Throttle, ThrottleConfig)>,
+    pub fleet_file: Option<String>,
+}
+
+/// Cheap to clone; every clone shares one board.
+#[derive(Clone)]
+pub struct Board {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    sources: Sources,
+    throttle_status: Option<watch::Receiver<ThrottleStatus>>,
+    started_at: SystemTime,
+    live: broadcast::Sender<Numbered>,
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: BTreeMap<u64, Tracked>,
+    /// Consecutive failed sweeps: (attempt, first failure, last error).
+    sweep_failing: Option<(u32, SystemTime, String)>,
+    ring: VecDeque<Numbered>,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Tracked {
+    label: String,
+    status: Option<String>,
+    message: Option<String>,
+    recent: VecDeque<LogLine>,
+    last_new_line_at: Option<SystemTime>,
+    log_lines: u64,
+    completions: u32,
+    failed_actions: u32,
+    guard: Option<GuardView>,
+    actions: VecDeque<ActionView>,
+    error: Option<String>,
+}
+
+impl Board {
+    pub fn new(sources: Sources) -> Board {
+        let throttle_status = sources.throttle.as_ref().map(|(t, _)| t.subscribe());
+        let (live, _) = broadcast::channel(LIVE_QUEUE);
+        Board {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner::default()),
+                sources,
+                throttle_status,
+                started_at: SystemTime::now(),
+                live,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every update is a few field writes; a panic cannot leave the maps half-changed.
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Folds one event of the stream in and hands it to the live readers.
+    pub fn observe(&self, event: &Event) {
+        let mut inner = self.lock();
+        inner.fold(event);
+        inner.seq += 1;
+        let numbered = (inner.seq, Arc::new(event.clone()));
+        if inner.ring.len() == REPLAY {
+            inner.ring.pop_front();
+        }
+        inner.ring.push_back(numbered.clone());
+        if self.shared.live.receiver_count() > 0 {
+            // Sent under the lock, so a reader subscribing meanwhile sees each event once:
+            // either in its replay or live, never both, never neither.
+            let _ = self.shared.live.send(numbered);
+        }
+    }
+
+    /// The recent events (oldest first) and a receiver for every later one.
+    pub fn subscribe(&self) -> (Vec<Numbered>, broadcast::Receiver<Numbered>) {
+        let inner = self.lock();
+        let replay = inner.ring.iter().cloned().collect();
+        (replay, self.shared.live.subscribe())
+    }
+
+    /// The recent log of one instance, `None` when it is not watched.
+    pub fn log(&self, id: u64) -> Option<LogView> {
+        let inner = self.lock();
+        let tracked = inner.instances.get(&id)?;
+        Some(LogView {
+            id,
+            label: tracked.label.clone(),
+            lines: tracked.recent.iter().cloned().collect(),
+        })
+    }
+
+    /// The fleet now.
+    pub fn snapshot(&self, now: SystemTime) -> FleetSnapshot {
+        let at = epoch_seconds(now);
+        let sweep = self
+            .shared
+            .sources
+            .sweeps
+            .as_ref()
+            .and_then(|s| s.borrow().clone());
+        let inner = self.lock();
+        let instances: Vec<InstanceView> = inner
+            .instances
+            .iter()
+            .map(|(&id, tracked)| {
+                let row = sweep.as_ref().and_then(|s| s.rows.get(&id));
+                tracked.view(id, row, at)
+            })
+            .collect();
+        let failing = inner.sweep_failing.clone();
+        drop(inner);
+        FleetSnapshot {
+            version: VERSION,
+            pid: std::process::id(),
+            at,
+            started_at: epoch_seconds(self.shared.started_at),
+            fleet_file: self.shared.sources.fleet_file.clone(),
+            totals: totals(&instances),
+            instances,
+            api: self.api_view(now, failing),
+        }
+    }
+
+    fn api_view(&self, now: SystemTime, failing: Option<(u32, SystemTime, String)>) -> ApiView {
+        let cooling = self.shared.throttle_status.as_ref().and_then(|status| {
+            let status = status.borrow();
+            let left = status
+                .cooling_until?
+                .checked_duration_since(tokio::time::Instant::now())?;
+            Some((now + left, status.cooling_reason.clone()))
+        });
+        let health = match (failing, cooling) {
+            (_, Some((until, reason))) => ApiHealth::Cooling {
+                until: epoch_seconds(until),
+                reason,
+            },
+            (Some((attempt, since, error)), None) => ApiHealth::Failing {
+                attempt,
+                since: epoch_seconds(since),
+                error,
+            },
+            (None, None) => ApiHealth::Ok,
+        };
+        let Some((throttle, config)) = &self.shared.sources.throttle else {
+            return ApiView {
+                health,
+                per_second: None,
+                calls: 0,
+                rate_limited: 0,
+                endpoints: Vec::new(),
+            };
+        };
+        let stats = throttle.stats();
+        let overall = stats.per_second.is_finite().then_some(stats.per_second);
+        let endpoints = Endpoint::ALL
+            .iter()
+            .map(|&endpoint| {
+                let gap = config.gap(endpoint).as_secs_f64();
+                let by_gap = (gap > 0.0).then(|| gap.recip());
+                let per_second = match (by_gap, overall) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                EndpointView {
+                    endpoint: endpoint.as_str().to_owned(),
+                    per_second,
+                    calls: stats.calls.get(&endpoint).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        ApiView {
+            health,
+            per_second: overall,
+            calls: stats.calls.values().sum(),
+            rate_limited: stats.rate_limited,
+            endpoints,
+        }
+    }
+}
+
+impl Inner {
+    fn fold(&mut self, event: &Event) {
+        let at = event.at;
+        match &event.kind {
+            EventKind::Left { source } => {
+                self.instances.remove(&source.id);
+            }
+            EventKind::ApiError {
+                source: None,
+                attempt,
+                error,
+                ..
+            } => {
+                let since = match &self.sweep_failing {
+                    Some((_, since, _)) => *since,
+                    None => at,
+                };
+                self.sweep_failing = Some((*attempt, since, error.clone()));
+            }
+            EventKind::Recovered { source: None, .. } => self.sweep_failing = None,
+            kind => {
+                if let Some(source) = kind.source() {
+                    self.track(source).fold(kind, at);
+                }
+            }
+        }
+    }
+
+    fn track(&mut self, source: &Source) -> &mut Tracked {
+        let tracked = self.instances.entry(source.id).or_default();
+        if tracked.label != source.label {
+            tracked.label.clone_from(&source.label);
+        }
+        tracked
+    }
+}
+
+impl Tracked {
+    fn fold(&mut self, kind: &EventKind, at: SystemTime) {
+        match kind {
+            EventKind::Status {
+                status, message, ..
+            } => {
+                self.status = Some(status.clone());
+                self.message = message.as_deref().map(|m| clean_line(m).into_owned());
+            }
+            EventKind::Log { line, history, .. } => self.push_line(line, *history, at),
+            EventKind::Completion { .. } => self.completions += 1,
+            EventKind::Action {
+                action,
+                ok,
+                dry_run,
+                reason,
+                ..
+            } => {
+                if !ok && !dry_run {
+                    self.failed_actions += 1;
+                }
+                if self.actions.len() == RECENT_ACTIONS {
+                    self.actions.pop_front();
+                }
+                self.actions.push_back(ActionView {
+                    action: action.as_str().to_owned(),
+                    ok: *ok,
+                    dry_run: *dry_run,
+                    reason: reason.clone(),
+                    at: epoch_seconds(at),
+                });
+            }
+            EventKind::Guard {
+                guard,
+                action,
+                detail,
+                ..
+            } => {
+                self.guard = Some(GuardView {
+                    guard: guard.clone(),
+                    action: action.map(|a| a.as_str().to_owned()),
+                    detail: detail.clone(),
+                    at: epoch_seconds(at),
+                });
+            }
+            EventKind::ApiError { error, .. } => self.error = Some(error.clone()),
+            EventKind::Recovered { .. } => self.error = None,
+            _ => {}
+        }
+    }
+
+    fn push_line(&mut self, line: &str, history: bool, at: SystemTime) {
+        let clean = clean_line(line);
+        let line: String = clean.chars().take(LINE_CHARS).collect();
+        if self.recent.len() == RECENT_LINES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(LogLine {
+            at: epoch_seconds(at),
+            line,
+            history,
+        });
+        if !history {
+            self.log_lines += 1;
+            self.last_new_line_at = Some(at);
+        }
+    }
+
+    fn view(&self, id: u64, row: Option<&crate::api::Instance>, at: f64) -> InstanceView {
+        // A row of an instance the stream calls gone is stale by definition.
+        let row = row.filter(|_| self.status.as_deref() != Some(crate::monitor::GONE));
+        InstanceView {
+            id,
+            label: self.label.clone(),
+            status: self.status.clone(),
+            message: self.message.clone(),
+            gpu: row.and_then(|r| r.gpu_label()),
+            dph_total: row.and_then(|r| r.dph_total).filter(|d| d.is_finite()),
+            spend_usd: row.and_then(|r| r.spend_usd(at)),
+            started_at: row.and_then(|r| r.start_date).filter(|s| s.is_finite()),
+            last_line: self.recent.back().map(|l| l.line.clone()),
+            last_line_at: self.last_new_line_at.map(epoch_seconds),
+            log_lines: self.log_lines,
+            completions: self.completions,
+            failed_actions: self.failed_actions,
+            guard: self.guard.clone(),
+            actions: self.actions.iter().cloned().collect(),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// Counts by status, the running burn and the spend so far.
+pub fn totals(instances: &[InstanceView]) -> Totals {
+    let mut totals = Totals {
+        instances: instances.len(),
+        ..Totals::default()
+    };
+    for instance in instances {
+        let status = instance.status.as_deref().unwrap_or("unknown");
+        *totals.by_status.entry(status.to_owned()).or_default() += 1;
+        if status == RUNNING {
+            totals.dph_running += instance.dph_total.unwrap_or(0.0);
+        }
+        totals.spend_usd += instance.spend_usd.unwrap_or(0.0);
+        totals.completions += u64::from(instance.completions);
+    }
+    totals
+}
