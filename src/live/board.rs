@@ -17,9 +17,9 @@ use super::snapshot::{
     InstanceView, LogLine, LogView, Totals, VERSION,
 };
 use crate::feed::SweepSlot;
-use crate::monitor::RUNNING;
 use crate::report::event::{Event, EventKind, Source};
 use crate::report::sanitize::clean_line;
+use crate::status::Status;
 use crate::throttle::{Endpoint, Throttle, ThrottleConfig, ThrottleStatus};
 
 /// Log lines kept per instance for the log pane; `top` keeps its own longer history while the
@@ -72,7 +72,7 @@ struct Inner {
 #[derive(Default)]
 struct Tracked {
     label: String,
-    status: Option<String>,
+    status: Option<Status>,
     message: Option<String>,
     recent: VecDeque<LogLine>,
     last_new_line_at: Option<SystemTime>,
@@ -338,7 +338,7 @@ impl Tracked {
 
     fn view(&self, id: u64, row: Option<&crate::api::Instance>, at: f64) -> InstanceView {
         // A row of an instance the stream calls gone is stale by definition.
-        let row = row.filter(|_| self.status.as_deref() != Some(crate::monitor::GONE));
+        let row = row.filter(|_| self.status != Some(Status::Gone));
         InstanceView {
             id,
             label: self.label.clone(),
@@ -360,6 +360,9 @@ impl Tracked {
     }
 }
 
+/// The `by_status` name of an instance no sweep has reported yet.
+pub const UNSEEN: &str = "unseen";
+
 /// Counts by status, the running burn and the spend so far.
 pub fn totals(instances: &[InstanceView]) -> Totals {
     let mut totals = Totals {
@@ -367,9 +370,9 @@ pub fn totals(instances: &[InstanceView]) -> Totals {
         ..Totals::default()
     };
     for instance in instances {
-        let status = instance.status.as_deref().unwrap_or("unknown");
-        *totals.by_status.entry(status.to_owned()).or_default() += 1;
-        if status == RUNNING {
+        let name = instance.status.as_ref().map_or(UNSEEN, Status::as_str);
+        *totals.by_status.entry(name.to_owned()).or_default() += 1;
+        if instance.status == Some(Status::Running) {
             totals.dph_running += instance.dph_total.unwrap_or(0.0);
         }
         totals.spend_usd += instance.spend_usd.unwrap_or(0.0);

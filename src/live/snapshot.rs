@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::status::Status;
+
 /// Bumped when a field changes meaning; readers refuse what they do not understand.
 pub const VERSION: u32 = 1;
 
@@ -35,7 +37,7 @@ pub struct InstanceView {
     pub label: String,
     /// The last `actual_status` the stream reported (`gone` when the API lost it); `None`
     /// before the first sweep.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// The host's status text, when it said something.
     pub message: Option<String>,
     /// "2x RTX 4090", from the last status sweep.
@@ -83,7 +85,7 @@ pub struct ActionView {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub instances: usize,
-    /// Instances by status (`unknown` before the first sweep).
+    /// Instances by status (`unseen` before the first sweep).
     pub by_status: BTreeMap<String, usize>,
     /// $/hr of the running instances: what the fleet burns now.
     pub dph_running: f64,

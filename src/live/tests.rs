@@ -121,7 +121,7 @@ fn the_snapshot_is_the_stream_folded() {
     let alpha = &snapshot.instances[0];
     assert_eq!(alpha.id, 1);
     assert_eq!(alpha.label, "alpha");
-    assert_eq!(alpha.status.as_deref(), Some("running"));
+    assert_eq!(alpha.status, Some(crate::status::Status::Running));
     assert_eq!(alpha.message.as_deref(), Some("success,\trunning"));
     assert_eq!(alpha.last_line.as_deref(), Some("epoch 2"));
     assert_eq!(alpha.last_line_at, Some(120.0));

@@ -84,7 +84,7 @@ async fn a_running_watch_serves_its_fleet_on_its_socket_and_metrics_listener() {
         .collect();
     assert_eq!(labels, ["alpha", "beta"]);
     let alpha = &snapshot.instances[0];
-    assert_eq!(alpha.status.as_deref(), Some("running"));
+    assert_eq!(alpha.status, Some(vastfleet::status::Status::Running));
     assert_eq!(alpha.gpu.as_deref(), Some("2x RTX 4090"));
     assert_eq!(alpha.dph_total, Some(0.8));
     assert!(alpha
