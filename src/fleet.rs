@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -12,13 +12,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
+use crate::config::settings::Budget;
 use crate::config::{InstanceSettings, Policy, Settings};
+use crate::cost::{BudgetWatch, Totals};
 use crate::feed::{self, Cadence, Sweep, SweepSlot};
 use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
 use crate::schedule::LogQueue;
 use crate::state::StateHandle;
+use crate::status::Status;
 
 /// How long shutdown waits for monitors to hand back their state before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -79,6 +82,7 @@ pub async fn supervise<A: Api>(
         settings: Arc::clone(&current),
         discovered: BTreeMap::new(),
         orphans: None,
+        budget: BudgetWatch::default(),
     };
     for instance in &current.instances {
         fleet.spawn(instance.clone(), None).await;
@@ -129,6 +133,8 @@ struct Supervisor<A> {
     discovered: BTreeMap<u64, Option<String>>,
     /// The unlisted account instances last reported, without `[discover]`.
     orphans: Option<Vec<u64>>,
+    /// `[budget]` episodes under way.
+    budget: BudgetWatch,
 }
 
 impl<A: Api> Supervisor<A> {
@@ -185,6 +191,7 @@ impl<A: Api> Supervisor<A> {
     /// Follows the account: new instances matching `[discover]` join the fleet; without it,
     /// unlisted instances are reported whenever that set changes (they keep billing too).
     async fn account_seen(&mut self, sweep: &Sweep) {
+        self.check_budget(sweep).await;
         let listed = self.listed();
         match &self.settings.discover {
             Some(discover) => {
@@ -221,6 +228,29 @@ impl<A: Api> Supervisor<A> {
                     self.orphans = Some(unlisted);
                 }
             }
+        }
+    }
+
+    /// The watched instances' totals against `[budget]`: no extra call, the sweep has them.
+    async fn check_budget(&mut self, sweep: &Sweep) {
+        let budget = self.settings.budget;
+        if budget == Budget::default() {
+            return;
+        }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut totals = Totals::default();
+        for id in self.monitors.keys() {
+            let row = sweep.rows.get(id);
+            totals.add(
+                &Status::of(row),
+                row.and_then(|r| r.dph_total),
+                row.and_then(|r| r.spend_usd(wall)),
+            );
+        }
+        for kind in self.budget.check(&budget, &totals) {
+            let _ = self.ctx.events.send(Event::now(kind)).await;
         }
     }
 
@@ -346,7 +376,10 @@ impl<A: Api> Supervisor<A> {
                     source: Source { id, label },
                     status: None,
                     completions: 0,
+                    failures: 0,
                     actions: Vec::new(),
+                    dph_total: None,
+                    spend_usd: None,
                 }),
             }
         }

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod exit;
 pub mod feed;
 pub mod fleet;

@@ -19,6 +19,17 @@ pub struct FleetFile {
     pub discover: Option<Spanned<DiscoverFile>>,
     #[serde(default)]
     pub notify: Vec<Spanned<NotifyFile>>,
+    pub budget: Option<BudgetFile>,
+}
+
+/// `[budget]`: fleet-wide cost alerts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetFile {
+    /// $/hr the running fleet may burn.
+    pub max_dph: Option<Spanned<f64>>,
+    /// Dollars the fleet may have spent (the sum of each instance's estimate).
+    pub max_spend: Option<Spanned<f64>>,
 }
 
 /// `[api]`.
@@ -50,7 +61,7 @@ pub struct RateLimitFile {
     pub burst: Option<Spanned<i64>>,
 }
 
-/// `what to do` values of `on_complete` and `on_guard`.
+/// `what to do` values of `on_complete`, `on_failure`, `on_exit` and `on_guard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnAction {
@@ -121,6 +132,11 @@ policy_tables! {
     /// Regex; the first match at or after the completion line is the result URL.
     result: Spanned<String>,
     on_complete: Spanned<OnAction>,
+    /// Regex; a new match is a failed job.
+    failure: Spanned<String>,
+    on_failure: Spanned<OnAction>,
+    /// What to do when the container leaves `running` for `exited` while meant to run.
+    on_exit: Spanned<OnAction>,
     max_runtime: Spanned<String>,
     max_cost: Spanned<f64>,
     idle: Spanned<IdleFile>,

@@ -38,6 +38,8 @@ pub struct Settings {
     pub notify: Vec<NotifyTarget>,
     /// `[api] api_down_after`: how long every call may fail before the API counts as down.
     pub api_down_after: Duration,
+    /// `[budget]`: fleet-wide cost alerts.
+    pub budget: Budget,
     /// Things that are allowed but probably not meant (a label used twice). `check` shows them.
     pub warnings: Vec<ConfigError>,
     /// `watch --only`: what is watched must match one of these (label, or id when unlabelled).
@@ -57,6 +59,7 @@ impl Default for Settings {
             discover: None,
             notify: Vec::new(),
             api_down_after: Duration::from_secs(5 * 60),
+            budget: Budget::default(),
             warnings: Vec::new(),
             only: Vec::new(),
             left_out: std::collections::BTreeSet::new(),
@@ -124,6 +127,11 @@ pub struct Policy {
     pub completion: Arc<Regex>,
     pub result: Arc<Regex>,
     pub on_complete: Option<ActionKind>,
+    /// A new match is a failed job; `None` (the default) looks for none.
+    pub failure: Option<Arc<Regex>>,
+    pub on_failure: Option<ActionKind>,
+    /// What to do when the container exits while `intended_status` is running.
+    pub on_exit: Option<ActionKind>,
     pub guards: Guards,
 }
 
@@ -136,6 +144,10 @@ impl PartialEq for Policy {
             && self.completion.as_str() == other.completion.as_str()
             && self.result.as_str() == other.result.as_str()
             && self.on_complete == other.on_complete
+            && self.failure.as_ref().map(|r| r.as_str())
+                == other.failure.as_ref().map(|r| r.as_str())
+            && self.on_failure == other.on_failure
+            && self.on_exit == other.on_exit
             && self.guards == other.guards
     }
 }
@@ -150,6 +162,9 @@ impl Default for Policy {
             completion: Arc::clone(&DEFAULT_COMPLETION),
             result: Arc::clone(&DEFAULT_RESULT),
             on_complete: Some(ActionKind::Stop),
+            failure: None,
+            on_failure: Some(ActionKind::Stop),
+            on_exit: None,
             guards: Guards::default(),
         }
     }
@@ -205,6 +220,15 @@ impl Guards {
     }
 }
 
+/// `[budget]`: alerts (never actions) when the whole fleet burns or has spent more than this.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    /// $/hr of the fleet's instances, summed.
+    pub max_dph: Option<f64>,
+    /// Dollars spent, summed over the instances' estimates.
+    pub max_spend: Option<f64>,
+}
+
 /// `idle = { gpu_util_below = 5, for = "20m" }`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IdleGuard {
@@ -241,10 +265,19 @@ impl PartialEq for Discover {
     }
 }
 
-/// Event names a `[[notify]]` may subscribe to: completions, actions, guard firings, an
+/// Event names a `[[notify]]` may subscribe to: completions, failed jobs, actions, guard
+/// firings, budget alerts, an
 /// instance the API no longer knows (`gone`), and `api_down` (the status sweep has failed for
 /// `api_down_after`, and again when it recovers).
-pub const NOTIFY_EVENTS: &[&str] = &["completion", "action", "guard", "gone", "api_down"];
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "completion",
+    "failure",
+    "action",
+    "guard",
+    "budget",
+    "gone",
+    "api_down",
+];
 
 /// The events of a `[[notify]]` without `events`.
 pub const DEFAULT_NOTIFY_EVENTS: &[&str] = NOTIFY_EVENTS;

@@ -12,11 +12,11 @@ use regex::Regex;
 
 use super::error::ConfigError;
 use super::schema::{
-    ApiFile, DiscoverFile, FleetFile, LogOrderFile, NotifyFile, PolicyFile, Spanned,
+    ApiFile, BudgetFile, DiscoverFile, FleetFile, LogOrderFile, NotifyFile, PolicyFile, Spanned,
 };
 use super::settings::{
-    ApiSettings, Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Policy, Settings,
-    DEFAULT_NOTIFY_EVENTS, MIN_INTERVAL, NOTIFY_EVENTS,
+    ApiSettings, Budget, Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Policy,
+    Settings, DEFAULT_NOTIFY_EVENTS, MIN_INTERVAL, NOTIFY_EVENTS,
 };
 use super::values::{Ctx, MAX_TAIL};
 use crate::report::event::ActionKind;
@@ -32,6 +32,9 @@ struct Partial {
     completion: Option<Arc<Regex>>,
     result: Option<Arc<Regex>>,
     on_complete: Option<Option<ActionKind>>,
+    failure: Option<Arc<Regex>>,
+    on_failure: Option<Option<ActionKind>>,
+    on_exit: Option<Option<ActionKind>>,
     max_runtime: Option<Option<Duration>>,
     max_cost: Option<f64>,
     idle: Option<IdleGuard>,
@@ -106,6 +109,13 @@ fn parse_policy(cx: &Ctx, p: &PolicyFile) -> Result<Partial, ConfigError> {
             .map(|v| cx.regex("result", v).map(Arc::new))
             .transpose()?,
         on_complete: p.on_complete.as_ref().map(|v| v.get_ref().action()),
+        failure: p
+            .failure
+            .as_ref()
+            .map(|v| cx.regex("failure", v).map(Arc::new))
+            .transpose()?,
+        on_failure: p.on_failure.as_ref().map(|v| v.get_ref().action()),
+        on_exit: p.on_exit.as_ref().map(|v| v.get_ref().action()),
         max_runtime: cx.guard("max_runtime", &p.max_runtime)?,
         max_cost,
         idle,
@@ -163,6 +173,12 @@ fn merge(cx: &Ctx, defaults: &Partial, own: Partial) -> Result<Policy, ConfigErr
             .on_complete
             .or(defaults.on_complete)
             .unwrap_or(base.on_complete),
+        failure: own.failure.or_else(|| defaults.failure.clone()),
+        on_failure: own
+            .on_failure
+            .or(defaults.on_failure)
+            .unwrap_or(base.on_failure),
+        on_exit: own.on_exit.or(defaults.on_exit).unwrap_or(base.on_exit),
         guards: Guards {
             max_runtime: guard(own.max_runtime, defaults.max_runtime),
             max_cost: own.max_cost.or(defaults.max_cost),
@@ -216,6 +232,25 @@ fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), Confi
         };
     }
     Ok((settings, down_after))
+}
+
+fn budget(cx: &Ctx, file: Option<&BudgetFile>) -> Result<Budget, ConfigError> {
+    let amount = |key: &str, value: &Option<Spanned<f64>>| match value {
+        Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => Err(cx
+            .err(
+                v.span(),
+                format!("`{key}` is {}; it must be more than 0 dollars", v.get_ref()),
+            )
+            .with_help("remove the key to turn this budget alert off")),
+        other => Ok(other.as_ref().map(|v| *v.get_ref())),
+    };
+    Ok(match file {
+        None => Budget::default(),
+        Some(file) => Budget {
+            max_dph: amount("max_dph", &file.max_dph)?,
+            max_spend: amount("max_spend", &file.max_spend)?,
+        },
+    })
 }
 
 fn discover(cx: &Ctx, table: &Spanned<DiscoverFile>) -> Result<Discover, ConfigError> {
@@ -365,6 +400,7 @@ pub(super) fn validate(
         .as_ref()
         .map(|d| discover(&cx, d))
         .transpose()?;
+    settings.budget = budget(&cx, file.budget.as_ref())?;
     settings.notify = file
         .notify
         .iter()

@@ -90,6 +90,7 @@ fn events_become_series_in_a_stable_order() {
                 result_url: None,
                 gpu: None,
                 dph_total: Some(0.4),
+                run: None,
             },
             EventKind::Guard {
                 source: src(20, "b"),

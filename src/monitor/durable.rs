@@ -26,6 +26,12 @@ pub struct DurableState {
     pub old_completions: u32,
     /// New completions so far (numbered from 1).
     pub completions: u32,
+    /// Failure-pattern matches already in the log when watching started.
+    pub old_failures: u32,
+    /// New failure-pattern matches so far (numbered from 1).
+    pub failures: u32,
+    /// Exits of the container while it was meant to run.
+    pub exits: u32,
     /// The number of a completion found but not yet reported: its result URL is awaited.
     pub pending_completion: Option<u32>,
     /// Every action asked for, in order.
@@ -54,6 +60,10 @@ pub struct ActionRecord {
 pub enum Trigger {
     /// The completion with this number.
     Completion(u32),
+    /// The failure-pattern match with this number.
+    Failure(u32),
+    /// The container's exit with this number (counted per instance).
+    Exited(u32),
     /// The guard with this name.
     Guard(String),
     /// A done action whose effect did not show within the grace period.
@@ -65,6 +75,8 @@ impl ActionRecord {
     pub fn reason(&self) -> String {
         match &self.trigger {
             Trigger::Completion(_) => "completion".to_string(),
+            Trigger::Failure(_) => "failure".to_string(),
+            Trigger::Exited(_) => "exited".to_string(),
             Trigger::Guard(name) => name.clone(),
             Trigger::Verification => format!("retry: still running after {}", self.kind.as_str()),
         }
@@ -91,6 +103,9 @@ mod tests {
             history_shown: true,
             old_completions: 1,
             completions: 2,
+            old_failures: 1,
+            failures: 2,
+            exits: 1,
             pending_completion: Some(2),
             actions: vec![
                 ActionRecord {

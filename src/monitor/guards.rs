@@ -66,11 +66,12 @@ pub enum GuardKind {
     Stuck,
     Silent,
     DestroyAfterStop,
-    /// `intended_status` running but `actual_status` stopped: outbid, or interrupted by the host.
+    /// Was running, now `stopped` while `intended_status` is still running: outbid, or
+    /// interrupted by the host.
     Outbid,
     ContractEnding,
-    /// exited / unknown / offline for more than two intervals: the docs say such an instance
-    /// does not return to running by itself.
+    /// exited / unknown / offline for more than two intervals while meant to run: the docs say
+    /// such an instance does not return to running by itself.
     Down,
 }
 
@@ -141,18 +142,29 @@ pub struct GuardClock {
     running_since: Option<Duration>,
     idle_since: Option<Duration>,
     last_line_at: Option<Duration>,
+    /// The current `stopped` stretch began right after `running`.
+    stopped_from_running: bool,
 }
 
 impl GuardClock {
-    /// Records a status sweep. `changed` is whether `status` differs from the previous one.
+    /// Records a status sweep; `previous` is the status before it (after a restart, the one
+    /// in the state file).
     pub fn on_status(
         &mut self,
         now: Duration,
         status: &Status,
-        changed: bool,
+        previous: Option<&Status>,
         row: Option<&Instance>,
         idle_below: Option<f64>,
     ) {
+        let changed = previous != Some(status);
+        if *status != Status::Stopped {
+            self.stopped_from_running = false;
+        } else if changed {
+            // A stop seen straight after running; a start still waiting for its GPUs shows
+            // `stopped` → `stopped` and never sets this.
+            self.stopped_from_running = previous == Some(&Status::Running);
+        }
         if changed || self.status_since.is_none() {
             self.status_since = Some(now);
         }
@@ -302,7 +314,11 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
                 .map(|d| format!("stopped for {}", human(d))),
         );
     }
-    let outbid = intends_running(row) && *input.status == Status::Stopped;
+    // Only an instance that was running and stopped without being asked: an instance still
+    // scheduling after a start (stopped → stopped, now intended to run) is not outbid.
+    let outbid = intends_running(row)
+        && *input.status == Status::Stopped
+        && input.clock.stopped_from_running;
     push(
         GuardKind::Outbid,
         outbid,
@@ -317,7 +333,8 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
         });
         push(GuardKind::ContractEnding, ending.is_some(), detail);
     }
-    let down_for = in_status_for.filter(|_| input.status.is_down());
+    // An instance stopped on purpose is not down, whatever its container shows.
+    let down_for = in_status_for.filter(|_| input.status.is_down() && intends_running(row));
     push(
         GuardKind::Down,
         down_for.is_some(),

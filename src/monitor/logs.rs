@@ -36,6 +36,19 @@ pub(crate) struct Found {
     pub result_url: Option<String>,
 }
 
+/// A new match of the failure pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FoundFailure {
+    pub number: u32,
+    pub line: String,
+    /// Up to [`CONTEXT_LINES`] lines before it, oldest first.
+    pub context: Vec<String>,
+}
+
+/// Lines before a failure kept with it: a traceback's last frames, or what the job printed
+/// before CUDA ran out of memory.
+pub(crate) const CONTEXT_LINES: usize = 3;
+
 /// Lines of the previous snapshot kept to align the next one against. Twice the durable
 /// cursor: enough to place a new tail even in a log that repeats itself, while a fleet of a
 /// thousand instances with 200-line tails keeps a few MB, not tens.
@@ -55,6 +68,8 @@ pub(crate) struct SnapshotReport {
     pub events: Vec<EventKind>,
     /// Completions to report now, in order.
     pub completions: Vec<Found>,
+    /// New failure matches, in order.
+    pub failures: Vec<FoundFailure>,
     pub new_lines: usize,
     /// The durable part of the follower changed (cursor, counts, pending completion).
     pub durable_changed: bool,
@@ -77,6 +92,8 @@ pub(crate) struct LogFollower {
     history_shown: bool,
     old_completions: u32,
     completions: u32,
+    old_failures: u32,
+    failures: u32,
     /// A completion whose result URL did not show up yet: it waits one more snapshot.
     pending: Option<u32>,
     tail: AdaptiveTail,
@@ -90,6 +107,8 @@ impl LogFollower {
             history_shown: false,
             old_completions: 0,
             completions: 0,
+            old_failures: 0,
+            failures: 0,
             pending: None,
             tail: AdaptiveTail {
                 current: policy_tail,
@@ -105,6 +124,8 @@ impl LogFollower {
             history_shown: state.history_shown,
             old_completions: state.old_completions,
             completions: state.completions,
+            old_failures: state.old_failures,
+            failures: state.failures,
             pending: state.pending_completion,
             ..LogFollower::new(state.tail.map_or(policy_tail, |tail| {
                 tail.clamp(policy_tail, MAX_TAIL.max(policy_tail))
@@ -119,6 +140,8 @@ impl LogFollower {
         state.history_shown = self.history_shown;
         state.old_completions = self.old_completions;
         state.completions = self.completions;
+        state.old_failures = self.old_failures;
+        state.failures = self.failures;
         state.pending_completion = self.pending;
         state.tail = Some(self.tail.current);
     }
@@ -135,6 +158,11 @@ impl LogFollower {
     /// Whether the first snapshot was taken (and its history shown).
     pub fn history_shown(&self) -> bool {
         self.history_shown
+    }
+
+    /// New failure-pattern matches so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 
     pub fn policy_changed(&mut self, old_tail: u32, new_tail: u32) {
@@ -190,6 +218,14 @@ impl LogFollower {
                     count: old,
                 });
             }
+            let old = count(failure_lines(policy.failure.as_deref(), &lines).count());
+            if old > 0 {
+                self.old_failures = old;
+                report.events.push(EventKind::OldFailures {
+                    source: source.clone(),
+                    count: old,
+                });
+            }
         } else {
             let current: Vec<&str> = lines.iter().map(String::as_str).collect();
             let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
@@ -213,8 +249,10 @@ impl LogFollower {
             report.new_lines = new.len();
             let pending_before = self.pending;
             report.completions = self.completions_in(policy, new);
-            report.durable_changed =
-                !report.completions.is_empty() || self.pending != pending_before;
+            report.failures = self.failures_in(policy, new);
+            report.durable_changed = !report.completions.is_empty()
+                || !report.failures.is_empty()
+                || self.pending != pending_before;
             self.tail.after(
                 policy.tail,
                 requested,
@@ -274,6 +312,44 @@ impl LogFollower {
         }
         found
     }
+}
+
+impl LogFollower {
+    /// Numbers the failure matches among `new` lines (one per line) with the lines before
+    /// each, reaching back into the previous snapshot when the match opens the new lines.
+    fn failures_in(&mut self, policy: &Policy, new: &[String]) -> Vec<FoundFailure> {
+        let matches: Vec<usize> = failure_lines(policy.failure.as_deref(), new).collect();
+        let mut found = Vec::with_capacity(matches.len());
+        for index in matches {
+            self.failures = self.failures.saturating_add(1);
+            let from_new = index.min(CONTEXT_LINES);
+            let from_previous = CONTEXT_LINES - from_new;
+            let previous = self.snapshot.last(from_previous);
+            let context = previous
+                .iter()
+                .map(str::to_string)
+                .chain(new[index - from_new..index].iter().cloned())
+                .collect();
+            found.push(FoundFailure {
+                number: self.failures,
+                line: new[index].clone(),
+                context,
+            });
+        }
+        found
+    }
+}
+
+/// The indexes of the lines matching the failure pattern (none without one).
+fn failure_lines<'a>(
+    pattern: Option<&'a Regex>,
+    lines: &'a [String],
+) -> impl Iterator<Item = usize> + 'a {
+    lines
+        .iter()
+        .enumerate()
+        .filter(move |(_, line)| pattern.is_some_and(|p| p.is_match(line)))
+        .map(|(index, _)| index)
 }
 
 fn count(n: usize) -> u32 {

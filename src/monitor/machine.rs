@@ -13,6 +13,7 @@ use crate::backoff::{Backoff, Jitter};
 use crate::config::settings::Policy;
 use crate::monitor::actions::{ActionBook, Ctx};
 use crate::monitor::durable::{ActionRecord, DurableState, Trigger};
+use crate::monitor::failures;
 use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput, GuardKind};
 use crate::monitor::logs::{Found, LogFollower};
 use crate::monitor::pace::PaceMeter;
@@ -66,6 +67,10 @@ pub struct MonitorMachine {
     /// The GPU was busy at the first sweep of a fresh start (evidence for the first read).
     busy_at_start: Option<bool>,
     pace: PaceMeter,
+    /// Exits of the container while meant to run (durable).
+    exits: u32,
+    /// The wall clock of the latest observation, for the summary's spend estimate.
+    wall: f64,
 }
 
 impl MonitorMachine {
@@ -89,6 +94,8 @@ impl MonitorMachine {
             signal: None,
             busy_at_start: None,
             pace: PaceMeter::default(),
+            exits: 0,
+            wall: 0.0,
         }
     }
 
@@ -105,6 +112,7 @@ impl MonitorMachine {
         machine.episodes = Episodes::from_names(state.guard_episodes.iter().map(String::as_str));
         machine.actions = ActionBook::new(state.actions);
         machine.status = state.last_status;
+        machine.exits = state.exits;
         machine
     }
 
@@ -134,6 +142,7 @@ impl MonitorMachine {
 
     pub fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
         let mut out = Batch::default();
+        self.wall = now.wall;
         match observation {
             Observation::Status(row) => self.on_status(now, row, &mut out),
             Observation::Logs(result) => self.on_logs(now, result, &mut out),
@@ -166,6 +175,7 @@ impl MonitorMachine {
             actions: self.actions.records().to_vec(),
             last_status: self.status.clone(),
             guard_episodes: self.episodes.names(),
+            exits: self.exits,
             ..DurableState::default()
         };
         self.logs.write_durable(&mut state);
@@ -177,7 +187,10 @@ impl MonitorMachine {
             source: self.source.clone(),
             status: self.status.clone(),
             completions: self.logs.completions(),
+            failures: self.logs.failures().saturating_add(self.exits),
             actions: self.actions.taken(),
+            dph_total: self.row.as_ref().and_then(|r| r.dph_total),
+            spend_usd: self.row.as_ref().and_then(|r| r.spend_usd(self.wall)),
         }
     }
 
@@ -187,8 +200,9 @@ impl MonitorMachine {
 
     fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
         let status = Status::of(row.as_ref());
-        let changed = self.status.as_ref() != Some(&status);
-        let was_running = self.status_seen && self.status == Some(Status::Running);
+        let previous = self.status.take();
+        let changed = previous.as_ref() != Some(&status);
+        let was_running = self.status_seen && previous == Some(Status::Running);
         let first = !std::mem::replace(&mut self.status_seen, true);
         // The first sweep of a run says every status once, changed or not (issue 14): after a
         // restart the stream would otherwise never show an unchanged instance's state.
@@ -196,7 +210,7 @@ impl MonitorMachine {
             out.event(EventKind::Status {
                 source: self.source.clone(),
                 status: status.clone(),
-                previous: self.status.take(),
+                previous: previous.clone(),
                 message: row.as_ref().and_then(status_message),
             });
         }
@@ -221,11 +235,20 @@ impl MonitorMachine {
         }
         self.fetch.await_status = false;
         let idle_below = self.guards.idle.map(|(below, _)| below);
-        self.clock
-            .on_status(now.mono, &status, changed, row.as_ref(), idle_below);
+        self.clock.on_status(
+            now.mono,
+            &status,
+            previous.as_ref(),
+            row.as_ref(),
+            idle_below,
+        );
+        let exited = failures::exited_while_meant_to_run(previous.as_ref(), &status, row.as_ref());
         self.status = Some(status);
         if row.is_some() {
             self.row = row;
+        }
+        if exited {
+            self.exit(now, out);
         }
     }
 
@@ -300,7 +323,33 @@ impl MonitorMachine {
             }
         }
         for found in report.completions {
-            self.complete(found, out);
+            self.complete(now, found, out);
+        }
+        for found in report.failures {
+            let event = failures::log_failure(&self.source, self.row.as_ref(), now, found);
+            self.fail(event, out);
+        }
+    }
+
+    /// The container left `running` for `exited` while meant to run: a failure of its own.
+    fn exit(&mut self, now: Now, out: &mut Batch) {
+        self.exits = self.exits.saturating_add(1);
+        out.checkpoint();
+        let event = failures::exit_failure(&self.source, self.row.as_ref(), now, self.exits);
+        let trigger = Trigger::Exited(self.exits);
+        out.event(event);
+        if let Some(kind) = self.policy.on_exit {
+            self.act_for(kind, trigger, out);
+        }
+    }
+
+    fn fail(&mut self, event: EventKind, out: &mut Batch) {
+        let EventKind::Failure { count, .. } = event else {
+            return;
+        };
+        out.event(event);
+        if let Some(kind) = self.policy.on_failure {
+            self.act_for(kind, Trigger::Failure(count), out);
         }
     }
 
@@ -330,7 +379,7 @@ impl MonitorMachine {
         });
     }
 
-    fn complete(&mut self, found: Found, out: &mut Batch) {
+    fn complete(&mut self, now: Now, found: Found, out: &mut Batch) {
         let row = self.row.as_ref();
         out.event(EventKind::Completion {
             source: self.source.clone(),
@@ -338,6 +387,7 @@ impl MonitorMachine {
             result_url: found.result_url,
             gpu: row.and_then(Instance::gpu_label),
             dph_total: row.and_then(|r| r.dph_total),
+            run: row.and_then(|r| failures::run_cost(r, now.wall)),
         });
         if let Some(kind) = self.policy.on_complete {
             self.act_for(kind, Trigger::Completion(found.number), out);

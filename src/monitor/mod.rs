@@ -4,6 +4,7 @@
 
 mod actions;
 mod durable;
+mod failures;
 pub mod guards;
 mod lines;
 mod logs;

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{Format, Topic};
-use crate::report::event::{EventKind, Source};
+use crate::report::event::{BudgetKind, EventKind, FailureReason, Source};
 use crate::report::json;
 use crate::status::Status;
 
@@ -87,6 +87,16 @@ pub fn message(note: &Notification) -> String {
 }
 
 fn event_message(kind: &EventKind) -> String {
+    if let EventKind::Budget { limit, value, max } = kind {
+        return match limit {
+            BudgetKind::MaxDph => {
+                format!("the fleet burns ${value:.2}/hr, over its budget of ${max:.2}/hr")
+            }
+            BudgetKind::MaxSpend => {
+                format!("the fleet has spent about ${value:.2}, over its budget of ${max:.2}")
+            }
+        };
+    }
     let Some(source) = kind.source() else {
         return kind.name().to_owned();
     };
@@ -108,6 +118,27 @@ fn event_message(kind: &EventKind) -> String {
                 (Some(gpu), None) => text.push_str(&format!(" — {gpu}")),
                 (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
                 (None, None) => {}
+            }
+            text
+        }
+        EventKind::Failure {
+            reason,
+            count,
+            line,
+            gpu,
+            dph_total,
+            ..
+        } => {
+            let mut text = match (reason, line) {
+                (FailureReason::Log, Some(line)) => {
+                    format!("{who} FAILED (#{count}): {}", line.trim())
+                }
+                _ => format!("{who} FAILED: the container exited while it was meant to run"),
+            };
+            match (gpu, dph_total) {
+                (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
+                (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
+                _ => {}
             }
             text
         }
@@ -239,6 +270,12 @@ fn ntfy_headers(note: &Notification) -> Vec<(HeaderName, HeaderValue)> {
                 EventKind::Guard { guard, .. } => {
                     (format!("{label}: guard {guard}"), "warning", false)
                 }
+                EventKind::Failure { .. } => (format!("{label}: job failed"), "x", true),
+                EventKind::Budget { limit, .. } => (
+                    format!("fleet over budget ({})", limit.as_str()),
+                    "money_with_wings",
+                    true,
+                ),
                 EventKind::Status { status, .. } => (format!("{label} is {status}"), "skull", true),
                 other => (
                     format!("{label}: {}", other.name()),

@@ -29,6 +29,7 @@ fn completion() -> Notification {
             result_url: Some("https://s3/x".to_owned()),
             gpu: Some("RTX 4090 ×1".to_owned()),
             dph_total: Some(0.4),
+            run: None,
         },
     )
 }

@@ -44,10 +44,14 @@ pub enum Format {
 pub enum Topic {
     /// A new match of the completion pattern.
     Completion,
+    /// A failed job: a new match of the failure pattern, or an exit while meant to run.
+    Failure,
     /// A stop/destroy was carried out, failed, or was only reported (dry run).
     Action,
     /// A guard fired.
     Guard,
+    /// The fleet went over a `[budget]` limit.
+    Budget,
     /// The API no longer knows an instance.
     Gone,
     /// The status sweep has been failing for `api_down_after`; and again when it recovers.
@@ -55,10 +59,12 @@ pub enum Topic {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 7] = [
         Topic::Completion,
+        Topic::Failure,
         Topic::Action,
         Topic::Guard,
+        Topic::Budget,
         Topic::Gone,
         Topic::ApiDown,
     ];
@@ -66,6 +72,8 @@ impl Topic {
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Completion => "completion",
+            Topic::Failure => "failure",
+            Topic::Budget => "budget",
             Topic::Action => "action",
             Topic::Guard => "guard",
             Topic::Gone => "gone",
@@ -77,6 +85,8 @@ impl Topic {
     pub fn of(kind: &EventKind) -> Option<Topic> {
         match kind {
             EventKind::Completion { .. } => Some(Topic::Completion),
+            EventKind::Failure { .. } => Some(Topic::Failure),
+            EventKind::Budget { .. } => Some(Topic::Budget),
             EventKind::Action { .. } => Some(Topic::Action),
             EventKind::Guard { .. } => Some(Topic::Guard),
             // The restart snapshot repeats a saved "gone": that was told already.

@@ -31,6 +31,50 @@ impl ActionKind {
     }
 }
 
+/// Why a job counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// A new log line matched the `failure` pattern.
+    Log,
+    /// The container left `running` for `exited` while it was meant to run.
+    Exited,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Log => "log",
+            FailureReason::Exited => "exited",
+        }
+    }
+}
+
+/// How long an instance has run and what it has cost, when its job ends (completion or
+/// failure): from `start_date` and `dph_total`, the same estimate as `status`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunCost {
+    pub duration: Duration,
+    pub cost_usd: Option<f64>,
+}
+
+/// Which `[budget]` limit the fleet went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BudgetKind {
+    /// The fleet's running instances burn more $/hr than `max_dph`.
+    MaxDph,
+    /// The fleet has spent more than `max_spend`.
+    MaxSpend,
+}
+
+impl BudgetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetKind::MaxDph => "max_dph",
+            BudgetKind::MaxSpend => "max_spend",
+        }
+    }
+}
+
 /// One thing worth telling the user, stamped when it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -99,11 +143,37 @@ pub enum EventKind {
         result_url: Option<String>,
         gpu: Option<String>,
         dph_total: Option<f64>,
+        run: Option<RunCost>,
     },
     /// Matches of the completion pattern that were already in the log when watching started.
     OldCompletions {
         source: Source,
         count: u32,
+    },
+    /// The job failed: a new match of the `failure` pattern (`count` numbers them from 1), or
+    /// the container exited while meant to run (`count` numbers the exits, no `line`).
+    Failure {
+        source: Source,
+        reason: FailureReason,
+        count: u32,
+        line: Option<String>,
+        /// The lines just before `line`, oldest first.
+        context: Vec<String>,
+        gpu: Option<String>,
+        dph_total: Option<f64>,
+        run: Option<RunCost>,
+    },
+    /// Matches of the failure pattern already in the log when watching started.
+    OldFailures {
+        source: Source,
+        count: u32,
+    },
+    /// The fleet went over a `[budget]` limit (once per episode; an alert, never an action).
+    Budget {
+        limit: BudgetKind,
+        /// The fleet's figure: $/hr for `MaxDph`, dollars for `MaxSpend`.
+        value: f64,
+        max: f64,
     },
     /// An action on an instance was carried out (or failed, or was only reported under
     /// `--dry-run`).
@@ -158,7 +228,13 @@ pub struct InstanceSummary {
     pub source: Source,
     pub status: Option<Status>,
     pub completions: u32,
+    /// New failures of the job (pattern matches and exits) this run.
+    pub failures: u32,
     pub actions: Vec<ActionKind>,
+    /// `dph_total` of the last row.
+    pub dph_total: Option<f64>,
+    /// The spend estimate of the last row, at the time of the summary.
+    pub spend_usd: Option<f64>,
 }
 
 impl EventKind {
@@ -172,6 +248,8 @@ impl EventKind {
             | EventKind::Gap { source, .. }
             | EventKind::Completion { source, .. }
             | EventKind::OldCompletions { source, .. }
+            | EventKind::Failure { source, .. }
+            | EventKind::OldFailures { source, .. }
             | EventKind::Action { source, .. }
             | EventKind::Guard { source, .. } => Some(source),
             EventKind::ApiError { source, .. } | EventKind::Recovered { source, .. } => {
@@ -193,6 +271,9 @@ impl EventKind {
             EventKind::Recovered { .. } => "recovered",
             EventKind::Completion { .. } => "completion",
             EventKind::OldCompletions { .. } => "old_completions",
+            EventKind::Failure { .. } => "failure",
+            EventKind::OldFailures { .. } => "old_failures",
+            EventKind::Budget { .. } => "budget",
             EventKind::Action { .. } => "action",
             EventKind::Guard { .. } => "guard",
             EventKind::Throttle { .. } => "throttle",

@@ -165,10 +165,13 @@ fn tone(kind: &EventKind) -> Style {
     match kind {
         EventKind::ApiError { .. }
         | EventKind::ReloadRejected { .. }
-        | EventKind::Action { ok: false, .. } => ERROR,
+        | EventKind::Action { ok: false, .. }
+        | EventKind::Failure { .. } => ERROR,
         EventKind::Gap { .. }
         | EventKind::Guard { .. }
         | EventKind::OldCompletions { .. }
+        | EventKind::OldFailures { .. }
+        | EventKind::Budget { .. }
         | EventKind::Orphans { .. }
         | EventKind::Throttle { .. } => WARNING,
         EventKind::Recovered { .. } => GOOD,

@@ -9,7 +9,8 @@
 use serde_json::{json, Map, Value};
 
 use super::clock;
-use super::event::{ActionKind, Event, EventKind};
+use super::event::{ActionKind, Event, EventKind, RunCost};
+use super::message::summary_totals;
 use super::sanitize::without_line_end;
 
 /// The JSON line of one event, without a trailing newline.
@@ -61,15 +62,48 @@ pub fn fields(kind: &EventKind) -> Value {
             result_url,
             gpu,
             dph_total,
+            run,
             ..
-        } => json!({
-            "count": count,
-            "result_url": result_url,
-            "gpu": gpu,
-            // serde_json writes a non-finite float as null.
-            "dph_total": dph_total,
+        } => {
+            let mut fields = json!({
+                "count": count,
+                "result_url": result_url,
+                "gpu": gpu,
+                // serde_json writes a non-finite float as null.
+                "dph_total": dph_total,
+            });
+            add_run(&mut fields, *run);
+            fields
+        }
+        EventKind::OldCompletions { count, .. } | EventKind::OldFailures { count, .. } => {
+            json!({ "count": count })
+        }
+        EventKind::Failure {
+            reason,
+            count,
+            line,
+            context,
+            gpu,
+            dph_total,
+            run,
+            ..
+        } => {
+            let mut fields = json!({
+                "reason": reason.as_str(),
+                "count": count,
+                "line": line.as_deref().map(without_line_end),
+                "context": context.iter().map(|l| without_line_end(l)).collect::<Vec<_>>(),
+                "gpu": gpu,
+                "dph_total": dph_total,
+            });
+            add_run(&mut fields, *run);
+            fields
+        }
+        EventKind::Budget { limit, value, max } => json!({
+            "limit": limit.as_str(),
+            "value": cents(*value),
+            "max": max,
         }),
-        EventKind::OldCompletions { count, .. } => json!({ "count": count }),
         EventKind::Action {
             action,
             ok,
@@ -116,12 +150,29 @@ pub fn fields(kind: &EventKind) -> Value {
                     "label": s.source.label,
                     "status": s.status,
                     "completions": s.completions,
+                    "failures": s.failures,
                     "actions": s.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "dph_total": s.dph_total,
+                    "spend_usd": s.spend_usd.map(cents),
                 }))
                 .collect::<Vec<_>>(),
+            "totals": summary_totals(summary).json(),
             "resume": resume,
         }),
     }
+}
+
+/// A job's `duration_s` and `cost_usd`, when the row had a start date.
+fn add_run(fields: &mut Value, run: Option<RunCost>) {
+    if let (Some(run), Value::Object(map)) = (run, fields) {
+        map.insert("duration_s".into(), run.duration.as_secs().into());
+        map.insert("cost_usd".into(), json!(run.cost_usd.map(cents)));
+    }
+}
+
+/// Dollars to the cent.
+fn cents(usd: f64) -> f64 {
+    (usd * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

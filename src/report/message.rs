@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::event::{ActionKind, EventKind, InstanceSummary};
+use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost};
+use crate::cost::Totals;
 use crate::status::Status;
 
 /// The message part of an event's line. For `Shutdown`, the header line; the table and the
@@ -54,8 +55,19 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             result_url,
             gpu,
             dph_total,
+            run,
             ..
-        } => completion(*count, result_url.as_deref(), gpu.as_deref(), *dph_total),
+        } => {
+            let mut text = completion(*count, result_url.as_deref(), gpu.as_deref(), *dph_total);
+            text.push_str(&run_cost(*run));
+            text
+        }
+        EventKind::Failure { .. } => failure(kind),
+        EventKind::OldFailures { count, .. } => format!(
+            "{} in the log (not acted on)",
+            plural(u64::from(*count), "earlier failure")
+        ),
+        EventKind::Budget { limit, value, max } => budget(*limit, *value, *max),
         EventKind::OldCompletions { count, .. } => format!(
             "{} in the log (not acted on)",
             plural(u64::from(*count), "earlier completion")
@@ -127,31 +139,86 @@ pub(crate) fn describe(kind: &EventKind) -> String {
     }
 }
 
+fn failure(kind: &EventKind) -> String {
+    let EventKind::Failure {
+        reason,
+        count,
+        line,
+        gpu,
+        dph_total,
+        run,
+        ..
+    } = kind
+    else {
+        return String::new();
+    };
+    let mut text = match (reason, line) {
+        (FailureReason::Log, Some(line)) => format!("❌ failure #{count}: {}", line.trim()),
+        (FailureReason::Log, None) => format!("❌ failure #{count}"),
+        (FailureReason::Exited, _) => {
+            "❌ failure: the container exited while it was meant to run".to_string()
+        }
+    };
+    text.push_str(&price_part(gpu.as_deref(), *dph_total));
+    text.push_str(&run_cost(*run));
+    text
+}
+
+fn budget(limit: BudgetKind, value: f64, max: f64) -> String {
+    match limit {
+        BudgetKind::MaxDph => {
+            format!("💸 budget max_dph: the fleet burns ${value:.2}/hr (limit ${max:.2}/hr)")
+        }
+        BudgetKind::MaxSpend => {
+            format!("💸 budget max_spend: the fleet has spent about ${value:.2} (limit ${max:.2})")
+        }
+    }
+}
+
+/// " — ran 2h 5m, about $4.17", or nothing when the row had no start date.
+fn run_cost(run: Option<RunCost>) -> String {
+    let Some(run) = run else {
+        return String::new();
+    };
+    let ran = humantime::format_duration(Duration::from_secs(run.duration.as_secs()));
+    match run.cost_usd.filter(|c| c.is_finite()) {
+        Some(cost) => format!(" — ran {ran}, about ${cost:.2}"),
+        None => format!(" — ran {ran}"),
+    }
+}
+
+/// " — 1x RTX 4090 at $0.40/hr", as much of it as is known.
+fn price_part(gpu: Option<&str>, dph: Option<f64>) -> String {
+    let price = dph.filter(|d| d.is_finite()).map(|d| format!("${d:.2}/hr"));
+    match (gpu, price) {
+        (Some(gpu), Some(price)) => format!(" — {gpu} at {price}"),
+        (Some(gpu), None) => format!(" — {gpu}"),
+        (None, Some(price)) => format!(" — {price}"),
+        (None, None) => String::new(),
+    }
+}
+
 fn completion(count: u32, url: Option<&str>, gpu: Option<&str>, dph: Option<f64>) -> String {
     let mut text = format!("✅ completion #{count}");
     if let Some(url) = url {
         let _ = write!(text, " — result: {url}");
     }
-    let price = dph.filter(|d| d.is_finite()).map(|d| format!("${d:.2}/hr"));
-    match (gpu, price) {
-        (Some(gpu), Some(price)) => {
-            let _ = write!(text, " — {gpu} at {price}");
-        }
-        (Some(gpu), None) => {
-            let _ = write!(text, " — {gpu}");
-        }
-        (None, Some(price)) => {
-            let _ = write!(text, " — {price}");
-        }
-        (None, None) => {}
-    }
+    text.push_str(&price_part(gpu, dph));
     text
 }
 
 /// The summary table: a header and one row per instance, columns padded to their widest cell.
 pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
-    let header = ["INSTANCE", "LABEL", "STATUS", "COMPLETIONS", "ACTIONS"].map(str::to_string);
-    let rows: Vec<[String; 5]> = summary
+    let header = [
+        "INSTANCE",
+        "LABEL",
+        "STATUS",
+        "COMPLETIONS",
+        "FAILURES",
+        "ACTIONS",
+    ]
+    .map(str::to_string);
+    let rows: Vec<[String; 6]> = summary
         .iter()
         .map(|s| {
             let actions: Vec<&str> = s.actions.iter().map(|a| a.as_str()).collect();
@@ -160,6 +227,7 @@ pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
                 s.source.label.clone(),
                 s.status.as_ref().unwrap_or(&Status::Unknown).to_string(),
                 s.completions.to_string(),
+                s.failures.to_string(),
                 if actions.is_empty() {
                     "-".to_string()
                 } else {
@@ -168,7 +236,7 @@ pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
             ]
         })
         .collect();
-    let mut widths = [0usize; 5];
+    let mut widths = [0usize; 6];
     for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -183,7 +251,21 @@ pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
             }
             line.trim_end().to_string()
         })
+        .chain(std::iter::once(format!(
+            "  total: {}",
+            summary_totals(summary).line()
+        )))
         .collect()
+}
+
+/// The fleet's totals from the shutdown summary.
+pub(crate) fn summary_totals(summary: &[InstanceSummary]) -> Totals {
+    let mut totals = Totals::default();
+    for s in summary {
+        let status = s.status.clone().unwrap_or(Status::Unknown);
+        totals.add(&status, s.dph_total, s.spend_usd);
+    }
+    totals
 }
 
 fn past_tense(action: ActionKind) -> &'static str {

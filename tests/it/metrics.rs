@@ -77,6 +77,7 @@ async fn a_scrape_shows_what_the_stream_said() {
             result_url: None,
             gpu: Some("RTX 4090".to_owned()),
             dph_total: Some(0.4),
+            run: None,
         },
         EventKind::ApiError {
             source: None,

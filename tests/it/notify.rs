@@ -26,6 +26,7 @@ fn completion(count: u32) -> EventKind {
         result_url: Some("https://example.com/out.tar".to_owned()),
         gpu: Some("RTX 4090 ×1".to_owned()),
         dph_total: Some(0.4),
+        run: None,
     }
 }
 

@@ -47,7 +47,7 @@ format = "slack"
     let expected = "\
 api        http://127.0.0.1:9 (fleet file or --api-url) · at most 2 calls/s, burst 4 · down after 2m
 discover   instances labelled \"train-*\"
-notify     https://hooks.slack.com/… as slack on completion, action, guard, gone, api_down
+notify     https://hooks.slack.com/… as slack on completion, failure, action, guard, budget, gone, api_down
 
 ID        LABEL       EVERY  BACKOFF  TAIL  HISTORY  ON COMPLETE  GUARDS
 28421359  sdxl-train  5s     1m       200   10       destroy      runtime 12h, cost $5.00 → destroy

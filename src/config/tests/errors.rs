@@ -18,7 +18,7 @@ const REGEX_HELP: &str = "  help: patterns use Rust regex syntax (https://docs.r
 #[test]
 fn every_error_names_its_place_and_the_fix() {
     let policy_keys = "id, label, interval, max_backoff, tail, history, completion, result, \
-        on_complete, max_runtime, max_cost, idle, stuck, silent, destroy_after_stop, \
+        on_complete, failure, on_failure, on_exit, max_runtime, max_cost, idle, stuck, silent, destroy_after_stop, \
         contract_warning, on_guard";
     let cases: Vec<(&str, String)> = vec![
         (
@@ -43,7 +43,7 @@ fn every_error_names_its_place_and_the_fix() {
         ),
         (
             "[default]\ntail = 5\n",
-            "fleet.toml:1:2: unknown key `default`\n  help: valid keys here: api, defaults, instance, discover, notify".into(),
+            "fleet.toml:1:2: unknown key `default`\n  help: valid keys here: api, defaults, instance, discover, notify, budget".into(),
         ),
         (
             "[api]\nrate_limit = { per_second = 2, bursts = 4 }\n",
@@ -152,11 +152,11 @@ fn every_error_names_its_place_and_the_fix() {
         ),
         (
             "[[notify]]\nurl = \"https://ntfy.sh/x\"\nevents = [\"completion\", \"done\"]\n",
-            "fleet.toml:3:25: unknown event \"done\"\n  help: valid events: completion, action, guard, gone, api_down".into(),
+            "fleet.toml:3:25: unknown event \"done\"\n  help: valid events: completion, failure, action, guard, budget, gone, api_down".into(),
         ),
         (
             "[[notify]]\nurl = \"https://ntfy.sh/x\"\nevents = []\n",
-            "fleet.toml:3:10: `events` is empty, so this webhook would never be called\n  help: remove `events` for the default (completion, action, guard, gone, api_down)".into(),
+            "fleet.toml:3:10: `events` is empty, so this webhook would never be called\n  help: remove `events` for the default (completion, failure, action, guard, budget, gone, api_down)".into(),
         ),
         (
             "[[notify]]\nurl = \"https://x.io\"\nformat = \"teams\"\n",

@@ -136,7 +136,15 @@ url = "https://ntfy.sh/fleet"
     assert!(settings.notify[0].wants("guard") && !settings.notify[0].wants("status"));
     assert_eq!(
         settings.notify[1].events,
-        ["completion", "action", "guard", "gone", "api_down"]
+        [
+            "completion",
+            "failure",
+            "action",
+            "guard",
+            "budget",
+            "gone",
+            "api_down"
+        ]
     );
     assert_eq!(settings.notify[1].format, NotifyFormat::Json);
     let debug = format!("{settings:?}");

@@ -82,13 +82,13 @@ fn run(config: &GuardConfig, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<
                 end_date: s.end_in.map(|e| now.wall + e),
                 ..Instance::default()
             };
-            let changed = previous != Some(s.status);
+            let before = previous.map(Status::parse);
             previous = Some(s.status);
             let status = Status::parse(s.status);
             clock.on_status(
                 now.mono,
                 &status,
-                changed,
+                before.as_ref(),
                 Some(&row),
                 config.idle.map(|i| i.0),
             );

@@ -20,7 +20,7 @@ fn url_on_the_completion_line() {
         out,
         [
             log("DONE, saved to http://r/1 ok", false),
-            completion(1, Some("http://r/1")),
+            completion(5, 1, Some("http://r/1")),
             Output::Checkpoint,
             Output::Act(Stop),
         ]
@@ -44,7 +44,7 @@ fn url_on_a_following_line() {
     );
     let lines = new_logs(&["DONE", "uploading", "result: https://r/2", "bye"]);
     let rest = vec![
-        completion(1, Some("https://r/2")),
+        completion(5, 1, Some("https://r/2")),
         Output::Checkpoint,
         Output::Act(Stop),
     ];
@@ -65,7 +65,7 @@ fn url_in_the_next_poll_holds_the_completion_once() {
         out,
         [
             log("http://r/3", false),
-            completion(1, Some("http://r/3")),
+            completion(10, 1, Some("http://r/3")),
             Output::Checkpoint,
             Output::Act(Stop)
         ]
@@ -79,7 +79,11 @@ fn no_url_by_the_next_poll_reports_none() {
     h.tick(10);
     assert_eq!(
         h.logs(10, &["boot", "DONE"]),
-        [completion(1, None), Output::Checkpoint, Output::Act(Stop)]
+        [
+            completion(10, 1, None),
+            Output::Checkpoint,
+            Output::Act(Stop)
+        ]
     );
     assert_eq!(h.m.durable().pending_completion, None);
 }
@@ -103,9 +107,9 @@ fn several_completions_in_one_poll_make_one_stop() {
     let out = h.logs(5, &["boot", "DONE http://a", "DONE", "DONE http://c"]);
     let lines = new_logs(&["DONE http://a", "DONE", "DONE http://c"]);
     let rest = vec![
-        completion(1, Some("http://a")),
-        completion(2, None),
-        completion(3, Some("http://c")),
+        completion(5, 1, Some("http://a")),
+        completion(5, 2, None),
+        completion(5, 3, Some("http://c")),
         Output::Checkpoint,
         Output::Act(Stop),
     ];
@@ -128,8 +132,8 @@ fn a_pending_completion_is_reported_before_the_next_one() {
         out,
         [
             log("DONE http://b", false),
-            completion(1, None),
-            completion(2, Some("http://b")),
+            completion(10, 1, None),
+            completion(10, 2, Some("http://b")),
             Output::Checkpoint,
             Output::Act(Stop),
         ]
@@ -153,7 +157,7 @@ fn without_on_complete_a_completion_is_only_reported() {
         out,
         [
             log("DONE http://r", false),
-            completion(1, Some("http://r")),
+            completion(5, 1, Some("http://r")),
             Output::Checkpoint
         ]
     );
@@ -176,7 +180,7 @@ fn dry_run_reports_the_action_instead_of_taking_it() {
         out,
         [
             log("DONE http://r", false),
-            completion(1, Some("http://r")),
+            completion(5, 1, Some("http://r")),
             action(Stop, "completion", true),
             Output::Checkpoint,
         ]
@@ -215,7 +219,7 @@ fn a_completion_after_a_user_restart_is_a_new_completion() {
     let out = h.logs(60, &["boot", "DONE http://1", "restarted", "DONE http://2"]);
     let lines = new_logs(&["restarted", "DONE http://2"]);
     let rest = vec![
-        completion(2, Some("http://2")),
+        completion(60, 2, Some("http://2")),
         Output::Checkpoint,
         Output::Act(Stop),
     ];
@@ -230,13 +234,14 @@ fn a_completion_printed_just_before_the_exit_is_still_seen() {
         h.status(8, Some("exited")),
         [
             status("exited", Some("running")),
+            exit_failure(8, 1),
             Output::Checkpoint,
             fetch(10)
         ]
     );
     let out = h.logs(9, &["boot", "DONE http://last"]);
     assert!(
-        out.contains(&completion(1, Some("http://last"))),
+        out.contains(&completion(9, 1, Some("http://last"))),
         "the final fetch found the completion: {out:?}"
     );
     assert_eq!(h.m.summary().completions, 1);

@@ -317,7 +317,7 @@ fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
     let out = h.logs(5, &["a", "DONE", "FINISHED http://r"]);
     let expected = [
         new_logs(&["DONE", "FINISHED http://r"]),
-        vec![completion(1, Some("http://r")), Output::Checkpoint],
+        vec![completion(5, 1, Some("http://r")), Output::Checkpoint],
     ];
     assert_eq!(
         out,

@@ -3,6 +3,7 @@
 
 mod actions;
 mod completion;
+mod failure;
 mod logs;
 mod resume;
 mod signals;
@@ -19,7 +20,9 @@ use crate::monitor::{
     ActionRecord, DurableState, Lines, MachineOptions, MonitorMachine, Now, Observation, Output,
     Trigger,
 };
-use crate::report::event::{ActionKind, EventKind, Source};
+use crate::report::event::{
+    ActionKind, EventKind, FailureReason, InstanceSummary, RunCost, Source,
+};
 use crate::status::Status;
 
 /// The wall clock at mono 0, and the instance's `start_date`.
@@ -42,6 +45,9 @@ fn policy() -> Policy {
         completion: std::sync::Arc::new(Regex::new("DONE").unwrap()),
         result: std::sync::Arc::new(Regex::new(r"https?://\S+").unwrap()),
         on_complete: Some(ActionKind::Stop),
+        failure: None,
+        on_failure: Some(ActionKind::Stop),
+        on_exit: None,
         guards: Default::default(),
     }
 }
@@ -111,13 +117,37 @@ fn fetch(tail: u32) -> Output {
     Output::FetchLogs { tail }
 }
 
-fn completion(count: u32, url: Option<&str>) -> Output {
+/// The run of the harness's row at `t`: started at `WALL0`, $0.50/hr.
+fn run_at(t: u64) -> Option<RunCost> {
+    Some(RunCost {
+        duration: secs(t),
+        cost_usd: Some(0.5 * (t as f64 / 3600.0)),
+    })
+}
+
+/// The `n`th exit of the container while meant to run, reported at `t`.
+fn exit_failure(t: u64, n: u32) -> Output {
+    ev(EventKind::Failure {
+        source: source(),
+        reason: FailureReason::Exited,
+        count: n,
+        line: None,
+        context: Vec::new(),
+        gpu: Some("2x RTX 4090".into()),
+        dph_total: Some(0.5),
+        run: run_at(t),
+    })
+}
+
+/// A completion reported at `t`.
+fn completion(t: u64, count: u32, url: Option<&str>) -> Output {
     ev(EventKind::Completion {
         source: source(),
         count,
         result_url: url.map(str::to_string),
         gpu: Some("2x RTX 4090".into()),
         dph_total: Some(0.5),
+        run: run_at(t),
     })
 }
 

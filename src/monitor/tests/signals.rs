@@ -59,7 +59,7 @@ fn a_job_busy_at_the_first_sweep_and_idle_by_the_first_read_ended_while_watched(
             log("DONE", true),
             log("http://r/new", true),
             old(1),
-            completion(1, Some("http://r/new")),
+            completion(41, 1, Some("http://r/new")),
             Output::Checkpoint,
             Output::Act(ActionKind::Stop),
         ]

@@ -111,7 +111,7 @@ fn a_fetch_answered_after_a_stop_still_counts_but_its_errors_do_not() {
         out,
         [
             log("DONE http://r", false),
-            completion(1, Some("http://r")),
+            completion(7, 1, Some("http://r")),
             Output::Checkpoint,
             Output::Act(ActionKind::Stop)
         ]
@@ -195,7 +195,8 @@ fn guards_respect_dry_run_and_alerts_never_act() {
             Output::Checkpoint
         ]
     );
-    // Outbid: intended running, actually stopped. An alert, whatever on_guard says.
+    // Outbid: was running, now stopped while intended to run. An alert, whatever on_guard says.
+    h.status(65, Some("running"));
     let outbid = Instance {
         intended_status: Some("running".into()),
         ..row(Some("stopped"))
@@ -210,7 +211,7 @@ fn guards_respect_dry_run_and_alerts_never_act() {
     assert_eq!(
         out,
         [
-            status("stopped", Some("loading")),
+            status("stopped", Some("running")),
             ev(alert),
             Output::Checkpoint
         ]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Color, Style};
 use regex::Regex;
 use time::macros::offset;
-use vastfleet::report::event::{ActionKind, EventKind, InstanceSummary};
+use vastfleet::report::event::{
+    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
+};
 use vastfleet::report::style::label_color;
 use vastfleet::report::{Format, HumanOptions, LineFilter, Writer};
 
@@ -89,6 +91,7 @@ fn every_event_kind_renders_exactly() {
                 result_url: Some("https://s3.example/out.tar".into()),
                 gpu: Some("RTX 4090 ×2".into()),
                 dph_total: Some(1.234),
+                run: None,
             },
             "❓ gpu-a │ ✅ completion #2 — result: https://s3.example/out.tar — RTX 4090 ×2 at $1.23/hr",
         ),
@@ -99,8 +102,54 @@ fn every_event_kind_renders_exactly() {
                 result_url: None,
                 gpu: None,
                 dph_total: None,
+                run: None,
             },
             "❓ gpu-a │ ✅ completion #1",
+        ),
+        (
+            EventKind::Completion {
+                source: a.clone(),
+                count: 3,
+                result_url: None,
+                gpu: Some("1x RTX 4090".into()),
+                dph_total: Some(0.4),
+                run: Some(RunCost { duration: Duration::from_secs(7_530), cost_usd: Some(0.8367) }),
+            },
+            "❓ gpu-a │ ✅ completion #3 — 1x RTX 4090 at $0.40/hr — ran 2h 5m 30s, about $0.84",
+        ),
+        (
+            EventKind::Failure {
+                source: a.clone(),
+                reason: FailureReason::Log,
+                count: 1,
+                line: Some("torch.OutOfMemoryError: CUDA out of memory".into()),
+                context: vec![],
+                gpu: Some("8x H100".into()),
+                dph_total: Some(24.0),
+                run: Some(RunCost { duration: Duration::from_secs(600), cost_usd: Some(4.0) }),
+            },
+            "❓ gpu-a │ ❌ failure #1: torch.OutOfMemoryError: CUDA out of memory — 8x H100 at $24.00/hr — ran 10m, about $4.00",
+        ),
+        (
+            EventKind::Failure {
+                source: a.clone(),
+                reason: FailureReason::Exited,
+                count: 1,
+                line: None,
+                context: vec![],
+                gpu: None,
+                dph_total: Some(24.0),
+                run: None,
+            },
+            "❓ gpu-a │ ❌ failure: the container exited while it was meant to run — $24.00/hr",
+        ),
+        (
+            EventKind::OldFailures { source: a.clone(), count: 1 },
+            "❓ gpu-a │ 1 earlier failure in the log (not acted on)",
+        ),
+        (
+            EventKind::Budget { limit: BudgetKind::MaxSpend, value: 512.3, max: 500.0 },
+            "   fleet │ 💸 budget max_spend: the fleet has spent about $512.30 (limit $500.00)",
         ),
         (
             EventKind::OldCompletions { source: a.clone(), count: 3 },
@@ -175,13 +224,19 @@ fn shutdown_renders_the_summary_table_then_the_resume_text() {
             source: src(101, "gpu-a"),
             status: Some("stopped".into()),
             completions: 2,
+            failures: 1,
             actions: vec![ActionKind::Stop],
+            dph_total: Some(0.5),
+            spend_usd: Some(3.254),
         },
         InstanceSummary {
             source: src(20202, "a-much-longer-label"),
             status: None,
             completions: 0,
+            failures: 0,
             actions: vec![],
+            dph_total: None,
+            spend_usd: None,
         },
     ];
     let resume = "resume: vastfleet watch fleet.toml\ndestroy: vastfleet destroy 101 20202\n";
@@ -191,9 +246,10 @@ fn shutdown_renders_the_summary_table_then_the_resume_text() {
     });
     let want = [
         "14:03:07    fleet │ shutting down — 2 instances watched",
-        "  INSTANCE  LABEL                STATUS   COMPLETIONS  ACTIONS",
-        "  101       gpu-a                stopped  2            stop",
-        "  20202     a-much-longer-label  unknown  0            -",
+        "  INSTANCE  LABEL                STATUS   COMPLETIONS  FAILURES  ACTIONS",
+        "  101       gpu-a                stopped  2            1         stop",
+        "  20202     a-much-longer-label  unknown  0            0         -",
+        "  total: 2 instances (1 stopped, 1 unknown) · $0.00/hr now · about $3.25 spent",
         "resume: vastfleet watch fleet.toml",
         "destroy: vastfleet destroy 101 20202",
     ];

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use vastfleet::report::event::{ActionKind, EventKind, InstanceSummary};
+use vastfleet::report::event::{
+    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
+};
 use vastfleet::report::{Format, LineFilter, Writer};
 
 use super::{ev, log, src, status};
@@ -123,6 +125,7 @@ fn instance_events_follow_the_contract() {
                 result_url: Some("https://s3.example/out".into()),
                 gpu: Some("RTX 4090 ×2".into()),
                 dph_total: Some(1.23),
+                run: None,
             },
             instance(
                 "completion",
@@ -136,11 +139,47 @@ fn instance_events_follow_the_contract() {
                 result_url: None,
                 gpu: None,
                 dph_total: Some(f64::NAN),
+                run: None,
             },
             instance(
                 "completion",
                 json!({ "count": 1, "result_url": null, "gpu": null, "dph_total": null }),
             ),
+        ),
+        (
+            EventKind::Failure {
+                source: a.clone(),
+                reason: FailureReason::Log,
+                count: 1,
+                line: Some("torch.OutOfMemoryError: CUDA out of memory\n".into()),
+                context: vec!["Traceback (most recent call last):".into()],
+                gpu: Some("8x H100".into()),
+                dph_total: Some(24.0),
+                run: Some(RunCost {
+                    duration: Duration::from_secs(5400),
+                    cost_usd: Some(36.004),
+                }),
+            },
+            instance(
+                "failure",
+                json!({
+                    "reason": "log",
+                    "count": 1,
+                    "line": "torch.OutOfMemoryError: CUDA out of memory",
+                    "context": ["Traceback (most recent call last):"],
+                    "gpu": "8x H100",
+                    "dph_total": 24.0,
+                    "duration_s": 5400,
+                    "cost_usd": 36.0,
+                }),
+            ),
+        ),
+        (
+            EventKind::OldFailures {
+                source: a.clone(),
+                count: 2,
+            },
+            instance("old_failures", json!({ "count": 2 })),
         ),
         (
             EventKind::OldCompletions {
@@ -268,19 +307,36 @@ fn fleet_events_follow_the_contract() {
             fleet("notice", json!({ "message": "hello" })),
         ),
         (
+            EventKind::Budget {
+                limit: BudgetKind::MaxDph,
+                value: 20.456,
+                max: 20.0,
+            },
+            fleet(
+                "budget",
+                json!({ "limit": "max_dph", "value": 20.46, "max": 20.0 }),
+            ),
+        ),
+        (
             EventKind::Shutdown {
                 summary: vec![
                     InstanceSummary {
                         source: src(101, "gpu-a"),
                         status: Some("stopped".into()),
                         completions: 2,
+                        failures: 1,
                         actions: vec![ActionKind::Stop, ActionKind::Destroy],
+                        dph_total: Some(0.5),
+                        spend_usd: Some(3.254),
                     },
                     InstanceSummary {
                         source: src(202, "202"),
                         status: None,
                         completions: 0,
+                        failures: 0,
                         actions: vec![],
+                        dph_total: None,
+                        spend_usd: None,
                     },
                 ],
                 resume: "vastfleet watch fleet.toml".into(),
@@ -289,10 +345,16 @@ fn fleet_events_follow_the_contract() {
                 "shutdown",
                 json!({
                     "instances": [
-                        { "instance": 101, "label": "gpu-a", "status": "stopped", "completions": 2, "actions": ["stop", "destroy"] },
-                        { "instance": 202, "label": "202", "status": null, "completions": 0, "actions": [] },
+                        { "instance": 101, "label": "gpu-a", "status": "stopped", "completions": 2, "failures": 1, "actions": ["stop", "destroy"], "dph_total": 0.5, "spend_usd": 3.25 },
+                        { "instance": 202, "label": "202", "status": null, "completions": 0, "failures": 0, "actions": [], "dph_total": null, "spend_usd": null },
                     ],
                     "resume": "vastfleet watch fleet.toml",
+                    "totals": {
+                        "instances": 2,
+                        "by_status": { "stopped": 1, "unknown": 1 },
+                        "dph_now": 0.0,
+                        "spent_usd": 3.25,
+                    },
                 }),
             ),
         ),

@@ -1,0 +1,63 @@
+//! Failed jobs: the `failure` event of a log line matching the failure pattern, and of a
+//! container that left `running` for `exited` while it was meant to run (a crash, or a job that
+//! ended without its completion line). The log follower finds the matches; this file decides
+//! what an exit is and builds both events with the instance's price and the run's cost.
+
+use crate::api::Instance;
+use crate::monitor::guards::intends_running;
+use crate::monitor::logs::FoundFailure;
+use crate::monitor::machine::Now;
+use crate::report::event::{EventKind, FailureReason, RunCost, Source};
+use crate::status::Status;
+
+/// How long the instance has run and what it cost, at `wall` (epoch seconds).
+pub fn run_cost(row: &Instance, wall: f64) -> Option<RunCost> {
+    Some(RunCost {
+        duration: row.uptime(wall)?,
+        cost_usd: row.spend_usd(wall),
+    })
+}
+
+/// Whether this sweep shows the container exiting on its own: it was `running`, it is
+/// `exited`, and nobody asked it to stop (`intended_status` is still running). One episode
+/// per exit: the next sweeps see `exited` → `exited`, which is no exit.
+pub fn exited_while_meant_to_run(
+    previous: Option<&Status>,
+    status: &Status,
+    row: Option<&Instance>,
+) -> bool {
+    previous == Some(&Status::Running)
+        && *status == Status::Exited
+        && row.is_some_and(intends_running)
+}
+
+pub fn log_failure(
+    source: &Source,
+    row: Option<&Instance>,
+    now: Now,
+    found: FoundFailure,
+) -> EventKind {
+    EventKind::Failure {
+        source: source.clone(),
+        reason: FailureReason::Log,
+        count: found.number,
+        line: Some(found.line),
+        context: found.context,
+        gpu: row.and_then(Instance::gpu_label),
+        dph_total: row.and_then(|r| r.dph_total),
+        run: row.and_then(|r| run_cost(r, now.wall)),
+    }
+}
+
+pub fn exit_failure(source: &Source, row: Option<&Instance>, now: Now, number: u32) -> EventKind {
+    EventKind::Failure {
+        source: source.clone(),
+        reason: FailureReason::Exited,
+        count: number,
+        line: None,
+        context: Vec::new(),
+        gpu: row.and_then(Instance::gpu_label),
+        dph_total: row.and_then(|r| r.dph_total),
+        run: row.and_then(|r| run_cost(r, now.wall)),
+    }
+}
