@@ -170,7 +170,10 @@ fn a_failure_seen_before_a_restart_is_not_seen_again() {
             serde_json::from_str(&saved).unwrap(),
         ),
     };
-    assert_eq!(r.status(100, Some("running")), [fetch(10)]);
+    assert_eq!(
+        r.status(100, Some("running")),
+        [status("running", Some("running")), fetch(10)]
+    );
     let out = r.logs(100, &["boot", "Traceback", "retrying", "Traceback again"]);
     let lines = new_logs(&["retrying", "Traceback again"]);
     let rest = vec![
@@ -286,8 +289,8 @@ fn an_exit_during_a_restart_of_vastfleet_is_seen_once() {
     };
     assert_eq!(
         r.status(0, Some("exited")),
-        [],
-        "the episode was reported before"
+        [status("exited", Some("exited"))],
+        "the status is said once more at start; the episode was reported before"
     );
 }
 
