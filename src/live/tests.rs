@@ -72,6 +72,7 @@ fn alpha_story(board: &Board) {
                 result_url: None,
                 gpu: None,
                 dph_total: None,
+                run: None,
             },
         ),
         event(
