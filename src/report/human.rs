@@ -165,11 +165,13 @@ fn tone(kind: &EventKind) -> Style {
     match kind {
         EventKind::ApiError { .. }
         | EventKind::ReloadRejected { .. }
+        | EventKind::StateError { .. }
         | EventKind::Action { ok: false, .. } => ERROR,
         EventKind::Gap { .. }
         | EventKind::Guard { .. }
         | EventKind::OldCompletions { .. }
         | EventKind::Orphans { .. }
+        | EventKind::Note { .. }
         | EventKind::Throttle { .. } => WARNING,
         EventKind::Recovered { .. } => GOOD,
         EventKind::Completion { .. } => GOOD.bold(),
