@@ -74,7 +74,8 @@ async fn a_failing_save_is_one_state_error_then_one_notice_when_it_works_again()
     std::fs::create_dir(&folder).unwrap();
     let state = folder.join("state.json");
     let (events, mut rx) = mpsc::channel(8);
-    let (handle, _) = StateHandle::open(&state, events);
+    // The writer holds the stream weakly; the program's other senders keep it open.
+    let (handle, _) = StateHandle::open(&state, events.clone());
     std::fs::remove_dir(&folder).unwrap();
     for id in 0..3 {
         handle.save(id, DurableState::default()).await;
