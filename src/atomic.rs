@@ -16,7 +16,14 @@ const MAX_SYMLINKS: usize = 40;
 /// permissions, and are renamed over the old file; then the folder is synced so the rename
 /// itself survives a crash. A new file gets the usual permissions (0666 minus the umask).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let target = resolve_symlinks(path)?;
+    replace_file(&resolve_symlinks(path)?, contents)
+}
+
+/// Replaces the file at `target` itself, as [`write_atomic`] does, but never through a
+/// symlink: a link at `target` is replaced by the new file (a rename does not follow its
+/// destination), so a link planted there cannot redirect the write. For files only vastfleet
+/// writes (the state file).
+pub fn replace_file(target: &Path, contents: &[u8]) -> io::Result<()> {
     let folder = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -25,8 +32,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let existing = match fs::metadata(&target) {
-        Ok(metadata) => Some(metadata.permissions()),
+    let existing = match fs::symlink_metadata(target) {
+        Ok(metadata) if metadata.is_file() => Some(metadata.permissions()),
+        Ok(_) => None,
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(err),
     };
@@ -45,7 +53,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         fs::set_permissions(temp.path(), permissions)?;
     }
     temp.as_file().sync_all()?;
-    temp.persist(&target).map_err(|err| err.error)?;
+    temp.persist(target).map_err(|err| err.error)?;
     sync_folder(&folder)
 }
 

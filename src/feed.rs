@@ -50,6 +50,8 @@ pub async fn run<A: Api>(
     cancel: CancellationToken,
 ) {
     let mut failures: u32 = 0;
+    // A paging that stops early is said when it starts happening, not at every sweep.
+    let mut paging_said = false;
     let mut jitter = Jitter::seeded(0x5eed);
     loop {
         let started = Instant::now();
@@ -59,7 +61,15 @@ pub async fn run<A: Api>(
         };
         let current = *cadence.borrow_and_update();
         let wait = match result {
-            Ok(instances) => {
+            Ok(listing) => {
+                if listing.stopped.is_some() != paging_said {
+                    paging_said = listing.stopped.is_some();
+                    let message = listing
+                        .stopped
+                        .unwrap_or_else(|| "the instance list is read to its end again".into());
+                    let _ = events.send(Event::now(EventKind::Notice { message })).await;
+                }
+                let instances = listing.instances;
                 if failures > 0 {
                     let kind = EventKind::Recovered {
                         source: None,

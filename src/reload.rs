@@ -56,9 +56,34 @@ pub fn spawn(
                 }
                 _ = tokio::time::sleep(REREAD_EVERY) => {}
             }
-            let Ok(text) = tokio::fs::read_to_string(&path).await else {
+            let read = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || crate::config::read::read_fleet_text(&path))
+                    .await
+                    .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+            };
+            let text = match read {
+                Ok(text) => text,
+                // Something that is not a fleet file now sits at the path: say so once per
+                // change, and keep the fleet as it was.
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                    ) =>
+                {
+                    let error = format!("{}: {err}", path.display());
+                    let new_hash = hash(&error);
+                    if new_hash != last_hash {
+                        last_hash = new_hash;
+                        let error = format!("{error}\n(the fleet keeps running as it was)");
+                        let kind = EventKind::ReloadRejected { error };
+                        let _ = events.send(Event::now(kind)).await;
+                    }
+                    continue;
+                }
                 // Mid-rename the file may briefly not exist; the next event or poll catches up.
-                continue;
+                Err(_) => continue,
             };
             let new_hash = hash(&text);
             if new_hash == last_hash {

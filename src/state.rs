@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::monitor::DurableState;
+use crate::report::event::{Event, EventKind};
 
 /// How long dirty state may wait to be coalesced with other updates before it is written.
 const COALESCE: Duration = Duration::from_millis(100);
@@ -71,8 +72,9 @@ impl StateHandle {
         StateHandle::default()
     }
 
-    /// Loads `path` (moving a corrupt file aside) and starts the background writer.
-    pub fn open(path: &Path) -> (StateHandle, Opened) {
+    /// Loads `path` (moving a corrupt file aside) and starts the background writer, which
+    /// reports a failing save on `events` once per episode.
+    pub fn open(path: &Path, events: mpsc::Sender<Event>) -> (StateHandle, Opened) {
         let (instances, opened) = read_state(path);
         let (written, _) = watch::channel(0);
         let store = Arc::new(Store {
@@ -84,7 +86,9 @@ impl StateHandle {
             dirty: Notify::new(),
             written,
         });
-        tokio::spawn(write_loop(Arc::clone(&store)));
+        // Weak: the writer lives as long as the store, and must not keep the event stream
+        // open after every other sender is gone (the stream's end is the shutdown's).
+        tokio::spawn(write_loop(Arc::clone(&store), events.downgrade()));
         (StateHandle { store: Some(store) }, opened)
     }
 
@@ -134,8 +138,9 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn write_loop(store: Arc<Store>) {
+async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
     let mut last_written = 0;
+    let mut failing = false;
     // The file is rewritten whole, often, at about the same size: one buffer of the last size
     // plus room instead of a chain of doublings each time.
     let mut last_len = 0;
@@ -160,15 +165,27 @@ async fn write_loop(store: Arc<Store>) {
         let result = match json {
             Ok(bytes) => {
                 last_len = bytes.len();
-                tokio::task::spawn_blocking(move || crate::atomic::write_atomic(&path, &bytes))
+                tokio::task::spawn_blocking(move || crate::atomic::replace_file(&path, &bytes))
                     .await
                     .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
             }
             Err(err) => Err(std::io::Error::other(err)),
         };
-        if let Err(err) = result {
-            // Watching goes on without persistence rather than stopping; the next change retries.
-            tracing::error!("cannot write state file {}: {err}", store.path.display());
+        // Watching goes on without persistence rather than stopping; the next change retries.
+        // One event when saving starts failing and one when it works again, not one per write.
+        let path = store.path.display();
+        let news = match (&result, failing) {
+            (Err(err), false) => Some(EventKind::StateError {
+                error: format!("cannot write state file {path}: {err}"),
+            }),
+            (Ok(()), true) => Some(EventKind::Notice {
+                message: format!("state file {path} is written again"),
+            }),
+            _ => None,
+        };
+        failing = result.is_err();
+        if let (Some(kind), Some(events)) = (news, events.upgrade()) {
+            let _ = events.send(Event::now(kind)).await;
         }
         last_written = generation;
         let _ = store.written.send(generation);
@@ -182,7 +199,7 @@ struct StateFileRef<'a> {
 }
 
 fn read_state(path: &Path) -> (BTreeMap<u64, DurableState>, Opened) {
-    let text = match std::fs::read(path) {
+    let text = match read_no_follow(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return (BTreeMap::new(), Opened::Fresh)
@@ -198,6 +215,50 @@ fn read_state(path: &Path) -> (BTreeMap<u64, DurableState>, Opened) {
         Err(err) => move_aside(path, format!("not valid state JSON: {err}")),
     }
 }
+
+/// The largest state file read: 1,000 instances take about 1 MB.
+const STATE_FILE_CAP: u64 = 256 << 20;
+
+/// The state file's bytes, refusing a symlink (the state is written in place of the link, so
+/// a link planted there could not redirect the write, and is not read either), anything but a
+/// regular file, and more than [`STATE_FILE_CAP`].
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = open_no_follow(OpenOptions::new().read(true), path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(STATE_FILE_CAP + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > STATE_FILE_CAP {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            STATE_FILE_CAP >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` itself, never what a symlink there points to (`O_NOFOLLOW`; opening a symlink
+/// fails with ELOOP), and without blocking on a FIFO.
+fn open_no_follow(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path).map_err(|err| {
+        if err.raw_os_error() == Some(ELOOP) {
+            std::io::Error::other("it is a symbolic link, which is never followed")
+        } else {
+            err
+        }
+    })
+}
+
+#[cfg(unix)]
+const ELOOP: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const ELOOP: i32 = -1;
 
 fn move_aside(path: &Path, reason: String) -> (BTreeMap<u64, DurableState>, Opened) {
     let stamp = std::time::SystemTime::now()
@@ -224,24 +285,47 @@ pub fn default_path(fleet_file: &Path) -> PathBuf {
     parent.join(format!(".{name}.state.json"))
 }
 
-/// Takes the advisory lock for `state_path`, or says which process holds it.
+/// The most of a lock file read (a pid and a socket path): the file is anyone's to write.
+const LOCK_FILE_CAP: u64 = 4096;
+
+/// Takes the advisory lock for `state_path`, or says which process holds it. The lock file is
+/// opened without following a symlink and must be a regular file: the pid is written into it,
+/// and a planted link must not turn that into a write to another file (issue 17: as root,
+/// `/etc/passwd`).
 pub fn acquire_lock(state_path: &Path) -> Result<StateLock, String> {
-    use fs2::FileExt;
     let mut lock_path = state_path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|err| format!("cannot open lock file {}: {err}", lock_path.display()))?;
-    if file.try_lock_exclusive().is_err() {
+    let cannot = |err: &dyn std::fmt::Display| {
+        format!(
+            "cannot use lock file {}: {err}; remove it (no watcher uses a link or a special \
+             file there), or pass a different --state",
+            lock_path.display()
+        )
+    };
+    let mut file = open_no_follow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &lock_path,
+    )
+    .map_err(|err| cannot(&err))?;
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err(cannot(&"it is not a regular file")),
+        Err(err) => return Err(cannot(&err)),
+    }
+    if let Err(err) = file.try_lock() {
+        if let std::fs::TryLockError::Error(err) = err {
+            return Err(cannot(&err));
+        }
+        // The file is anyone's to write: read a pid's worth, show it only if it is one.
         let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
+        let _ = (&mut file).take(LOCK_FILE_CAP).read_to_string(&mut holder);
         let holder = holder.lines().next().unwrap_or("").trim();
-        let who = if holder.is_empty() {
+        let who = if holder.is_empty() || !holder.bytes().all(|b| b.is_ascii_digit()) {
             "another vastfleet watch".to_string()
         } else {
             format!("vastfleet watch (pid {holder})")
@@ -276,7 +360,16 @@ impl StateLock {
 pub fn recorded_socket(state_path: &Path) -> Option<PathBuf> {
     let mut lock_path = state_path.as_os_str().to_owned();
     lock_path.push(".lock");
-    let text = std::fs::read_to_string(PathBuf::from(lock_path)).ok()?;
+    let file = open_no_follow(OpenOptions::new().read(true), &PathBuf::from(lock_path)).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(LOCK_FILE_CAP).read_to_string(&mut text).ok()?;
     let socket = text.lines().nth(1)?.trim();
     (!socket.is_empty()).then(|| PathBuf::from(socket))
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

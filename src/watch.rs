@@ -110,7 +110,7 @@ pub async fn run<A: Api>(
 
     let state = match &session.state_path {
         Some(path) => {
-            let (handle, opened) = StateHandle::open(path);
+            let (handle, opened) = StateHandle::open(path, events.clone());
             let message = match opened {
                 Opened::Fresh => None,
                 Opened::Restored { instances } => Some(format!(

@@ -18,14 +18,12 @@ use super::key::ApiKey;
 use super::logs;
 pub use super::logs::LogPollConfig;
 use super::models::{ListPage, ShowOne};
-use super::{Api, ApiError, Instance};
+use super::{body, scrub};
+use super::{Api, ApiError, Instance, LogTail, PAGE_SIZE};
 use crate::throttle::{Endpoint, Throttle};
 
 /// The API's own address, used when neither a flag, the fleet file nor `VAST_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://console.vast.ai";
-
-/// The v1 list's page size, which is also its maximum.
-const PAGE_SIZE: u32 = 25;
 
 const USER_AGENT: &str = concat!("vastfleet/", env!("CARGO_PKG_VERSION"));
 
@@ -191,13 +189,13 @@ impl VastClient {
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                match response.text().await {
-                    Ok(body) => classify(
+                match body::read_capped(response, body::JSON_REPLY_CAP).await {
+                    Ok(reply) => answer(
                         &site,
                         status,
                         retry_after.as_deref(),
-                        &body,
-                        SystemTime::now(),
+                        &reply,
+                        inner.key.expose(),
                     ),
                     Err(e) => Err(transport_error(&site, e)),
                 }
@@ -215,11 +213,7 @@ impl VastClient {
 
     /// Servers sometimes echo request details back; make sure the key never rides along.
     fn scrub(&self, err: ApiError) -> ApiError {
-        let secret = self.inner.key.expose();
-        if secret.is_empty() {
-            return err;
-        }
-        err.map_text(|text| text.replace(secret, "<redacted>"))
+        scrub_error(err, self.inner.key.expose())
     }
 
     async fn call_as<T: DeserializeOwned>(&self, call: Call) -> Result<T, ApiError> {
@@ -245,6 +239,32 @@ impl VastClient {
         .await
         .map(drop)
     }
+}
+
+/// The caller's decision on one reply. The key is scrubbed from the body before anything reads
+/// or quotes it (a quote cut inside the key would leave its start behind), then from the
+/// error's text as a last net for what the transport itself said.
+pub(crate) fn answer(
+    site: &CallSite<'_>,
+    status: u16,
+    retry_after: Option<&str>,
+    reply: &body::Capped,
+    secret: &str,
+) -> Result<Value, ApiError> {
+    if reply.over {
+        return Err(ApiError::Transient(format!(
+            "{site}: HTTP {status} with a reply larger than {} MiB (not read further)",
+            body::JSON_REPLY_CAP >> 20
+        )));
+    }
+    let text = String::from_utf8_lossy(&reply.bytes);
+    let text = scrub::scrub_body(&text, secret);
+    classify(site, status, retry_after, &text, SystemTime::now())
+        .map_err(|err| scrub_error(err, secret))
+}
+
+fn scrub_error(err: ApiError, secret: &str) -> ApiError {
+    err.map_text(|text| scrub::scrub(&text, secret).into_owned())
 }
 
 /// A serde error's category, without quoting the (possibly large) input it saw.
@@ -288,7 +308,7 @@ impl Api for VastClient {
         Ok(reply.instances)
     }
 
-    async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
+    async fn logs(&self, id: u64, tail: u32) -> Result<LogTail, ApiError> {
         let call = Call {
             endpoint: Endpoint::RequestLogs,
             instance: Some(id),
@@ -302,8 +322,15 @@ impl Api for VastClient {
         let url = logs::result_url(&reply, &self.inner.base, &site)?;
         let inner = &*self.inner;
         let config = &inner.config;
-        let body = logs::fetch_result(&inner.http, &url, config.log_poll, config.timeout).await?;
-        Ok(logs::split_lines(&body))
+        let cap = logs::body_cap(tail);
+        let body =
+            logs::fetch_result(&inner.http, &url, config.log_poll, config.timeout, cap).await?;
+        // A job may print the key (an env dump); it is scrubbed like any reply.
+        let text = scrub::scrub(&body.text, inner.key.expose());
+        Ok(LogTail {
+            lines: logs::split_lines(&text),
+            cut: body.cut,
+        })
     }
 
     async fn stop(&self, id: u64) -> Result<(), ApiError> {
@@ -361,7 +388,7 @@ fn endpoint_url(base: &Url, path: &str, query: &[(&str, String)]) -> Result<Url,
 
 fn parse_base(raw: &str) -> Result<Url, ClientBuildError> {
     let invalid = |reason: &str| ClientBuildError::BaseUrl {
-        url: raw.to_owned(),
+        url: scrub::display_url(raw),
         reason: reason.to_owned(),
     };
     let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;

@@ -190,6 +190,7 @@ async fn an_unreachable_log_result_gives_up_after_the_configured_polls() {
         &url,
         inner.config.log_poll,
         inner.config.timeout,
+        1 << 20,
     )
     .await
     .unwrap_err();

@@ -54,6 +54,36 @@ impl LogPollConfig {
 /// so a stalled object store cannot hold a monitor for `attempts` × the API timeout.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A generous bound for one log line: a body may hold `tail` lines of this size on average.
+const LINE_BOUND: usize = 64 << 10;
+/// The least a log body may be (a tail of one long line), and the most: tens of MB, not GB.
+const BODY_CAP_MIN: usize = 2 << 20;
+const BODY_CAP_MAX: usize = 32 << 20;
+
+/// The most bytes read of a log body for a tail of `tail` lines.
+pub fn body_cap(tail: u32) -> usize {
+    (tail as usize)
+        .saturating_mul(LINE_BOUND)
+        .clamp(BODY_CAP_MIN, BODY_CAP_MAX)
+}
+
+/// How long one whole log fetch may take, every poll and body included: the waits the
+/// protocol asks for ([`LogPollConfig::patience`]) plus one poll's timeout (`timeout`, at
+/// most [`POLL_TIMEOUT`]). Past it,
+/// the fetch is an error the monitor reports (issue 17: a body trickling 1 byte/s held an
+/// instance silently for minutes).
+pub fn fetch_deadline(poll: LogPollConfig, timeout: Duration) -> Duration {
+    poll.patience() + timeout.min(POLL_TIMEOUT)
+}
+
+/// A log body as read: its text, and whether it was cut at [`body_cap`] (then it ends at the
+/// last whole line before the cap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogBody {
+    pub text: String,
+    pub cut: bool,
+}
+
 /// The PUT body: `tail` is a string in the official client, and the API expects it so.
 pub(crate) fn request_body(tail: u32) -> Value {
     json!({ "tail": tail.to_string() })
@@ -92,7 +122,25 @@ pub(crate) async fn fetch_result(
     url: &Url,
     poll: LogPollConfig,
     timeout: Duration,
-) -> Result<String, ApiError> {
+    cap: usize,
+) -> Result<LogBody, ApiError> {
+    let deadline = fetch_deadline(poll, timeout);
+    match tokio::time::timeout(deadline, poll_result(http, url, poll, timeout, cap)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Transient(format!(
+            "log result not complete within {:.1}s (a stalled or trickling log store)",
+            deadline.as_secs_f64()
+        ))),
+    }
+}
+
+async fn poll_result(
+    http: &reqwest::Client,
+    url: &Url,
+    poll: LogPollConfig,
+    timeout: Duration,
+    cap: usize,
+) -> Result<LogBody, ApiError> {
     let attempts = poll.attempts.max(1);
     let timeout = timeout.min(POLL_TIMEOUT);
     for n in 0..attempts {
@@ -103,8 +151,20 @@ pub(crate) async fn fetch_result(
         if response.status() != StatusCode::OK {
             continue;
         }
-        if let Ok(body) = response.text().await {
-            return Ok(body);
+        if let Ok(body) = super::body::read_capped(response, cap).await {
+            let bytes = if body.over {
+                super::body::to_last_line_end(body.bytes)
+            } else {
+                body.bytes
+            };
+            let text = match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(bad) => String::from_utf8_lossy(bad.as_bytes()).into_owned(),
+            };
+            return Ok(LogBody {
+                text,
+                cut: body.over,
+            });
         }
     }
     Err(ApiError::Transient(format!(
@@ -119,8 +179,23 @@ pub(crate) fn split_lines(body: &str) -> Vec<String> {
     let complete = body.rfind('\n').map_or("", |end| &body[..=end]);
     complete
         .lines()
-        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
+        .map(|line| capped_line(line.strip_suffix('\r').unwrap_or(line)))
         .collect()
+}
+
+/// The longest line kept, for display and for completion/failure matching alike; longer ones
+/// are cut at a character boundary and say how much was dropped.
+pub const LINE_CAP: usize = 1 << 20;
+
+fn capped_line(line: &str) -> String {
+    if line.len() <= LINE_CAP {
+        return line.to_owned();
+    }
+    let end = (0..=LINE_CAP)
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… [{} bytes cut]", &line[..end], line.len() - end)
 }
 
 #[cfg(test)]
@@ -158,6 +233,28 @@ mod tests {
         assert_eq!(split_lines("a\n\nb\n"), ["a", "", "b"]);
         assert_eq!(split_lines("tick\ntick\n\n"), ["tick", "tick", ""]);
         assert!(split_lines("").is_empty());
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_cut_and_says_so() {
+        let long = format!("{}\nnext\n", "é".repeat(LINE_CAP));
+        let lines = split_lines(&long);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            format!("{}… [{} bytes cut]", "é".repeat(LINE_CAP / 2), LINE_CAP)
+        );
+        assert_eq!(lines[1], "next");
+        let fits = format!("{}\n", "x".repeat(LINE_CAP));
+        assert_eq!(split_lines(&fits)[0].len(), LINE_CAP);
+    }
+
+    #[test]
+    fn the_body_cap_follows_the_tail_within_bounds() {
+        assert_eq!(body_cap(1), BODY_CAP_MIN);
+        assert_eq!(body_cap(200), 200 * LINE_BOUND);
+        assert_eq!(body_cap(10_000), BODY_CAP_MAX);
+        assert_eq!(body_cap(u32::MAX), BODY_CAP_MAX);
     }
 
     #[test]

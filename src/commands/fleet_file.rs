@@ -182,7 +182,7 @@ fn warn_about(settings: &Settings) {
 }
 
 fn read(path: &Path) -> Result<String, Fatal> {
-    std::fs::read_to_string(path).map_err(|err| {
+    crate::config::read::read_fleet_text(path).map_err(|err| {
         let error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
         Fatal::from(if err.kind() == ErrorKind::NotFound {
             error.with_help("check the path, or pass the file with -f")
@@ -231,8 +231,8 @@ mod tests {
                 _ => Ok(None),
             }
         }
-        async fn logs(&self, _: u64, _: u32) -> Result<Vec<String>, ApiError> {
-            Ok(Vec::new())
+        async fn logs(&self, _: u64, _: u32) -> Result<crate::api::LogTail, ApiError> {
+            Ok(Vec::new().into())
         }
         async fn stop(&self, _: u64) -> Result<(), ApiError> {
             Ok(())

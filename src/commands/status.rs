@@ -25,9 +25,13 @@ pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
     let rows = if ids.is_empty() {
         Vec::new()
     } else {
-        connect::patiently(|| api.list_all(Some(ids.clone())))
+        let listing = connect::patiently(|| api.list_all(Some(ids.clone())))
             .await
-            .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?
+            .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?;
+        if let Some(stopped) = &listing.stopped {
+            eprintln!("warning: {stopped}");
+        }
+        listing.instances
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

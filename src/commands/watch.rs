@@ -219,7 +219,7 @@ fn on_complete(arg: OnCompleteArg) -> Option<ActionKind> {
 }
 
 fn read_fleet_file(path: &Path) -> Result<String, Fatal> {
-    std::fs::read_to_string(path).map_err(|err| {
+    crate::config::read::read_fleet_text(path).map_err(|err| {
         let mut error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
         if err.kind() == std::io::ErrorKind::NotFound {
             error = error.with_help(

@@ -332,7 +332,7 @@ pub struct Overrides {
 impl Settings {
     /// Reads and validates a fleet file.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
+        let text = super::read::read_fleet_text(path).map_err(|err| {
             let error = ConfigError::new(Some(path), format!("cannot read the fleet file: {err}"));
             if err.kind() == std::io::ErrorKind::NotFound {
                 error.with_help(

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Metrics;
 use crate::api::models::ListPage;
-use crate::api::{Api, ApiError, Instance};
+use crate::api::{Api, ApiError, Instance, LogTail};
 
 pub struct Metered<A> {
     inner: A,
@@ -62,7 +62,7 @@ impl<A: Api> Api for Metered<A> {
         result
     }
 
-    async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
+    async fn logs(&self, id: u64, tail: u32) -> Result<LogTail, ApiError> {
         let result = self.inner.logs(id, tail).await;
         self.record("request_logs", &result);
         result

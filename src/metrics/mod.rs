@@ -46,6 +46,8 @@ struct State {
     effective_rate: Option<f64>,
     /// Read at each scrape: early fetches and signal-to-fetch times.
     log_queue: Option<LogQueue>,
+    /// Episodes of failing state saves (`state_error` events).
+    state_errors: u64,
 }
 
 #[derive(Debug)]
@@ -141,6 +143,7 @@ impl Metrics {
                 state.backoff.insert(scope, 0.0);
             }
             EventKind::Throttle { per_second, .. } => state.effective_rate = Some(*per_second),
+            EventKind::StateError { .. } => state.state_errors += 1,
             _ => {}
         }
     }
@@ -225,6 +228,12 @@ impl State {
         self.render_instances(&mut text);
         self.render_counters(&mut text);
         self.render_api(&mut text);
+        let mut family = text.family(
+            "vastfleet_state_errors_total",
+            Kind::Counter,
+            "Episodes of failing state-file saves (each begins with a state_error event).",
+        );
+        family.sample(&[], self.state_errors as f64);
         if let Some(queue) = &self.log_queue {
             log_queue::render(&mut text, &queue.stats());
         }

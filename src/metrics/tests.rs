@@ -48,20 +48,21 @@ fn an_empty_registry_still_declares_every_family_once() {
     let text = Metrics::new().render();
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
     let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
-    assert_eq!(types.len(), 13);
-    assert_eq!(helps, 13);
+    assert_eq!(types.len(), 14);
+    assert_eq!(helps, 14);
     let mut names: Vec<&str> = types
         .iter()
         .map(|l| l.split(' ').nth(2).unwrap_or(""))
         .collect();
     names.dedup();
-    assert_eq!(names.len(), 13, "no family is declared twice");
+    assert_eq!(names.len(), 14, "no family is declared twice");
     assert!(names.iter().all(|n| n.starts_with("vastfleet_")));
     assert_eq!(
         samples(&text),
         [
             "vastfleet_watched_instances 0",
-            "vastfleet_api_rate_limited_total 0"
+            "vastfleet_api_rate_limited_total 0",
+            "vastfleet_state_errors_total 0"
         ]
     );
 }
@@ -144,6 +145,7 @@ fn events_become_series_in_a_stable_order() {
             r#"vastfleet_api_calls_total{endpoint="list",status="429"} 1"#,
             "vastfleet_api_rate_limited_total 1",
             "vastfleet_throttle_effective_rate 1.5",
+            "vastfleet_state_errors_total 0",
         ]
     );
 }
@@ -168,6 +170,7 @@ fn leaving_removes_gauges_but_keeps_counters() {
             "vastfleet_watched_instances 0",
             r#"vastfleet_log_lines_total{instance="7",label="gpu"} 1"#,
             "vastfleet_api_rate_limited_total 0",
+            "vastfleet_state_errors_total 0",
         ]
     );
 }
@@ -205,6 +208,7 @@ fn api_errors_count_by_scope_and_drive_the_backoff_gauge() {
             r#"vastfleet_api_errors_total{scope="w"} 1"#,
             r#"vastfleet_backoff_seconds{scope="fleet"} 0"#,
             r#"vastfleet_backoff_seconds{scope="w"} 2"#,
+            "vastfleet_state_errors_total 0",
         ]
     );
 }

@@ -10,12 +10,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Api;
 use crate::api::Instance;
+use crate::api::{Api, LogTail};
 use crate::config::Policy;
 use crate::feed::{Sweep, SweepSlot};
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
-use crate::report::event::{ActionKind, Event};
+use crate::report::event::{ActionKind, Event, EventKind};
 use crate::schedule::LogQueue;
 use crate::state::StateHandle;
 
@@ -49,6 +49,8 @@ pub fn run<A: Api>(
     // monitor, a megabyte for a large fleet.
     async move {
         let mut pending: VecDeque<Output> = VecDeque::new();
+        // A cut log body is said once per episode, not at every poll.
+        let mut cut_said = false;
         // A row that arrived before this task started is still news to the machine.
         let first = io
             .sweeps
@@ -102,7 +104,19 @@ pub fn run<A: Api>(
                                 }
                             }
                         };
-                        Observation::Logs(result)
+                        let cut = matches!(result, Ok(LogTail { cut: true, .. }));
+                        if cut && !cut_said {
+                            let kind = EventKind::Note {
+                                source: machine.source().clone(),
+                                message: "the log body was longer than its read cap; only the \
+                                          lines before the cut were read (said once until a \
+                                          body fits)"
+                                    .to_owned(),
+                            };
+                            let _ = io.events.send(Event::now(kind)).await;
+                        }
+                        cut_said = cut || (cut_said && result.is_err());
+                        Observation::Logs(result.map(|tail| tail.lines))
                     }
                     Output::Act(action) => {
                         // Write-ahead: the intent of an action is on disk before the action is

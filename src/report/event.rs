@@ -211,6 +211,17 @@ pub enum EventKind {
     Orphans {
         ids: Vec<u64>,
     },
+    /// Saving the state file failed (said once per episode; a notice says when it works again).
+    /// Watching goes on; what a restart would remember is older until then.
+    StateError {
+        error: String,
+    },
+    /// A note about one instance (its log body was cut, its row holds nonsense). Named
+    /// `notice` in the JSON stream, like [`EventKind::Notice`], with the instance's fields.
+    Note {
+        source: Source,
+        message: String,
+    },
     /// A fleet-level note (start-up, the resume hint).
     Notice {
         message: String,
@@ -251,7 +262,8 @@ impl EventKind {
             | EventKind::Failure { source, .. }
             | EventKind::OldFailures { source, .. }
             | EventKind::Action { source, .. }
-            | EventKind::Guard { source, .. } => Some(source),
+            | EventKind::Guard { source, .. }
+            | EventKind::Note { source, .. } => Some(source),
             EventKind::ApiError { source, .. } | EventKind::Recovered { source, .. } => {
                 source.as_ref()
             }
@@ -280,7 +292,8 @@ impl EventKind {
             EventKind::Reload { .. } => "reload",
             EventKind::ReloadRejected { .. } => "reload_rejected",
             EventKind::Orphans { .. } => "orphans",
-            EventKind::Notice { .. } => "notice",
+            EventKind::StateError { .. } => "state_error",
+            EventKind::Notice { .. } | EventKind::Note { .. } => "notice",
             EventKind::Shutdown { .. } => "shutdown",
         }
     }

@@ -165,6 +165,7 @@ fn tone(kind: &EventKind) -> Style {
     match kind {
         EventKind::ApiError { .. }
         | EventKind::ReloadRejected { .. }
+        | EventKind::StateError { .. }
         | EventKind::Action { ok: false, .. }
         | EventKind::Failure { .. } => ERROR,
         EventKind::Gap { .. }
@@ -173,6 +174,7 @@ fn tone(kind: &EventKind) -> Style {
         | EventKind::OldFailures { .. }
         | EventKind::Budget { .. }
         | EventKind::Orphans { .. }
+        | EventKind::Note { .. }
         | EventKind::Throttle { .. } => WARNING,
         EventKind::Recovered { .. } => GOOD,
         EventKind::Completion { .. } => GOOD.bold(),

@@ -141,7 +141,10 @@ pub fn fields(kind: &EventKind) -> Value {
         } => json!({ "added": added, "removed": removed, "changed": changed }),
         EventKind::ReloadRejected { error } => json!({ "error": error }),
         EventKind::Orphans { ids } => json!({ "ids": ids }),
-        EventKind::Notice { message } => json!({ "message": message }),
+        EventKind::StateError { error } => json!({ "error": error }),
+        EventKind::Notice { message } | EventKind::Note { message, .. } => {
+            json!({ "message": message })
+        }
         EventKind::Shutdown { summary, resume } => json!({
             "instances": summary
                 .iter()

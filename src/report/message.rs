@@ -131,7 +131,10 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             plural(ids.len() as u64, "instance"),
             id_list(ids)
         ),
-        EventKind::Notice { message } => message.clone(),
+        EventKind::StateError { error } => {
+            format!("{error} (watching goes on; a restart would remember less)")
+        }
+        EventKind::Notice { message } | EventKind::Note { message, .. } => message.clone(),
         EventKind::Shutdown { summary, .. } => format!(
             "shutting down — {} watched",
             plural(summary.len() as u64, "instance")

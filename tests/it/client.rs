@@ -44,22 +44,22 @@ async fn every_call_round_trips_through_the_simulator() {
     let api = client(&sim, sim.key());
 
     let all = api.list_all(None).await.unwrap();
-    assert_eq!(all.len(), 30, "two pages of the v1 list, joined");
+    assert_eq!(all.instances.len(), 30, "two pages of the v1 list, joined");
     assert_eq!(sim.stats().calls("list"), 2);
-    let row = all.iter().find(|i| i.id == Some(1001)).unwrap();
+    let row = all.instances.iter().find(|i| i.id == Some(1001)).unwrap();
     assert_eq!(row.actual_status.as_deref(), Some("running"));
     assert_eq!(row.label.as_deref(), Some("job-1"));
     assert!(row.dph_total.is_some() && row.gpu_name.is_some() && row.start_date.is_some());
 
     let some = api.list_all(Some(vec![1002, 1030])).await.unwrap();
-    let mut ids: Vec<u64> = some.iter().filter_map(|i| i.id).collect();
+    let mut ids: Vec<u64> = some.instances.iter().filter_map(|i| i.id).collect();
     ids.sort_unstable();
     assert_eq!(ids, [1002, 1030]);
 
     let one = api.show(1003).await.unwrap().unwrap();
     assert_eq!(one.id, Some(1003));
 
-    let lines = api.logs(1001, 50).await.unwrap();
+    let lines = api.logs(1001, 50).await.unwrap().lines;
     assert_eq!(lines, ["line one of 1", "line two of 1"]);
 
     api.stop(1001).await.unwrap();
@@ -122,7 +122,7 @@ async fn gateway_errors_broken_bodies_and_dropped_connections_are_transient() {
             other => panic!("{fault:?} should be transient, got {other:?}"),
         }
     }
-    assert_eq!(api.list_all(None).await.unwrap().len(), 2);
+    assert_eq!(api.list_all(None).await.unwrap().instances.len(), 2);
 }
 
 #[tokio::test]

@@ -318,7 +318,7 @@ impl Api for FakeApi {
         Ok(self.world().instances.get(&id).map(|e| e.row.clone()))
     }
 
-    async fn logs(&self, id: u64, tail: u32) -> Result<Vec<String>, ApiError> {
+    async fn logs(&self, id: u64, tail: u32) -> Result<vastfleet::api::LogTail, ApiError> {
         self.enter("logs", Endpoint::RequestLogs, Some(id), tail as usize)
             .await?;
         let mut world = self.world();
@@ -328,7 +328,7 @@ impl Api for FakeApi {
             .ok_or_else(|| ApiError::NotFound(format!("instance {id}")))?;
         entry.catch_up(id, Instant::now());
         let skip = entry.log.len().saturating_sub(tail as usize);
-        Ok(entry.log[skip..].to_vec())
+        Ok(entry.log[skip..].to_vec().into())
     }
 
     async fn stop(&self, id: u64) -> Result<(), ApiError> {

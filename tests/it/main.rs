@@ -8,6 +8,7 @@ mod fidelity;
 mod fleet_file;
 mod fleet_watch;
 mod habits;
+mod hostile;
 mod live;
 mod sim;
 mod support;

@@ -133,6 +133,7 @@ async fn a_scrape_shows_what_the_stream_said() {
             2.5,
         ),
         ("vastfleet_throttle_effective_rate".to_owned(), 0.75),
+        ("vastfleet_state_errors_total".to_owned(), 0.0),
     ];
     assert_eq!(samples, expect.into_iter().collect::<BTreeMap<_, _>>());
 

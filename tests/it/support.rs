@@ -73,7 +73,13 @@ pub struct Finished {
 impl Watcher {
     /// Starts `vastfleet ARGS` (which must include `--json`) in `dir`.
     pub fn start(dir: &Path, sim: &SimHandle, args: &[&str]) -> Watcher {
-        let mut child = command(dir, Some(sim), args)
+        Watcher::spawn(command(dir, Some(sim), args))
+    }
+
+    /// Starts a prepared command (which must include `--json`), e.g. against a test server of
+    /// its own.
+    pub fn spawn(mut command: Command) -> Watcher {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -95,10 +95,10 @@ impl Api for Fake {
         self.hit(Endpoint::ShowOne, id).await.map(|()| None)
     }
 
-    async fn logs(&self, id: u64, _tail: u32) -> Result<Vec<String>, ApiError> {
+    async fn logs(&self, id: u64, _tail: u32) -> Result<vastfleet::api::LogTail, ApiError> {
         self.hit(Endpoint::RequestLogs, id)
             .await
-            .map(|()| Vec::new())
+            .map(|()| Vec::new().into())
     }
 
     async fn stop(&self, id: u64) -> Result<(), ApiError> {

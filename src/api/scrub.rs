@@ -1,0 +1,102 @@
+//! Keeping the API key and URL credentials out of every text the program prints.
+//!
+//! [`scrub`] is the one function that removes a secret from text. It runs where outside text
+//! comes in (a reply body, before it is parsed or quoted), so every later cut — a quote limit,
+//! a display cap — works on text that no longer holds the secret: cutting first could leave
+//! the key's first half behind, which no later replace would recognise (issue 17).
+//! [`display_url`] is how any URL is shown: scheme, host, port and path, never the userinfo,
+//! query or fragment, even when the URL cannot be parsed.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "<redacted>";
+
+/// `text` with every occurrence of `secret` replaced by [`REDACTED`]. Borrows when there is
+/// nothing to replace (the common case). An empty secret matches nothing.
+pub fn scrub<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
+    if secret.is_empty() || !text.contains(secret) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace(secret, REDACTED))
+}
+
+/// A reply body with the secret gone from its raw text and from every string it decodes to.
+/// JSON may spell the key with escapes (`\u0061…`, `\/`) that the raw text does not show, so
+/// a body with escapes is decoded and its strings scrubbed too; the result is what the caller
+/// parses and quotes from then on.
+pub fn scrub_body<'a>(body: &'a str, secret: &str) -> Cow<'a, str> {
+    let raw = scrub(body, secret);
+    if secret.is_empty() || !raw.contains('\\') {
+        return raw;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(raw.trim()) else {
+        return raw;
+    };
+    if !scrub_value(&mut value, secret) {
+        return raw;
+    }
+    Cow::Owned(value.to_string())
+}
+
+/// Scrubs every string (and object key) in `value`; `true` when anything changed.
+pub fn scrub_value(value: &mut Value, secret: &str) -> bool {
+    match value {
+        Value::String(text) => match scrub(text, secret) {
+            Cow::Owned(clean) => {
+                *text = clean;
+                true
+            }
+            Cow::Borrowed(_) => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| scrub_value(item, secret) | changed),
+        Value::Object(map) => {
+            let mut changed = false;
+            let dirty: Vec<String> = map.keys().filter(|k| k.contains(secret)).cloned().collect();
+            for key in dirty {
+                if let Some(item) = map.remove(&key) {
+                    map.insert(key.replace(secret, REDACTED), item);
+                    changed = true;
+                }
+            }
+            map.values_mut()
+                .fold(changed, |changed, item| scrub_value(item, secret) | changed)
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// A URL as it may be printed: without userinfo (`user:pw@`), query (`?api_key=…`) and
+/// fragment. Works on the raw text, so an address that does not parse (the very case an error
+/// message quotes) is shown just as safely.
+pub fn display_url(raw: &str) -> String {
+    let raw = raw.trim();
+    let raw = raw.split(['?', '#']).next().unwrap_or("");
+    let (scheme, rest) = match raw.find("://") {
+        Some(at) => raw.split_at(at + 3),
+        None => ("", raw),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = match authority.rfind('@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    let mut shown = format!("{scheme}{host}{path}");
+    if let Some((end, _)) = shown.char_indices().nth(DISPLAY_URL_LIMIT) {
+        shown.truncate(end);
+        shown.push('…');
+    }
+    shown
+}
+
+/// A URL longer than this many characters is shown cut: an address is for recognising, not for copying.
+const DISPLAY_URL_LIMIT: usize = 200;
+
+#[cfg(test)]
+#[path = "scrub_tests.rs"]
+mod tests;

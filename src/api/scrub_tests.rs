@@ -1,0 +1,109 @@
+//! The scrubber on its own, and the client's reply path with the key at every position a quote
+//! or a cap could cut it.
+
+use super::*;
+use crate::api::body::Capped;
+use crate::api::classify::CallSite;
+use crate::api::client::answer;
+
+const KEY: &str = "8f2c4e6a0b1d3f5e7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f";
+
+const SITE: CallSite<'static> = CallSite {
+    method: "PUT",
+    path: "/api/v0/instances/request_logs/7/",
+    key_source: "environment variable VAST_API_KEY",
+};
+
+/// No run of 6 characters of the key anywhere in `text`: a key cut in half is still a leak.
+fn assert_no_key_piece(text: &str, context: &str) {
+    for start in 0..=KEY.len() - 6 {
+        let piece = &KEY[start..start + 6];
+        assert!(
+            !text.contains(piece),
+            "{context}: key piece {piece:?} in {text:?}"
+        );
+    }
+}
+
+fn reply(body: String) -> Capped {
+    Capped {
+        bytes: body.into_bytes(),
+        over: false,
+    }
+}
+
+#[test]
+fn scrub_replaces_every_occurrence_and_borrows_otherwise() {
+    assert_eq!(scrub("a KEY b KEY", "KEY"), "a <redacted> b <redacted>");
+    assert!(matches!(scrub("nothing here", "KEY"), Cow::Borrowed(_)));
+    assert!(matches!(scrub("anything", ""), Cow::Borrowed(_)));
+}
+
+#[test]
+fn a_key_spelled_with_json_escapes_is_found_in_the_decoded_strings() {
+    let escaped: String = KEY
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let body = format!(r#"{{"success":false,"msg":"Bearer {escaped}","{escaped}":1}}"#);
+    let clean = scrub_body(&body, KEY);
+    let value: Value = serde_json::from_str(&clean).unwrap();
+    assert_eq!(value["msg"], "Bearer <redacted>");
+    assert_eq!(value["<redacted>"], 1);
+    assert_no_key_piece(&value.to_string(), "escaped");
+}
+
+/// The property of issue 17: wherever a cut falls — before, inside or after the key — no part
+/// of the key survives, on every path that quotes a reply (a refusal, a 5xx, a 429, plain
+/// text, and request_logs' 200 without a `result_url`).
+#[test]
+fn no_cut_position_leaves_a_piece_of_the_key() {
+    let base = url::Url::parse("http://127.0.0.1:9").unwrap();
+    for offset in 0..260 {
+        let pad = "x".repeat(offset);
+        let echo = format!("{pad}Authorization: Bearer {KEY} end");
+        let json_msg = serde_json::json!({ "success": false, "msg": echo }).to_string();
+        let cases = [
+            (400, json_msg.clone()),
+            (503, json_msg.clone()),
+            (429, echo.clone()),
+            (500, echo.clone()),
+            (200, echo.clone()),
+        ];
+        for (status, body) in cases {
+            let err = answer(&SITE, status, None, &reply(body), KEY).unwrap_err();
+            assert_no_key_piece(&err.to_string(), &format!("HTTP {status}, offset {offset}"));
+        }
+        let no_url = serde_json::json!({ "success": true, "msg": echo }).to_string();
+        let value = answer(&SITE, 200, None, &reply(no_url), KEY).unwrap();
+        let err = crate::api::logs::result_url(&value, &base, "PUT /p").unwrap_err();
+        assert_no_key_piece(&err.to_string(), &format!("no result_url, offset {offset}"));
+    }
+}
+
+#[test]
+fn urls_are_shown_without_userinfo_query_or_fragment() {
+    let cases = [
+        (
+            "http://user:pw@host:8080/api?api_key=SECRET#frag",
+            "http://host:8080/api",
+        ),
+        (
+            "https://console.vast.ai/?api_key=SECRET",
+            "https://console.vast.ai/",
+        ),
+        ("not a url?api_key=SECRET", "not a url"),
+        ("user:pw@host/path", "host/path"),
+        ("ftp://a@b@host", "ftp://host"),
+        ("  http://host/p  ", "http://host/p"),
+    ];
+    for (raw, shown) in cases {
+        assert_eq!(display_url(raw), shown, "{raw}");
+    }
+    assert_eq!(
+        display_url(&format!("http://h/{}", "é".repeat(300)))
+            .chars()
+            .count(),
+        201
+    );
+}
