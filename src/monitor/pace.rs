@@ -22,7 +22,9 @@ impl PaceMeter {
         } else {
             0
         };
-        self.pace = if crowded || new_lines.saturating_mul(2) > requested as usize {
+        // Three quarters, not a half: the adaptive tail doubles past a half, so a log that
+        // stays above three quarters is outrunning its tail, not just filling it.
+        self.pace = if crowded || new_lines.saturating_mul(4) > 3 * requested as usize {
             Pace::Fast
         } else if self.quiet >= QUIET_SNAPSHOTS {
             Pace::Quiet
@@ -54,7 +56,13 @@ mod tests {
         assert_eq!(meter.pace(), Pace::Quiet);
         meter.after(3, 200, false);
         assert_eq!(meter.pace(), Pace::Normal, "a new line ends the quiet");
-        meter.after(101, 200, false);
+        meter.after(120, 200, false);
+        assert_eq!(
+            meter.pace(),
+            Pace::Normal,
+            "half the tail is what the tail is for"
+        );
+        meter.after(151, 200, false);
         assert_eq!(meter.pace(), Pace::Fast);
         meter.after(10, 200, true);
         assert_eq!(

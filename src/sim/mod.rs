@@ -34,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 pub use control::{InjectedStatus, SimControl};
 pub use faults::{Fault, Lasting, ENDPOINT_NAMES};
 pub use scenario::{
-    Action, Dur, EventSpec, FaultKind, FaultSpec, Gaps, InitialState, InstanceSpec, Limits,
-    LogItem, LogSettings, RateModel, Scenario, ScenarioError, Switches, Timing, COMPLETION_LINE,
+    Action, Dur, EventSpec, FaultKind, FaultSpec, Gaps, GaugeItem, InitialState, InstanceSpec,
+    Limits, LogItem, LogSettings, RateModel, Scenario, ScenarioError, Switches, Timing,
+    COMPLETION_LINE,
 };
 pub use stats::{EndpointCount, InstanceActions, RequestRecord, SimStats};
 

@@ -278,6 +278,16 @@ impl SimInstance {
         self.created
     }
 
+    /// The container's running time at `now` (what its scripts are keyed on).
+    pub fn run_time(&self, now: Instant) -> Duration {
+        let current = if self.phase == Phase::Running {
+            now.saturating_duration_since(self.since)
+        } else {
+            Duration::ZERO
+        };
+        self.ran_before + current
+    }
+
     /// Minutes since the container last started, while it runs.
     pub fn uptime_mins(&self, now: Instant) -> Option<f64> {
         (self.phase == Phase::Running)

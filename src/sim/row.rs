@@ -62,7 +62,13 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
     let now_epoch = clock.epoch(now);
     // A little wobble on the live gauges so a table that refreshes looks alive.
     let wobble = ((now_epoch / 7.0 + id as f64).sin() + 1.0) / 2.0;
-    let gpu_util = running.then(|| (70.0 + 29.0 * wobble).round());
+    let (gpu_script, cpu_script) = spec.gauges_at(inst.run_time(now));
+    let gpu_util = running.then(|| gpu_script.unwrap_or((70.0 + 29.0 * wobble).round()));
+    let cpu_util = if running {
+        cpu_script.unwrap_or(0.3 + 0.5 * wobble)
+    } else {
+        0.0
+    };
     let gpu_temp = running.then(|| (55.0 + 20.0 * wobble).round());
     let machine_id = 10_000 + pick(id, 1, 40_000);
     let ssh_idx = 1 + pick(id, 2, 9);
@@ -89,7 +95,7 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
         "gpu_totalram": 24_564 * gpus,
         "cpu_ram": 64_000 * gpus,
         "cpu_cores_effective": 8.0 * gpus as f64,
-        "cpu_util": if running { 0.3 + 0.5 * wobble } else { 0.0 },
+        "cpu_util": cpu_util,
         "disk_space": 50.0,
         "disk_usage": if inst.has_container() { 12.5 } else { -1.0 },
         "disk_util": if inst.has_container() { 0.25 } else { -1.0 },
@@ -180,5 +186,27 @@ mod tests {
         let parsed: crate::api::models::Instance =
             serde_json::from_value(Value::Object(row)).unwrap();
         assert_eq!(parsed.id, Some(42));
+    }
+
+    #[test]
+    fn scripted_gauges_follow_the_running_time() {
+        let t0 = Instant::now();
+        let clock = Clock::new(t0);
+        let spec = InstanceSpec {
+            gauges: vec![crate::sim::scenario::GaugeItem {
+                at: crate::sim::scenario::Dur::secs(60),
+                gpu_util: Some(0.0),
+                cpu_util: Some(0.01),
+            }],
+            ..InstanceSpec::new(42)
+        };
+        let mut inst = SimInstance::new(spec, t0, 10);
+        let busy = render(&inst, t0 + std::time::Duration::from_secs(59), &clock);
+        assert!(busy["gpu_util"].as_f64().unwrap() >= 70.0);
+        let later = t0 + std::time::Duration::from_secs(61);
+        inst.advance(later);
+        let idle = render(&inst, later, &clock);
+        assert_eq!(idle["gpu_util"], 0.0);
+        assert_eq!(idle["cpu_util"], 0.01);
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::faults::ENDPOINT_NAMES;
 pub use super::limits::{Gaps, Limits, RateModel};
 pub use super::spec::{
-    Action, Dur, EventSpec, InitialState, InstanceSpec, LogItem, Timing, COMPLETION_LINE,
+    Action, Dur, EventSpec, GaugeItem, InitialState, InstanceSpec, LogItem, Timing, COMPLETION_LINE,
 };
 
 /// A whole simulated account.
@@ -240,6 +240,18 @@ impl Scenario {
                     ));
                 }
             }
+            for gauge in &inst.gauges {
+                if gauge.gpu_util.is_some_and(|u| !(0.0..=100.0).contains(&u)) {
+                    return err(format!(
+                        "instance {id}: a gauge's `gpu_util` is a percentage, 0 to 100"
+                    ));
+                }
+                if gauge.cpu_util.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
+                    return err(format!(
+                        "instance {id}: a gauge's `cpu_util` must be a number >= 0"
+                    ));
+                }
+            }
             for event in &inst.events {
                 let needs_text = matches!(event.action, Action::Fail | Action::Label);
                 if needs_text != event.text.is_some() {
@@ -365,6 +377,25 @@ mod tests {
             let err = Scenario::from_toml(text, "s.toml").unwrap_err();
             assert!(err.contains(want), "{text:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn gauges_are_scripted_on_running_time_and_checked() {
+        let text = "[[instance]]\nid = 1\n[[instance.gauge]]\nat = \"10s\"\ngpu_util = 0\n\
+                    [[instance.gauge]]\nat = \"5s\"\ngpu_util = 90\ncpu_util = 0.5\n";
+        let scenario = Scenario::from_toml(text, "s.toml").unwrap();
+        let spec = &scenario.instances[0];
+        let at = |s| spec.gauges_at(std::time::Duration::from_secs(s));
+        assert_eq!(at(1), (None, None));
+        assert_eq!(at(5), (Some(90.0), Some(0.5)));
+        assert_eq!(
+            at(11),
+            (Some(0.0), Some(0.5)),
+            "a later item overrides what it sets"
+        );
+        let bad = "[[instance]]\nid = 1\n[[instance.gauge]]\nat = \"1s\"\ngpu_util = 150\n";
+        let err = Scenario::from_toml(bad, "s.toml").unwrap_err();
+        assert!(err.contains("percentage"), "{err}");
     }
 
     #[test]

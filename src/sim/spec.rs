@@ -80,6 +80,34 @@ pub struct InstanceSpec {
     /// Things done to the instance by "someone else", at simulation time.
     #[serde(default, rename = "event")]
     pub events: Vec<EventSpec>,
+    /// Scripted gauges, at running time (otherwise a busy GPU with a little wobble).
+    #[serde(default, rename = "gauge")]
+    pub gauges: Vec<GaugeItem>,
+}
+
+/// From running time `at` on, the row shows these gauges (a later item overrides each value it
+/// sets); a job that ends can drop its GPU to 0 %, as real ones do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaugeItem {
+    pub at: Dur,
+    /// Percent, 0..=100.
+    #[serde(default)]
+    pub gpu_util: Option<f64>,
+    /// As the API reports it (a fraction of the instance's cores), >= 0.
+    #[serde(default)]
+    pub cpu_util: Option<f64>,
+}
+
+impl InstanceSpec {
+    /// The scripted (gpu_util, cpu_util) at running time `run`, each `None` when unscripted.
+    pub fn gauges_at(&self, run: Duration) -> (Option<f64>, Option<f64>) {
+        let mut due: Vec<&GaugeItem> = self.gauges.iter().filter(|g| g.at.0 <= run).collect();
+        due.sort_by_key(|g| g.at);
+        due.iter().fold((None, None), |(gpu, cpu), g| {
+            (g.gpu_util.or(gpu), g.cpu_util.or(cpu))
+        })
+    }
 }
 
 /// The line a job prints when it has finished (what `vastfleet` watches for).
@@ -124,6 +152,7 @@ impl InstanceSpec {
             result_url: None,
             log: Vec::new(),
             events: Vec::new(),
+            gauges: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //!     target/release/vastfleet-bench --n 10,100,1000 --seconds 600
 
 mod baseline;
+mod jobs;
 mod measure;
 mod procstat;
 
@@ -58,6 +59,16 @@ struct Args {
     /// ("bucket": a small burst per endpoint), which only lets more through.
     #[arg(long, default_value = "strict", value_parser = ["strict", "bucket"])]
     model: String,
+    /// Run only the "jobs end" comparison this long (issue 18): --jobs-n running instances,
+    /// --jobs-ending of them finishing at random times, vastfleet's log queue against plain
+    /// round robin, with the GPU dropping to 0 after the completion and with it staying busy;
+    /// all four watchers at once, each on its own simulator (0: the ordinary table instead).
+    #[arg(long, default_value_t = 0)]
+    jobs_seconds: u64,
+    #[arg(long, default_value_t = 1000)]
+    jobs_n: usize,
+    #[arg(long, default_value_t = 400)]
+    jobs_ending: usize,
 }
 
 /// The self-tuning check's server limit and configured ceiling.
@@ -102,6 +113,9 @@ fn main() {
 
 fn drive(args: &Args) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    if args.jobs_seconds > 0 {
+        return jobs::run(dir.path(), args);
+    }
     println!(
         "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines (gaps: markers, lines) | peak RSS | CPU |"
     );
@@ -273,9 +287,14 @@ fn start_sim_with(dir: &Path, n: usize, args: &Args, limits: &str) -> Result<Sim
     let scenario = dir.join(format!("scenario-{n}.toml"));
     let text = scenario_text(n, args, limits);
     std::fs::write(&scenario, text).map_err(|e| e.to_string())?;
+    spawn_sim(&scenario)
+}
+
+/// `vastfleet sim` serving the scenario file, once it listens.
+fn spawn_sim(scenario: &Path) -> Result<Sim, String> {
     let mut child = Command::new(vastfleet_bin()?)
         .args(["sim", "--port", "0", "--scenario"])
-        .arg(&scenario)
+        .arg(scenario)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -137,17 +137,28 @@ pub struct LineAccount {
 
 /// Accounts the stream's log lines by their per-instance sequence number (`… line {n}`).
 pub fn line_accounting(events: &[Value]) -> LineAccount {
-    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut after_gap: BTreeSet<u64> = BTreeSet::new();
-    let mut account = LineAccount::default();
-    for event in events {
+    let mut accountant = Accountant::default();
+    events.iter().for_each(|event| accountant.feed(event));
+    accountant.account
+}
+
+/// [`line_accounting`] one event at a time, for streams too long to keep.
+#[derive(Debug, Default)]
+pub struct Accountant {
+    last: BTreeMap<u64, u64>,
+    after_gap: BTreeSet<u64>,
+    pub account: LineAccount,
+}
+
+impl Accountant {
+    pub fn feed(&mut self, event: &Value) {
         let Some(id) = event["instance"].as_u64() else {
-            continue;
+            return;
         };
         match event["event"].as_str() {
             Some("gap") => {
-                account.gaps += 1;
-                after_gap.insert(id);
+                self.account.gaps += 1;
+                self.after_gap.insert(id);
             }
             Some("log") => {
                 let Some(n) = event["line"]
@@ -155,26 +166,25 @@ pub fn line_accounting(events: &[Value]) -> LineAccount {
                     .and_then(|l| l.rsplit(' ').next())
                     .and_then(|n| n.parse::<u64>().ok())
                 else {
-                    continue;
+                    return;
                 };
-                if let Some(&previous) = last.get(&id) {
+                if let Some(&previous) = self.last.get(&id) {
                     if n <= previous {
-                        account.duplicated += 1;
-                        continue;
+                        self.account.duplicated += 1;
+                        return;
                     }
                     let missing = n - previous - 1;
-                    if after_gap.remove(&id) {
-                        account.missed_at_gaps += missing;
+                    if self.after_gap.remove(&id) {
+                        self.account.missed_at_gaps += missing;
                     } else {
-                        account.lost += missing;
+                        self.account.lost += missing;
                     }
                 }
-                last.insert(id, n);
+                self.last.insert(id, n);
             }
             _ => {}
         }
     }
-    account
 }
 
 #[cfg(test)]
