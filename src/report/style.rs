@@ -122,7 +122,8 @@ mod tests {
     #[test]
     fn colour_decision() {
         use ColorWhen::{Always, Auto, Never};
-        let cases: [(ColorWhen, bool, &[(&str, &str)], bool); 14] = [
+        type Env = &'static [(&'static str, &'static str)];
+        let cases: [(ColorWhen, bool, Env, bool); 14] = [
             (Auto, true, &[], true),
             (Auto, false, &[], false),
             (Auto, true, &[("NO_COLOR", "")], true),

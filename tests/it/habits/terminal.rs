@@ -137,7 +137,8 @@ async fn quiet_keeps_instance_events_and_hides_a_429_storm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colour_follows_the_flag_then_no_color_clicolor_force_and_clicolor() {
     let sim = sim().await;
-    let cases: [(&[&str], &[(&str, &str)], bool); 6] = [
+    type Env = &'static [(&'static str, &'static str)];
+    let cases: [(&[&str], Env, bool); 6] = [
         (&[], &[], false),
         (&["--color", "always"], &[("NO_COLOR", "1")], true),
         (&["--color", "never"], &[("CLICOLOR_FORCE", "1")], false),
