@@ -14,6 +14,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// When to colour: auto (on a terminal; NO_COLOR and CLICOLOR=0 turn it off,
+    /// CLICOLOR_FORCE=1 on), always, never.
+    #[arg(long, value_enum, global = true, default_value_t, value_name = "WHEN")]
+    pub color: crate::report::style::ColorWhen,
+    /// Instance events only (logs, statuses, completions, failures, actions, guards): API and
+    /// throttle lines are left to --json and the metrics.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Diagnostics on stderr: -v for more, -vv for everything (RUST_LOG, when set, wins).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +62,56 @@ pub struct ApiArgs {
     pub api_url: Option<String>,
 }
 
+/// The fleet file, for every command that reads one: `FILE`, `-f FILE`, or `$VASTFLEET_FILE`
+/// (the environment is read by [`FleetFileArgs::path`], so it never conflicts with a flag).
+#[derive(Debug, Clone, Args, Default)]
+pub struct FleetFileArgs {
+    /// The fleet file (default: $VASTFLEET_FILE, else fleet.toml).
+    #[arg(value_name = "FILE", conflicts_with = "file")]
+    pub positional: Option<PathBuf>,
+    /// The fleet file, as a flag (the same as FILE).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// The environment variable naming the fleet file when no FILE or -f is given.
+pub const FLEET_FILE_ENV: &str = "VASTFLEET_FILE";
+/// The fleet file when nothing names one.
+pub const DEFAULT_FLEET_FILE: &str = "fleet.toml";
+
+impl FleetFileArgs {
+    /// The file given on the command line, if any.
+    pub fn given(&self) -> Option<PathBuf> {
+        self.positional.clone().or_else(|| self.file.clone())
+    }
+
+    /// The file given, else `$VASTFLEET_FILE`, else `fleet.toml`.
+    pub fn path(&self) -> PathBuf {
+        self.given()
+            .or_else(|| {
+                std::env::var_os(FLEET_FILE_ENV)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_FLEET_FILE))
+    }
+}
+
+/// An instance id: a friendly message instead of "invalid digit found in string".
+pub fn parse_id(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    match trimmed.parse::<u64>() {
+        Ok(id) => Ok(id),
+        Err(_) if trimmed.is_empty() => Err("an instance id is a number, like 1002".to_owned()),
+        // clap names the value and the argument before this text.
+        Err(_) => Err(
+            "not an instance id: ids are whole numbers, like 1002 (`vastfleet status` lists \
+             the fleet's)"
+                .to_owned(),
+        ),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnCompleteArg {
     None,
@@ -60,11 +121,10 @@ pub enum OnCompleteArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// The fleet file.
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: FleetFileArgs,
     /// Watch this instance without a fleet file (repeatable).
-    #[arg(long = "id", value_name = "ID")]
+    #[arg(long = "id", value_name = "ID", value_parser = parse_id)]
     pub ids: Vec<u64>,
     /// Policy on completion for instances given with --id.
     #[arg(long, value_enum, value_name = "POLICY")]
@@ -128,7 +188,8 @@ pub struct AddArgs {
     #[arg(
         short = 'f',
         long = "file",
-        default_value = "fleet.toml",
+        env = FLEET_FILE_ENV,
+        default_value = DEFAULT_FLEET_FILE,
         value_name = "FILE"
     )]
     pub file: PathBuf,
@@ -154,7 +215,8 @@ pub struct RemoveArgs {
     #[arg(
         short = 'f',
         long = "file",
-        default_value = "fleet.toml",
+        env = FLEET_FILE_ENV,
+        default_value = DEFAULT_FLEET_FILE,
         value_name = "FILE"
     )]
     pub file: PathBuf,
@@ -162,9 +224,8 @@ pub struct RemoveArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
-    /// The fleet file.
-    #[arg(value_name = "FILE", default_value = "fleet.toml")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub fleet: FleetFileArgs,
     /// One JSON object per instance instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -174,14 +235,14 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The fleet file.
-    #[arg(value_name = "FILE", default_value = "fleet.toml")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub fleet: FleetFileArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct IdsArgs {
-    #[arg(required = true, value_name = "ID")]
+    /// Instance ids.
+    #[arg(required = true, value_name = "ID", value_parser = parse_id)]
     pub ids: Vec<u64>,
     #[command(flatten)]
     pub api: ApiArgs,
@@ -189,7 +250,8 @@ pub struct IdsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DestroyArgs {
-    #[arg(required = true, value_name = "ID")]
+    /// Instance ids.
+    #[arg(required = true, value_name = "ID", value_parser = parse_id)]
     pub ids: Vec<u64>,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(short = 'y', long = "yes")]
@@ -213,6 +275,7 @@ pub struct SimArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
+    /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }

@@ -27,19 +27,23 @@ pub mod watch;
 
 pub use exit::Fatal;
 
-/// What the process learned about its terminal before the runtime started its threads.
+/// What the process learned about its terminal before the runtime started its threads, and
+/// the global output flags.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
     pub color: bool,
     pub offset: time::UtcOffset,
+    /// `-q`: the human stream shows instance events only.
+    pub quiet: bool,
 }
 
 impl Terminal {
     /// Call before building the tokio runtime (see [`report::clock`]).
-    pub fn detect() -> Self {
+    pub fn detect(cli: &cli::Cli) -> Self {
         Terminal {
-            color: report::style::detect_color(),
+            color: report::style::detect_color(cli.color),
             offset: report::clock::local_offset(),
+            quiet: cli.quiet,
         }
     }
 }

@@ -114,8 +114,9 @@ pub async fn run<A: Api>(
             let message = match opened {
                 Opened::Fresh => None,
                 Opened::Restored { instances } => Some(format!(
-                    "resuming from {} ({instances} instances)",
-                    path.display()
+                    "resuming from {} ({})",
+                    path.display(),
+                    crate::report::words::plural(instances as u64, "instance")
                 )),
                 Opened::Corrupt { reason, moved_to } => Some(format!(
                     "state file {} could not be trusted ({reason}); moved it to {} and started fresh",

@@ -93,6 +93,7 @@ fn demo_plan(fleet_file: &Path, json: bool, terminal: Terminal) -> Result<Plan, 
     }
     let Ok(Cli {
         command: Command::Watch(args),
+        ..
     }) = Cli::try_parse_from(argv)
     else {
         return Err(Fatal::runtime("the demo could not build its watch command"));

@@ -95,12 +95,13 @@ pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
 }
 
 pub fn check(args: CheckArgs) -> Result<(), Fatal> {
-    let settings = Settings::load(&args.file)?;
+    let file = args.fleet.path();
+    let settings = Settings::load(&file)?;
     let count = settings.instances.len();
     crate::outln!(
-        "{} is valid: {count} instance{}",
-        args.file.display(),
-        if count == 1 { "" } else { "s" }
+        "{} is valid: {}",
+        file.display(),
+        crate::report::words::plural(count as u64, "instance")
     )?;
     let key = KeyLocation::find();
     match &key {

@@ -67,7 +67,12 @@ fn confirm_destroy(ids: &[u64]) -> Result<(), Fatal> {
              pass -y to confirm"
         )));
     }
-    eprint!("Destroy instance(s) {list}? This deletes their disks and cannot be undone. [y/N] ");
+    let noun = if ids.len() == 1 {
+        "instance"
+    } else {
+        "instances"
+    };
+    eprint!("Destroy {noun} {list}? This deletes their disks and cannot be undone. [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     stdin

@@ -13,13 +13,15 @@ use crate::config::Settings;
 use crate::status::Status;
 use crate::Fatal;
 
-/// The width used when neither `COLUMNS` nor a terminal says otherwise.
+/// The width used when a terminal cannot tell its own.
 const DEFAULT_WIDTH: usize = 100;
+/// Narrower than this, a reported width is nonsense.
+const MIN_WIDTH: usize = 20;
 /// A status message narrower than this is not worth a column.
 const MIN_MESSAGE: usize = 12;
 
 pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
-    let settings = Settings::load(&args.file)?;
+    let settings = Settings::load(&args.fleet.path())?;
     let api = connect::client(args.api.api_url.as_deref(), settings.api.url.as_deref())?;
     let ids: Vec<u64> = settings.instances.iter().map(|i| i.id).collect();
     let rows = if ids.is_empty() {
@@ -41,7 +43,7 @@ pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
         lines.iter().map(Line::json).collect::<Vec<_>>().join("\n")
     } else {
         let glyphs = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        table(&lines, terminal_width(), glyphs)
+        table(&lines, table_width(), glyphs)
     };
     crate::outln!("{text}")
 }
@@ -101,12 +103,44 @@ pub fn status_lines(settings: &Settings, rows: &[Instance], now: f64) -> Vec<Lin
         .collect()
 }
 
-fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
+/// The width the table must fit: the terminal's own (asked of the terminal, as bash does not
+/// export `COLUMNS`; `COLUMNS` only when the terminal cannot say). Into a pipe or a file
+/// nothing wraps and a cut would lose text, so there is no limit.
+fn table_width() -> usize {
+    let stdout = std::io::stdout();
+    if !std::io::IsTerminal::is_terminal(&stdout) {
+        return usize::MAX;
+    }
+    rustix::termios::tcgetwinsize(&stdout)
         .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .filter(|&c: &usize| c >= 20)
+        .map(|size| usize::from(size.ws_col))
+        .filter(|&columns| columns >= MIN_WIDTH)
+        .or_else(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse().ok())
+                .filter(|&c: &usize| c >= MIN_WIDTH)
+        })
         .unwrap_or(DEFAULT_WIDTH)
+}
+
+/// Columns that give way, widest first, when a row would not fit: GPU and LABEL (by index),
+/// never narrower than [`MIN_SHRUNK`].
+const SHRINKABLE: [usize; 2] = [3, 1];
+const MIN_SHRUNK: usize = 6;
+
+/// Narrows the shrinkable columns until the fixed part fits `width` (or cannot shrink more).
+fn fit(widths: &mut [usize; 7], width: usize) {
+    while widths.iter().map(|w| w + 2).sum::<usize>() > width {
+        let Some(&widest) = SHRINKABLE
+            .iter()
+            .filter(|&&i| widths[i] > MIN_SHRUNK)
+            .max_by_key(|&&i| widths[i])
+        else {
+            return;
+        };
+        widths[widest] -= 1;
+    }
 }
 
 /// The table, at most `width` columns wide: the message column shrinks first, then goes.
@@ -141,6 +175,9 @@ pub fn table(lines: &[Line], width: usize, glyphs: bool) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
+    // A status glyph is one char but two columns wide.
+    let width = width.saturating_sub(usize::from(glyphs));
+    fit(&mut widths, width);
     let fixed: usize = widths.iter().map(|w| w + 2).sum();
     let message_room = width.saturating_sub(fixed);
     let show_message = message_room >= MIN_MESSAGE && lines.iter().any(|l| l.message.is_some());
@@ -149,7 +186,8 @@ pub fn table(lines: &[Line], width: usize, glyphs: bool) -> String {
     let mut push_row = |row: &[String], message: Option<&str>| {
         let mut text = String::new();
         for (cell, width) in row.iter().zip(widths) {
-            text.push_str(cell);
+            let cell = truncate(cell, width);
+            text.push_str(&cell);
             let pad = width.saturating_sub(cell.chars().count()) + 2;
             text.extend(std::iter::repeat_n(' ', pad));
         }

@@ -26,8 +26,7 @@ use crate::throttle::{Endpoint, Throttle, ThrottleConfig};
 use crate::watch::{self, LiveSession, Session};
 use crate::{signals, state, Fatal, Terminal};
 
-/// The fleet file when neither FILE nor `--id` is given.
-pub const DEFAULT_FLEET_FILE: &str = "fleet.toml";
+pub use crate::cli::DEFAULT_FLEET_FILE;
 
 pub async fn run(args: WatchArgs, terminal: Terminal) -> Result<(), Fatal> {
     let plan = Plan::from_args(&args, terminal)?;
@@ -75,7 +74,8 @@ impl Plan {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let (mut settings, file) = match (&args.file, args.ids.is_empty()) {
+        let given = args.fleet.given();
+        let (mut settings, file) = match (&given, args.ids.is_empty()) {
             (Some(_), false) => {
                 return Err(Fatal::input(
                     "give either a fleet FILE or --id, not both\n  help: add the ids to the \
@@ -83,10 +83,8 @@ impl Plan {
                 ))
             }
             (None, false) => (Settings::from_ids(&args.ids, &overrides)?, None),
-            (file, true) => {
-                let path = file
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_FLEET_FILE));
+            (_, true) => {
+                let path = args.fleet.path();
                 let text = read_fleet_file(&path)?;
                 let mut settings = Settings::from_toml(&text, &path)?;
                 settings.apply(&overrides);
@@ -263,6 +261,7 @@ fn writer_for(args: &WatchArgs, terminal: Terminal, label_width: usize) -> Resul
         options.no_prefix = args.no_prefix;
         options.timestamps = args.timestamps;
         options.label_width = label_width;
+        options.quiet = terminal.quiet;
         options.highlight = compile_patterns("--highlight", &args.highlight)
             .map_err(|err| Fatal::input(format!("{err}")))?;
         Format::Human(options)

@@ -42,6 +42,8 @@ pub struct HumanOptions {
     pub highlight: Vec<Regex>,
     /// The longest label known at start, so the first lines already line up.
     pub label_width: usize,
+    /// `-q`: only what happens to instances (see [`shown_when_quiet`]).
+    pub quiet: bool,
 }
 
 impl HumanOptions {
@@ -53,6 +55,7 @@ impl HumanOptions {
             timestamps: false,
             highlight: Vec::new(),
             label_width: 0,
+            quiet: false,
         }
     }
 }
@@ -73,6 +76,11 @@ impl HumanRenderer {
             options,
             statuses: HashMap::new(),
         }
+    }
+
+    /// Whether `event` is shown at all (`-q` hides the fleet's chatter).
+    pub fn shows(&self, event: &Event) -> bool {
+        !self.options.quiet || shown_when_quiet(&event.kind)
     }
 
     /// The text of one event, without a trailing newline; `Shutdown` spans several lines.
@@ -156,6 +164,21 @@ impl HumanRenderer {
         } else {
             out.push_str(text);
         }
+    }
+}
+
+/// What `-q` keeps: what happens to instances — their lines, statuses, completions, failures,
+/// actions and guards — and what the user must act on (a rejected reload, the summary). API
+/// errors, recoveries, throttle changes and notices are the chatter it hides; `--json` and the
+/// metrics still carry them.
+pub fn shown_when_quiet(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::ApiError { .. }
+        | EventKind::Recovered { .. }
+        | EventKind::Throttle { .. }
+        | EventKind::Notice { .. } => false,
+        EventKind::ReloadRejected { .. } | EventKind::Shutdown { .. } => true,
+        other => other.source().is_some(),
     }
 }
 

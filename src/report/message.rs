@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost};
+use super::words::{duration, plural};
 use crate::cost::Totals;
 use crate::status::Status;
 
@@ -42,7 +43,7 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             ..
         } => format!(
             "API error (attempt {attempt}, retrying in {}): {error}",
-            short_duration(*retry_in)
+            duration(*retry_in)
         ),
         EventKind::Recovered {
             failed_attempts, ..
@@ -278,29 +279,14 @@ fn past_tense(action: ActionKind) -> &'static str {
     }
 }
 
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+/// At most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
+fn rate(per_second: f64) -> String {
+    let text = format!("{per_second:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
-
 fn id_list(ids: &[u64]) -> String {
     ids.iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Whole milliseconds: `20s`, `1s 500ms` (humantime would print nanoseconds of jitter).
-fn short_duration(d: Duration) -> String {
-    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    humantime::format_duration(Duration::from_millis(millis)).to_string()
-}
-
-/// At most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
-fn rate(per_second: f64) -> String {
-    let text = format!("{per_second:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -8,6 +8,7 @@ pub mod json;
 mod message;
 pub(crate) mod sanitize;
 pub mod style;
+pub mod words;
 pub mod writer;
 
 pub use filter::LineFilter;

@@ -1,7 +1,6 @@
 //! The look of the human stream: whether to colour at all, each instance's stable colour, the
 //! status glyphs, and painting regex matches in a log line.
 
-use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
@@ -10,18 +9,41 @@ use regex::Regex;
 
 use crate::status::{Status, UNSEEN_GLYPH};
 
-/// Colour only on a terminal, and never when `NO_COLOR` is set to anything but the empty
-/// string (<https://no-color.org>). Decided once at start.
-pub fn color_choice(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
-    stdout_is_terminal && no_color.is_none_or(OsStr::is_empty)
+/// `--color`: when the human output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless the environment says otherwise.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// The colour decision, the way the tools people trust make it: a flag wins; then
+/// `NO_COLOR` (any non-empty value, <https://no-color.org>) turns colour off, `CLICOLOR_FORCE`
+/// (non-empty, not `0`) turns it on even into a pipe, `CLICOLOR=0` turns it off
+/// (<https://bixense.com/clicolors/>); otherwise colour exactly when stdout is a terminal.
+pub fn color_choice(
+    when: ColorWhen,
+    stdout_is_terminal: bool,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> bool {
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto if set("NO_COLOR").is_some() => false,
+        ColorWhen::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
+        ColorWhen::Auto if set("CLICOLOR").is_some_and(|v| v == "0") => false,
+        ColorWhen::Auto => stdout_is_terminal,
+    }
 }
 
 /// [`color_choice`] for this process's stdout and environment.
-pub fn detect_color() -> bool {
-    color_choice(
-        std::io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    )
+pub fn detect_color(when: ColorWhen) -> bool {
+    color_choice(when, std::io::stdout().is_terminal(), |name| {
+        std::env::var_os(name)
+    })
 }
 
 /// Instance colours. Red is left out: it means "error" in this stream.
@@ -98,21 +120,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_color_decision() {
-        let cases = [
-            (true, None, true),
-            (true, Some(""), true),
-            (true, Some("1"), false),
-            (true, Some("0"), false),
-            (false, None, false),
-            (false, Some(""), false),
-            (false, Some("1"), false),
+    fn colour_decision() {
+        use ColorWhen::{Always, Auto, Never};
+        type Env = &'static [(&'static str, &'static str)];
+        let cases: [(ColorWhen, bool, Env, bool); 14] = [
+            (Auto, true, &[], true),
+            (Auto, false, &[], false),
+            (Auto, true, &[("NO_COLOR", "")], true),
+            (Auto, true, &[("NO_COLOR", "1")], false),
+            (Auto, true, &[("NO_COLOR", "0")], false),
+            (Auto, false, &[("CLICOLOR_FORCE", "1")], true),
+            (Auto, false, &[("CLICOLOR_FORCE", "0")], false),
+            (Auto, false, &[("CLICOLOR_FORCE", "")], false),
+            (
+                Auto,
+                false,
+                &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+                false,
+            ),
+            (Auto, true, &[("CLICOLOR", "0")], false),
+            (Auto, true, &[("CLICOLOR", "1")], true),
+            (Auto, false, &[("CLICOLOR", "1")], false),
+            (Always, false, &[("NO_COLOR", "1")], true),
+            (Never, true, &[("CLICOLOR_FORCE", "1")], false),
         ];
-        for (terminal, no_color, want) in cases {
+        for (when, terminal, env, want) in cases {
+            let lookup = |name: &str| {
+                env.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| std::ffi::OsString::from(value))
+            };
             assert_eq!(
-                color_choice(terminal, no_color.map(OsStr::new)),
+                color_choice(when, terminal, lookup),
                 want,
-                "terminal={terminal} NO_COLOR={no_color:?}"
+                "{when:?} terminal={terminal} {env:?}"
             );
         }
     }

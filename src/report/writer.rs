@@ -58,6 +58,7 @@ impl Writer {
             }
         }
         Some(match &mut self.renderer {
+            Renderer::Human(human) if !human.shows(event) => return None,
             Renderer::Human(human) => human.render(event),
             Renderer::Json => json::render(event),
         })
