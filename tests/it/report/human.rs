@@ -74,7 +74,7 @@ fn every_event_kind_renders_exactly() {
                 retry_in: Duration::from_micros(1_500_321),
                 error: "timed out".into(),
             },
-            "   fleet │ API error (attempt 1, retrying in 1s 500ms): timed out",
+            "   fleet │ API error (attempt 1, retrying in 1.5s): timed out",
         ),
         (
             EventKind::Recovered { source: Some(a.clone()), failed_attempts: 3 },
