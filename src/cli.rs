@@ -39,6 +39,8 @@ pub enum Command {
     Remove(RemoveArgs),
     /// One table of every instance in the fleet file, from one API call.
     Status(StatusArgs),
+    /// The whole fleet at a glance, live, from the running watcher (no API call).
+    Top(TopArgs),
     /// Validate the fleet file and the key location; print each instance's effective policy.
     Check(CheckArgs),
     /// Stop instances (their disk keeps billing).
@@ -220,6 +222,16 @@ pub struct RemoveArgs {
         value_name = "FILE"
     )]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// The fleet file whose running watcher to show.
+    #[arg(value_name = "FILE", default_value = "fleet.toml")]
+    pub file: PathBuf,
+    /// The watcher's state file, when it was started with --state.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -23,6 +23,7 @@ pub mod state;
 pub mod status;
 pub mod stdout;
 pub mod throttle;
+pub mod top;
 pub mod watch;
 
 pub use exit::Fatal;
@@ -59,6 +60,7 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Remove(args) => commands::fleet_file::remove(args),
         Command::Check(args) => commands::fleet_file::check(args),
         Command::Status(args) => commands::status::run(args).await,
+        Command::Top(args) => commands::top::run(args).await,
         Command::Stop(args) => commands::lifecycle::stop(args).await,
         Command::Start(args) => commands::lifecycle::start(args).await,
         Command::Destroy(args) => commands::lifecycle::destroy(args).await,

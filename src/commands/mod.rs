@@ -7,4 +7,5 @@ pub mod fleet_file;
 pub mod lifecycle;
 pub mod sim;
 pub mod status;
+pub mod top;
 pub mod watch;

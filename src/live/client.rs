@@ -20,7 +20,7 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
     /// No watcher is running for this state file (no socket, or nobody behind it).
-    #[error("no watcher is running ({0})")]
+    #[error("nothing answers on {0}")]
     NotRunning(String),
     #[error("the watcher did not answer in time")]
     Timeout,
@@ -77,7 +77,7 @@ impl LiveClient {
     async fn get(&self, path: &str) -> Result<Bytes, LiveError> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(|err| LiveError::NotRunning(format!("{}: {err}", self.socket.display())))?;
+            .map_err(|err| LiveError::NotRunning(format!("{} ({err})", self.socket.display())))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|err| LiveError::Invalid(err.to_string()))?;
