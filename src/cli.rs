@@ -238,9 +238,16 @@ pub struct TopArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub fleet: FleetFileArgs,
-    /// One JSON object per instance instead of the table.
+    /// One JSON object per instance instead of the table, then one with the `totals`.
     #[arg(long)]
     pub json: bool,
+    /// Also show each instance's SSH address (host:port).
+    #[arg(long)]
+    pub wide: bool,
+    /// The whole account: the file's instances, then every other one (orphans, marked `*`).
+    /// Needs no fleet file.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }

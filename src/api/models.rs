@@ -46,6 +46,11 @@ pub struct Instance {
     pub uptime_mins: Option<f64>,
     #[serde(deserialize_with = "lenient_string")]
     pub image_uuid: Option<String>,
+    /// The SSH proxy's host and port (`ssh -p PORT root@HOST`), for `ssh` and `status --wide`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub ssh_host: Option<String>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub ssh_port: Option<u64>,
 }
 
 impl Instance {

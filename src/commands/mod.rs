@@ -6,6 +6,7 @@ pub mod demo;
 pub mod fleet_file;
 pub mod lifecycle;
 pub mod sim;
+pub mod ssh;
 pub mod status;
 pub mod top;
 pub mod watch;

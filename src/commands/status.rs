@@ -1,7 +1,9 @@
 //! `vastfleet status`: the fleet at a glance from one sweep of the list (⌈N/25⌉ pages for the
 //! file's ids), as a table that fits the terminal or as one JSON object per instance.
 
-use std::collections::HashMap;
+mod table;
+
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -9,43 +11,87 @@ use serde_json::json;
 use crate::api::{Api, Instance};
 use crate::cli::StatusArgs;
 use crate::commands::connect;
+use crate::commands::ssh::SshTarget;
 use crate::config::Settings;
+use crate::cost::Totals;
 use crate::status::Status;
 use crate::Fatal;
+pub use table::{table, Layout};
 
 /// The width used when a terminal cannot tell its own.
 const DEFAULT_WIDTH: usize = 100;
 /// Narrower than this, a reported width is nonsense.
 const MIN_WIDTH: usize = 20;
-/// A status message narrower than this is not worth a column.
-const MIN_MESSAGE: usize = 12;
 
 pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
-    let settings = Settings::load(&args.fleet.path())?;
-    let api = connect::client(args.api.api_url.as_deref(), settings.api.url.as_deref())?;
-    let ids: Vec<u64> = settings.instances.iter().map(|i| i.id).collect();
-    let rows = if ids.is_empty() {
-        Vec::new()
-    } else {
-        let listing = connect::patiently(|| api.list_all(Some(ids.clone())))
+    let settings = fleet(&args)?;
+    let file_url = settings.as_ref().and_then(|s| s.api.url.as_deref());
+    let api = connect::client(args.api.api_url.as_deref(), file_url)?;
+    let listed: Vec<u64> = settings
+        .iter()
+        .flat_map(|s| &s.instances)
+        .map(|i| i.id)
+        .collect();
+    let rows = if args.all || !listed.is_empty() {
+        // `--all` reads the whole account; otherwise only the file's ids.
+        let filter = (!args.all).then_some(listed);
+        let listing = connect::patiently(|| api.list_all(filter.clone()))
             .await
             .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?;
         if let Some(stopped) = &listing.stopped {
             eprintln!("warning: {stopped}");
         }
         listing.instances
+    } else {
+        Vec::new()
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let lines = status_lines(&settings, &rows, now);
+    let empty = Settings::default();
+    let mut lines = status_lines(settings.as_ref().unwrap_or(&empty), &rows, now);
+    if args.all {
+        lines.extend(account_lines(&lines, &rows, now));
+    }
+    let totals = totals(&lines);
     let text = if args.json {
-        lines.iter().map(Line::json).collect::<Vec<_>>().join("\n")
+        lines
+            .iter()
+            .map(Line::json)
+            .chain(std::iter::once(
+                json!({ "totals": totals.json() }).to_string(),
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
     } else {
-        let glyphs = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        table(&lines, table_width(), glyphs)
+        let layout = Layout {
+            width: table_width(),
+            glyphs: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            wide: args.wide,
+        };
+        table(&lines, &totals, layout)
     };
     crate::outln!("{text}")
+}
+
+/// The fleet file. `--all` needs none: without one named (and none at the default place) it
+/// shows the account alone.
+fn fleet(args: &StatusArgs) -> Result<Option<Settings>, Fatal> {
+    let path = args.fleet.path();
+    let optional = args.all && args.fleet.given().is_none();
+    if optional && !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Settings::load(&path)?))
+}
+
+/// The fleet's totals over these lines.
+pub fn totals(lines: &[Line]) -> Totals {
+    let mut totals = Totals::default();
+    for line in lines {
+        totals.add(&line.status, line.dph_total, line.spend_usd);
+    }
+    totals
 }
 
 /// One instance of the file, as the account reports it.
@@ -59,6 +105,10 @@ pub struct Line {
     pub uptime: Option<Duration>,
     pub spend_usd: Option<f64>,
     pub message: Option<String>,
+    /// The SSH proxy's address (`status --wide`).
+    pub ssh: Option<SshTarget>,
+    /// Listed in the fleet file; `false` for the account's other instances (`--all`).
+    pub in_fleet: bool,
 }
 
 impl Line {
@@ -72,6 +122,8 @@ impl Line {
             "uptime_s": self.uptime.map(|u| u.as_secs()),
             "spend_usd": self.spend_usd.map(|s| (s * 100.0).round() / 100.0),
             "message": self.message,
+            "ssh": self.ssh.as_ref().map(ToString::to_string),
+            "in_fleet": self.in_fleet,
         })
         .to_string()
     }
@@ -86,21 +138,59 @@ pub fn status_lines(settings: &Settings, rows: &[Instance], now: f64) -> Vec<Lin
         .iter()
         .map(|instance| {
             let row = by_id.get(&instance.id).copied();
-            Line {
-                id: instance.id,
-                label: instance.label.clone(),
-                status: Status::of(row),
-                gpu: row.and_then(Instance::gpu_label),
-                dph_total: row.and_then(|r| r.dph_total),
-                uptime: row.and_then(|r| r.uptime(now)),
-                spend_usd: row.and_then(|r| r.spend_usd(now)),
-                message: row
-                    .and_then(|r| r.status_msg.as_deref())
-                    .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
-                    .filter(|m| !m.is_empty()),
-            }
+            Line::of(instance.id, instance.label.clone(), row, now)
         })
         .collect()
+}
+
+/// The account's instances that `listed` does not show, by id, labelled as the API labels
+/// them: `status --all`'s orphans.
+pub fn account_lines(listed: &[Line], rows: &[Instance], now: f64) -> Vec<Line> {
+    let seen: HashSet<u64> = listed.iter().map(|l| l.id).collect();
+    let mut extra: Vec<&Instance> = rows
+        .iter()
+        .filter(|row| row.id.is_some_and(|id| !seen.contains(&id)))
+        .collect();
+    extra.sort_by_key(|row| row.id);
+    extra.dedup_by_key(|row| row.id);
+    extra
+        .into_iter()
+        .map(|row| {
+            let label = row
+                .label
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty());
+            let mut line = Line::of(
+                row.id.unwrap_or_default(),
+                label.map(str::to_owned),
+                Some(row),
+                now,
+            );
+            line.in_fleet = false;
+            line
+        })
+        .collect()
+}
+
+impl Line {
+    fn of(id: u64, label: Option<String>, row: Option<&Instance>, now: f64) -> Line {
+        Line {
+            id,
+            label,
+            status: Status::of(row),
+            gpu: row.and_then(Instance::gpu_label),
+            dph_total: row.and_then(|r| r.dph_total),
+            uptime: row.and_then(|r| r.uptime(now)),
+            spend_usd: row.and_then(|r| r.spend_usd(now)),
+            message: row
+                .and_then(|r| r.status_msg.as_deref())
+                .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|m| !m.is_empty()),
+            ssh: row.and_then(SshTarget::of),
+            in_fleet: true,
+        }
+    }
 }
 
 /// The width the table must fit: the terminal's own (asked of the terminal, as bash does not
@@ -122,107 +212,6 @@ fn table_width() -> usize {
                 .filter(|&c: &usize| c >= MIN_WIDTH)
         })
         .unwrap_or(DEFAULT_WIDTH)
-}
-
-/// Columns that give way, widest first, when a row would not fit: GPU and LABEL (by index),
-/// never narrower than [`MIN_SHRUNK`].
-const SHRINKABLE: [usize; 2] = [3, 1];
-const MIN_SHRUNK: usize = 6;
-
-/// Narrows the shrinkable columns until the fixed part fits `width` (or cannot shrink more).
-fn fit(widths: &mut [usize; 7], width: usize) {
-    while widths.iter().map(|w| w + 2).sum::<usize>() > width {
-        let Some(&widest) = SHRINKABLE
-            .iter()
-            .filter(|&&i| widths[i] > MIN_SHRUNK)
-            .max_by_key(|&&i| widths[i])
-        else {
-            return;
-        };
-        widths[widest] -= 1;
-    }
-}
-
-/// The table, at most `width` columns wide: the message column shrinks first, then goes.
-pub fn table(lines: &[Line], width: usize, glyphs: bool) -> String {
-    if lines.is_empty() {
-        return "no instances in the fleet file (add one with `vastfleet add ID`)".to_owned();
-    }
-    let header = ["ID", "LABEL", "STATUS", "GPU", "$/HR", "UPTIME", "COST~"];
-    let cells: Vec<[String; 7]> = lines
-        .iter()
-        .map(|line| {
-            let status = if glyphs {
-                format!("{} {}", line.status.glyph(), line.status)
-            } else {
-                line.status.to_string()
-            };
-            [
-                line.id.to_string(),
-                line.label.clone().unwrap_or_else(|| "-".to_owned()),
-                status,
-                line.gpu.clone().unwrap_or_else(|| "-".to_owned()),
-                line.dph_total.map_or("-".to_owned(), |d| format!("{d:.3}")),
-                line.uptime.map_or("-".to_owned(), short_duration),
-                line.spend_usd
-                    .map_or("-".to_owned(), |s| format!("${s:.2}")),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    // A status glyph is one char but two columns wide.
-    let width = width.saturating_sub(usize::from(glyphs));
-    fit(&mut widths, width);
-    let fixed: usize = widths.iter().map(|w| w + 2).sum();
-    let message_room = width.saturating_sub(fixed);
-    let show_message = message_room >= MIN_MESSAGE && lines.iter().any(|l| l.message.is_some());
-
-    let mut out = String::new();
-    let mut push_row = |row: &[String], message: Option<&str>| {
-        let mut text = String::new();
-        for (cell, width) in row.iter().zip(widths) {
-            let cell = truncate(cell, width);
-            text.push_str(&cell);
-            let pad = width.saturating_sub(cell.chars().count()) + 2;
-            text.extend(std::iter::repeat_n(' ', pad));
-        }
-        if let Some(message) = message.filter(|_| show_message) {
-            text.push_str(&truncate(message, message_room));
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    push_row(&header.map(str::to_owned), Some("MESSAGE"));
-    for (row, line) in cells.iter().zip(lines) {
-        push_row(row, line.message.as_deref());
-    }
-    out.pop();
-    out
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
-/// "3d4h", "5h12m", "42m", "30s".
-fn short_duration(duration: Duration) -> String {
-    let s = duration.as_secs();
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h{m}m"),
-        (d, h, _) => format!("{d}d{h}h"),
-    }
 }
 
 #[cfg(test)]
@@ -262,20 +251,32 @@ mod tests {
         assert_eq!(lines[2].spend_usd, None);
     }
 
+    fn layout(width: usize) -> Layout {
+        Layout {
+            width,
+            glyphs: false,
+            wide: false,
+        }
+    }
+
+    fn draw(lines: &[Line], layout: Layout) -> String {
+        table(lines, &totals(lines), layout)
+    }
+
     #[test]
     fn the_table_fits_the_width_by_shortening_then_dropping_the_message() {
         let mut rows = vec![row(1, "running")];
         rows[0].status_msg = Some("a very long status message from the host ".repeat(4));
         let lines = status_lines(&settings(), &rows, 8200.0);
         for width in [120, 80, 60] {
-            let text = table(&lines, width, false);
+            let text = draw(&lines, layout(width));
             for line in text.lines() {
                 assert!(line.chars().count() <= width, "{width}: {line}");
             }
         }
-        assert!(table(&lines, 120, false).contains('…'));
-        assert!(!table(&lines, 60, false).contains("MESSAGE"));
-        let wide = table(&lines, 120, false);
+        assert!(draw(&lines, layout(120)).contains('…'));
+        assert!(!draw(&lines, layout(60)).contains("MESSAGE"));
+        let wide = draw(&lines, layout(120));
         assert!(
             wide.contains("1   train  running  2x RTX 4090  0.500  2h0m    $1.00"),
             "{wide}"
@@ -284,13 +285,59 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_short() {
-        assert_eq!(short_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(short_duration(Duration::from_secs(42 * 60)), "42m");
-        assert_eq!(short_duration(Duration::from_secs(5 * 3600 + 720)), "5h12m");
+    fn the_last_row_totals_statuses_burn_and_spend() {
+        let mut stopped = row(2, "stopped");
+        stopped.dph_total = Some(0.25);
+        let lines = status_lines(&settings(), &[row(1, "running"), stopped], 8200.0);
+        let text = draw(&lines, layout(usize::MAX));
         assert_eq!(
-            short_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)),
-            "3d4h"
+            text.lines().last(),
+            Some(
+                "total: 3 instances (1 gone, 1 running, 1 stopped) · $0.50/hr now · about \
+                 $1.50 spent"
+            ),
+            "{text}"
         );
+        let json = totals(&lines).json();
+        assert_eq!(json["dph_now"], 0.5, "a stopped instance bills no GPU");
+        assert_eq!(json["spent_usd"], 1.5);
+        assert_eq!(json["by_status"]["gone"], 1);
+    }
+
+    #[test]
+    fn wide_adds_the_ssh_address_and_all_adds_the_accounts_orphans() {
+        let mut listed = row(1, "running");
+        listed.ssh_host = Some("ssh4.vast.ai".into());
+        listed.ssh_port = Some(18926);
+        let mut orphan = row(9, "running");
+        orphan.label = Some(" stray ".into());
+        let rows = [orphan.clone(), listed, orphan];
+        let mut lines = status_lines(&settings(), &rows, 8200.0);
+        lines.extend(account_lines(&lines, &rows, 8200.0));
+        assert_eq!(
+            lines.len(),
+            4,
+            "the orphan once, after the file's instances"
+        );
+        assert_eq!((lines[3].id, lines[3].in_fleet), (9, false));
+        assert_eq!(lines[3].label.as_deref(), Some("stray"));
+        let text = draw(
+            &lines,
+            Layout {
+                wide: true,
+                ..layout(usize::MAX)
+            },
+        );
+        let header = text.lines().next().unwrap();
+        assert!(header.contains("COST~  SSH"), "{text}");
+        assert!(text.contains("$1.00  ssh4.vast.ai:18926"), "{text}");
+        assert!(text.contains("9*  stray"), "{text}");
+        assert!(text.contains("* not in the fleet file"), "{text}");
+        assert!(text.ends_with("about $2.00 spent"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&lines[0].json()).unwrap()["ssh"],
+            "ssh4.vast.ai:18926"
+        );
+        assert!(!draw(&lines[..3], layout(usize::MAX)).contains("SSH"));
     }
 }

@@ -3,6 +3,7 @@ mod bench;
 mod client;
 mod commands;
 mod engine;
+mod everyday;
 mod fake;
 mod fidelity;
 mod fleet_file;
