@@ -138,8 +138,11 @@ pub struct WatchArgs {
     #[arg(long)]
     pub full: bool,
     /// One JSON object per line instead of the human stream.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tui")]
     pub json: bool,
+    /// The full-screen view of `vastfleet top` instead of the stream (q or Ctrl+C stops).
+    #[arg(long)]
+    pub tui: bool,
     /// Report actions without calling anything that changes an instance.
     #[arg(long)]
     pub dry_run: bool,
@@ -226,9 +229,8 @@ pub struct RemoveArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct TopArgs {
-    /// The fleet file whose running watcher to show.
-    #[arg(value_name = "FILE", default_value = "fleet.toml")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub fleet: FleetFileArgs,
     /// The watcher's state file, when it was started with --state.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,

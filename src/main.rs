@@ -1,9 +1,27 @@
 //! The `vastfleet` binary: parse the command line, set up diagnostics and the runtime, run,
 //! and map the outcome to an exit code (0 ok, 2 bad input at start, 1 anything else).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+/// Where diagnostics go: stderr, except onto the terminal a full-screen view draws on (a line
+/// there would corrupt the screen until the next full redraw); `2>FILE` still gets them.
+fn diagnostics(cli: &vastfleet::cli::Cli) -> BoxMakeWriter {
+    use vastfleet::cli::Command;
+    let full_screen = match &cli.command {
+        Command::Top(_) => true,
+        Command::Watch(args) => args.tui,
+        _ => false,
+    };
+    if full_screen && std::io::stderr().is_terminal() {
+        BoxMakeWriter::new(std::io::sink)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    }
+}
 
 fn main() -> ExitCode {
     let cli = vastfleet::cli::Cli::parse();
@@ -18,7 +36,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(diagnostics(&cli))
         .init();
     let terminal = vastfleet::Terminal::detect(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
@@ -22,6 +23,7 @@ use crate::report::event::{Event, EventKind};
 use crate::report::writer::{self, Writer};
 use crate::state::{self, Opened, StateHandle};
 use crate::throttle::Throttle;
+use crate::top::Feed;
 use crate::Fatal;
 
 /// Room for bursts of log lines without making monitors wait on a slow terminal.
@@ -45,6 +47,8 @@ pub struct Session {
     pub notify: Option<NotifierConfig>,
     /// The live view: every event is folded into the board, served beside the state file.
     pub live: Option<LiveSession>,
+    /// `watch --tui`: the board drawn full-screen instead of the stream (needs `live`).
+    pub tui: bool,
 }
 
 /// The board and the sweep channel it reads, made before the session so the `--metrics`
@@ -80,7 +84,17 @@ pub async fn run<A: Api>(
     };
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (to_writer, writer_rx) = mpsc::channel(EVENT_QUEUE);
-    let output = writer::spawn_stdout(session.writer, writer_rx);
+    let view = match (&session.live, session.tui) {
+        (Some(live), true) => Some(spawn_view(live.board.clone(), shutdown.clone())),
+        _ => None,
+    };
+    let output = match view {
+        Some(_) => tokio::spawn(keep_summary(session.writer, writer_rx)),
+        None => tokio::spawn(async move {
+            let _ = writer::spawn_stdout(session.writer, writer_rx).await;
+            None
+        }),
+    };
     let notify_cancel = CancellationToken::new();
     let release_notify = CancellationToken::new();
     let (to_notifier, notifier) = match session.notify {
@@ -205,11 +219,50 @@ pub async fn run<A: Api>(
         }
     }
     let _ = fan_out.await;
-    let _ = output.await;
+    let summary = output.await.ok().flatten();
+    if let Some(view) = view {
+        // The terminal is the user's again before the summary is printed on it.
+        if let Ok(Err(err)) = view.await {
+            eprintln!("vastfleet: the full-screen view failed: {err}");
+        }
+        if let Some(text) = summary {
+            let _ = crate::outln!("{text}");
+        }
+    }
     if let Some(server) = live_socket {
         let _ = server.await;
     }
     Ok(())
+}
+
+/// `watch --tui`: the view of `top` on this watcher's own board. It ends on `q` / Ctrl+C (which
+/// cancel `shutdown`, the orderly stop a signal asks for) or when `shutdown` fires; a view that
+/// fails or panics (its panic hook has restored the terminal) stops the watcher the same way,
+/// as a closed stdout does the stream.
+fn spawn_view(board: Board, shutdown: CancellationToken) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        let first = board.snapshot(std::time::SystemTime::now());
+        let app = crate::top::app::App {
+            title: "vastfleet watch",
+            ..Default::default()
+        };
+        let view = crate::top::run(Feed::Board(board), app, first, shutdown.clone());
+        let result = tokio::spawn(view).await;
+        shutdown.cancel();
+        result.unwrap_or_else(|panic| Err(std::io::Error::other(panic)))
+    })
+}
+
+/// The writer of `watch --tui`: the stream is not printed under the view, but the summary of
+/// the orderly stop is kept for the terminal once the view is gone.
+async fn keep_summary(mut writer: Writer, mut rx: mpsc::Receiver<Event>) -> Option<String> {
+    let mut summary = None;
+    while let Some(event) = rx.recv().await {
+        if matches!(event.kind, EventKind::Shutdown { .. }) {
+            summary = writer.render(&event);
+        }
+    }
+    summary
 }
 
 /// Opens the live view's socket beside the state file and records it in the lock file. A

@@ -47,6 +47,7 @@ pub struct Plan {
     metrics_addr: Option<std::net::SocketAddr>,
     resume_hint: String,
     offer_destroy: bool,
+    tui: bool,
 }
 
 impl Plan {
@@ -99,6 +100,12 @@ impl Plan {
             )));
         }
 
+        if args.tui && !crate::top::has_terminal() {
+            return Err(Fatal::input(
+                "--tui draws on a terminal, and stdin or stdout is not one\n  help: drop \
+                 --tui for the stream (or --json), and run `vastfleet top` from a terminal",
+            ));
+        }
         let label_width = settings
             .instances
             .iter()
@@ -127,6 +134,7 @@ impl Plan {
             metrics_addr: args.metrics,
             resume_hint,
             offer_destroy: true,
+            tui: args.tui,
         })
     }
 
@@ -197,6 +205,7 @@ impl Plan {
             metrics: metrics.clone(),
             notify,
             live: Some(LiveSession { board, sweeps }),
+            tui: self.tui,
         };
         match metrics {
             Some(metrics) => {

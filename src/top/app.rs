@@ -62,6 +62,8 @@ pub enum Request {
 
 #[derive(Debug, Clone)]
 pub struct App {
+    /// The header's first words: which command draws the view.
+    pub title: &'static str,
     pub mode: Mode,
     pub sort: Sort,
     pub filter: String,
@@ -76,6 +78,7 @@ pub struct App {
 impl Default for App {
     fn default() -> Self {
         App {
+            title: "vastfleet top",
             mode: Mode::Table,
             sort: Sort::Cost,
             filter: String::new(),

@@ -1,6 +1,8 @@
-//! `vastfleet top` (issue 15): the whole fleet at a glance, live, read from the running
-//! watcher's socket. [`app`] is the view state and the keys (pure), [`render`] draws it (pure),
-//! this file is the thin loop around them: keys, a refresh a second, the terminal.
+//! The full-screen view of `vastfleet top` and `vastfleet watch --tui` (issue 15): the whole
+//! fleet at a glance, live. [`app`] is the view state and the keys (pure), [`render`] draws it
+//! (pure), this file is the thin loop around them: keys, a refresh a second, the terminal.
+//! The two commands differ only in their [`Feed`]: `top` reads a watcher's socket, `watch
+//! --tui` reads its own board in memory.
 
 pub mod app;
 pub mod render;
@@ -13,43 +15,80 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use ratatui::DefaultTerminal;
+use tokio_util::sync::CancellationToken;
 
-use crate::live::snapshot::{epoch_seconds, FleetSnapshot};
-use crate::live::LiveClient;
+use crate::live::snapshot::{epoch_seconds, FleetSnapshot, LogView};
+use crate::live::{Board, LiveClient, LiveError};
 use app::{App, Request};
 
-/// How often the snapshot (and an open log) is fetched again.
-const REFRESH: Duration = Duration::from_secs(1);
+/// How often the snapshot (and an open log) is read again.
+pub const REFRESH: Duration = Duration::from_secs(1);
 
-/// Runs the view until `q`. The first snapshot is read before the terminal is taken, so a
-/// missing watcher is a plain message on a plain terminal.
-pub async fn run(client: LiveClient, first: FleetSnapshot) -> std::io::Result<()> {
+/// Where the view reads the fleet.
+pub enum Feed {
+    /// A running watcher, over its socket (`top`).
+    Watcher(LiveClient),
+    /// This process's own watcher (`watch --tui`): the same snapshot, without the socket.
+    Board(Board),
+}
+
+impl Feed {
+    pub async fn fleet(&self) -> Result<FleetSnapshot, LiveError> {
+        match self {
+            Feed::Watcher(client) => client.fleet().await,
+            Feed::Board(board) => Ok(board.snapshot(SystemTime::now())),
+        }
+    }
+
+    pub async fn log(&self, id: u64) -> Result<LogView, LiveError> {
+        match self {
+            Feed::Watcher(client) => client.log(id).await,
+            Feed::Board(board) => board
+                .log(id)
+                .ok_or(LiveError::Status(hyper::StatusCode::NOT_FOUND)),
+        }
+    }
+}
+
+/// Runs the view until `q` / Ctrl+C (which cancel `stop`) or until `stop` is cancelled from
+/// outside (SIGTERM). The first snapshot is read before the terminal is taken, so a missing
+/// watcher is a plain message on a plain terminal.
+pub async fn run(
+    feed: Feed,
+    mut app: App,
+    first: FleetSnapshot,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     // `init` puts the terminal in raw mode on the alternate screen and installs a panic hook
-    // that restores it first; `restore` does the same on the way out.
+    // that restores it first; `restore` does the same on the way out, whatever `view` returned.
     let mut terminal = ratatui::init();
-    let result = view(&mut terminal, &client, first).await;
+    let result = view(&mut terminal, &feed, &mut app, first, &stop).await;
     ratatui::restore();
+    // Raw mode turns Ctrl+C into a key: quitting asks for the same orderly stop the signal does.
+    stop.cancel();
     result
 }
 
 async fn view(
     terminal: &mut DefaultTerminal,
-    client: &LiveClient,
+    feed: &Feed,
+    app: &mut App,
     mut snapshot: FleetSnapshot,
+    stop: &CancellationToken,
 ) -> std::io::Result<()> {
-    let mut app = App::default();
     let mut keys = EventStream::new();
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let now = epoch_seconds(SystemTime::now());
-        terminal.draw(|frame| render::draw(frame, &app, &snapshot, now))?;
+        terminal.draw(|frame| render::draw(frame, app, &snapshot, now))?;
         tokio::select! {
+            () = stop.cancelled() => return Ok(()),
             event = keys.next() => match event {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
                     match app.key(key, &snapshot) {
                         Request::Quit => return Ok(()),
-                        Request::Log(id) => follow(&mut app, client, id).await,
+                        Request::Log(id) => follow(app, feed, id).await,
                         Request::None => {}
                     }
                 }
@@ -59,7 +98,7 @@ async fn view(
                 None => return Ok(()),
             },
             _ = refresh.tick() => {
-                match client.fleet().await {
+                match feed.fleet().await {
                     Ok(fresh) => {
                         snapshot = fresh;
                         app.problem = None;
@@ -69,16 +108,23 @@ async fn view(
                     }
                 }
                 if let Some(id) = app.following() {
-                    follow(&mut app, client, id).await;
+                    follow(app, feed, id).await;
                 }
             }
         }
     }
 }
 
-async fn follow(app: &mut App, client: &LiveClient, id: u64) {
-    match client.log(id).await {
+async fn follow(app: &mut App, feed: &Feed, id: u64) {
+    match feed.log(id).await {
         Ok(view) => app.merge_log(view),
         Err(err) => app.problem = Some(format!("log of {id}: {err}")),
     }
+}
+
+/// Whether both ends of the terminal are one: the view reads keys from stdin and draws on
+/// stdout, and anything else would leave a user with raw escape codes in a file.
+pub fn has_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }

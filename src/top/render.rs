@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &FleetSnapshot, now: f64) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(Paragraph::new(header_lines(snapshot, now)), header);
+    frame.render_widget(Paragraph::new(header_lines(app, snapshot, now)), header);
     match app.mode {
         Mode::Log => draw_log(frame, app, body, now),
         _ => draw_table(frame, app, snapshot, body, now),
@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &FleetSnapshot, now: f64) {
     }
 }
 
-fn header_lines(snapshot: &FleetSnapshot, now: f64) -> Vec<Line<'static>> {
+fn header_lines(app: &App, snapshot: &FleetSnapshot, now: f64) -> Vec<Line<'static>> {
     let totals = &snapshot.totals;
     let by_status: Vec<String> = totals
         .by_status
@@ -42,7 +42,8 @@ fn header_lines(snapshot: &FleetSnapshot, now: f64) -> Vec<Line<'static>> {
         .collect();
     let file = snapshot.fleet_file.as_deref().unwrap_or("--id");
     let first = format!(
-        "vastfleet top · {file} · {} instances: {} · ${:.2}/hr · spent ${:.2}",
+        "{} · {file} · {} instances: {} · ${:.2}/hr · spent ${:.2}",
+        app.title,
         totals.instances,
         by_status.join(", "),
         totals.dph_running,

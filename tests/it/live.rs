@@ -1,5 +1,6 @@
 //! Issue 15 through the real binary: a running `watch` serves its live view on the socket
 //! named in its lock file (and on `--metrics`), read by `top`'s client, with no API call.
+//! The full-screen view itself is in [`crate::tui`].
 
 use std::path::Path;
 
@@ -118,74 +119,4 @@ async fn a_running_watch_serves_its_fleet_on_its_socket_and_metrics_listener() {
     let finished = watcher.terminate().await;
     assert!(finished.status.success(), "{}", finished.stderr);
     assert!(!socket.exists(), "the socket leaves with the watcher");
-}
-
-/// `top` in a pseudo-terminal (util-linux `script`, 120×20) beside a running watch: every label
-/// is drawn, `q` quits with status 0 and the terminal is given back (alternate screen left).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn top_in_a_terminal_shows_every_label_and_quits_cleanly() {
-    use std::process::Stdio;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let sim = two_jobs().await;
-    let dir = tempfile::tempdir().unwrap();
-    two_job_fleet(dir.path());
-    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
-    for id in [ALPHA, BETA] {
-        watcher
-            .wait_for("a new log line", |e| {
-                is(e, "log", id) && e["history"] == false
-            })
-            .await;
-    }
-    let command = format!("stty cols 120 rows 20; exec {} top", crate::support::bin());
-    let mut top = tokio::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir.path())
-        // No key and no API URL: `top` needs neither.
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("util-linux `script` runs top in a pseudo-terminal");
-    let mut stdout = top.stdout.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 8192];
-    let read = async {
-        while !(seen.contains("alpha") && seen.contains("beta") && seen.contains("alpha step")) {
-            let n = stdout.read(&mut buf).await.unwrap();
-            assert!(n > 0, "top ended early: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    };
-    tokio::time::timeout(crate::support::PATIENCE, read)
-        .await
-        .unwrap_or_else(|_| panic!("top never drew both labels: {seen:?}"));
-    let calls = sim.stats().calls("list");
-    let mut stdin = top.stdin.take().unwrap();
-    stdin.write_all(b"q").await.unwrap();
-    stdin.flush().await.unwrap();
-    let mut rest = Vec::new();
-    let status = tokio::time::timeout(crate::support::PATIENCE, async {
-        let _ = stdout.read_to_end(&mut rest).await;
-        top.wait().await.unwrap()
-    })
-    .await
-    .expect("q quits");
-    assert!(status.success(), "{status:?}");
-    seen.push_str(&String::from_utf8_lossy(&rest));
-    assert!(
-        seen.contains("\u{1b}[?1049l"),
-        "the alternate screen is left"
-    );
-    assert!(
-        sim.stats().calls("list") <= calls + 2,
-        "top itself calls nothing"
-    );
-    let finished = watcher.terminate().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
 }

@@ -14,6 +14,7 @@ mod live;
 mod sim;
 mod support;
 mod throttle;
+mod tui;
 mod watch;
 
 mod realism;

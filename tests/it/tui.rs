@@ -1,0 +1,170 @@
+//! Issue 15's full-screen view through the real binary in a pseudo-terminal (util-linux
+//! `script`, 120×20): `top` beside a running watch, `watch --tui` on its own, and the plain
+//! refusals when there is no watcher or no terminal.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use crate::live::{two_job_fleet, two_jobs, ALPHA, BETA};
+use crate::support::{self, is, Watcher, PATIENCE};
+
+/// Leaving the alternate screen: the terminal was given back.
+const LEAVE_ALTERNATE: &str = "\u{1b}[?1049l";
+
+/// A vastfleet command in a pseudo-terminal, its screen output read as text.
+struct Pty {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    seen: String,
+}
+
+impl Pty {
+    fn start(dir: &Path, sim: Option<&vastfleet::sim::SimHandle>, args: &str) -> Pty {
+        let command = format!("stty cols 120 rows 20; exec {} {args}", support::bin());
+        let mut script = tokio::process::Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(sim) = sim {
+            script
+                .env("VAST_API_KEY", sim.key())
+                .env("VAST_URL", sim.url());
+        }
+        let mut child = script
+            .spawn()
+            .expect("util-linux `script` runs vastfleet in a pseudo-terminal");
+        Pty {
+            stdin: child.stdin.take().unwrap(),
+            stdout: child.stdout.take().unwrap(),
+            child,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads the screen until every one of `texts` has been drawn (words: a redraw moves the
+    /// cursor over the blanks between them).
+    async fn wait_for(&mut self, texts: &[&str]) {
+        let mut buf = [0u8; 8192];
+        let read = async {
+            while !texts.iter().all(|t| self.seen.contains(t)) {
+                let n = self.stdout.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the view ended early: {}", self.seen);
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        };
+        if tokio::time::timeout(PATIENCE, read).await.is_err() {
+            panic!("never drawn {texts:?}: {:?}", self.seen);
+        }
+    }
+
+    /// Types `keys`, then reads to the end: the exit status and everything after the keys.
+    async fn type_and_finish(mut self, keys: &[u8]) -> (ExitStatus, String) {
+        self.stdin.write_all(keys).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        let mut rest = Vec::new();
+        let status = tokio::time::timeout(PATIENCE, async {
+            let _ = self.stdout.read_to_end(&mut rest).await;
+            self.child.wait().await.unwrap()
+        })
+        .await
+        .expect("the keys end the view");
+        (status, String::from_utf8_lossy(&rest).into_owned())
+    }
+}
+
+/// `top` beside a running watch: every label is drawn, `q` quits with status 0 and the
+/// terminal is given back (alternate screen left); top itself calls nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_in_a_terminal_shows_every_label_and_quits_cleanly() {
+    let sim = two_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    for id in [ALPHA, BETA] {
+        watcher
+            .wait_for("a new log line", |e| {
+                is(e, "log", id) && e["history"] == false
+            })
+            .await;
+    }
+    // No key and no API URL: `top` needs neither.
+    let mut top = Pty::start(dir.path(), None, "top");
+    top.wait_for(&["vastfleet top", "alpha", "beta", "alpha step"])
+        .await;
+    let calls = sim.stats().calls("list");
+    let (status, rest) = top.type_and_finish(b"q").await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        rest.contains(LEAVE_ALTERNATE),
+        "the alternate screen is left"
+    );
+    assert!(
+        sim.stats().calls("list") <= calls + 2,
+        "top itself calls nothing"
+    );
+    let finished = watcher.terminate().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+/// `watch --tui`: the same view on the watcher's own board; Ctrl+C (a key in raw mode) is
+/// still the orderly stop: terminal given back first, then the summary on it, status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_tui_draws_the_fleet_and_ctrl_c_stops_in_order() {
+    let sim = two_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let mut view = Pty::start(dir.path(), Some(&sim), "watch --tui");
+    view.wait_for(&["vastfleet watch", "alpha", "beta", "step"])
+        .await;
+    assert!(
+        !view.seen.contains("alpha │"),
+        "the stream is not printed under the view"
+    );
+    let (status, rest) = view.type_and_finish(b"\x03").await;
+    assert!(status.success(), "{status:?}: {rest}");
+    let restored = rest
+        .find(LEAVE_ALTERNATE)
+        .unwrap_or_else(|| panic!("the alternate screen is left: {rest:?}"));
+    let summary = rest
+        .find("shutting down")
+        .unwrap_or_else(|| panic!("the summary is printed: {rest:?}"));
+    assert!(
+        restored < summary,
+        "the summary comes after the view is gone"
+    );
+    assert!(rest.contains("resume watching:"), "{rest}");
+    assert!(
+        !dir.path().join(".fleet.toml.state.json.sock").exists(),
+        "the watcher left in order"
+    );
+}
+
+#[tokio::test]
+async fn without_a_watcher_or_a_terminal_the_view_says_why_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let (code, _, stderr) = support::run(dir.path(), None, &["top"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no watcher is running for fleet.toml"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`vastfleet watch fleet.toml`"), "{stderr}");
+
+    let sim = two_jobs().await;
+    let (code, _, stderr) = support::run(dir.path(), Some(&sim), &["watch", "--tui"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--tui draws on a terminal"), "{stderr}");
+    assert_eq!(sim.stats().calls("list"), 0, "refused before watching");
+}
