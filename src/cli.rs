@@ -250,6 +250,12 @@ pub struct StatusArgs {
     /// Needs no fleet file.
     #[arg(long)]
     pub all: bool,
+    /// Ask the API even when the fleet's watcher runs (which otherwise answers, no API call).
+    #[arg(long)]
+    pub fresh: bool,
+    /// The running watcher's state file, when it was started with --state.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,
 }

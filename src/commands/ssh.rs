@@ -62,6 +62,29 @@ impl fmt::Display for SshTarget {
     }
 }
 
+/// As `host:port` in the live view's snapshot (`status --wide` answered from the watcher); read
+/// back through the same host check as a row from the API.
+impl serde::Serialize for SshTarget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SshTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.rsplit_once(':')
+            .and_then(|(host, port)| {
+                let port = port.parse::<u16>().ok().filter(|&p| p > 0)?;
+                plain_host(host).then(|| SshTarget {
+                    host: host.to_owned(),
+                    port,
+                })
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("not an SSH address: {text:?}")))
+    }
+}
+
 /// Letters, digits, dots, dashes and colons (IPv6), not starting with a dash.
 fn plain_host(host: &str) -> bool {
     !host.is_empty()

@@ -2,6 +2,7 @@
 //! file's ids), as a table that fits the terminal or as one JSON object per instance.
 
 mod table;
+mod watcher;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,34 +26,13 @@ const MIN_WIDTH: usize = 20;
 
 pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
     let settings = fleet(&args)?;
-    let file_url = settings.as_ref().and_then(|s| s.api.url.as_deref());
-    let api = connect::client(args.api.api_url.as_deref(), file_url)?;
-    let listed: Vec<u64> = settings
-        .iter()
-        .flat_map(|s| &s.instances)
-        .map(|i| i.id)
-        .collect();
-    let rows = if args.all || !listed.is_empty() {
-        // `--all` reads the whole account; otherwise only the file's ids.
-        let filter = (!args.all).then_some(listed);
-        let listing = connect::patiently(|| api.list_all(filter.clone()))
-            .await
-            .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?;
-        if let Some(stopped) = &listing.stopped {
-            eprintln!("warning: {stopped}");
-        }
-        listing.instances
-    } else {
-        Vec::new()
-    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let empty = Settings::default();
-    let mut lines = status_lines(settings.as_ref().unwrap_or(&empty), &rows, now);
-    if args.all {
-        lines.extend(account_lines(&lines, &rows, now));
-    }
+    let lines = match from_watcher(&args, settings.as_ref(), now).await {
+        Some(lines) => lines,
+        None => from_api(&args, settings.as_ref(), now).await?,
+    };
     let totals = totals(&lines);
     let text = if args.json {
         lines
@@ -72,6 +52,59 @@ pub async fn run(args: StatusArgs) -> Result<(), Fatal> {
         table(&lines, &totals, layout)
     };
     crate::outln!("{text}")
+}
+
+/// The answer of the fleet's running watcher, unless `--all` or `--fresh` ask the API (or no
+/// watcher can give the whole answer).
+async fn from_watcher(
+    args: &StatusArgs,
+    settings: Option<&Settings>,
+    now: f64,
+) -> Option<Vec<Line>> {
+    let settings = settings.filter(|s| !args.all && !args.fresh && !s.instances.is_empty())?;
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| crate::state::default_path(&args.fleet.path()));
+    let (lines, pid) = watcher::lines(settings, &state_path, now).await?;
+    eprintln!(
+        "(from the running watcher, pid {pid}, as of its last sweep; `--fresh` asks the API)"
+    );
+    Some(lines)
+}
+
+/// One sweep of the list: the file's ids, or the whole account with `--all`.
+async fn from_api(
+    args: &StatusArgs,
+    settings: Option<&Settings>,
+    now: f64,
+) -> Result<Vec<Line>, Fatal> {
+    let file_url = settings.and_then(|s| s.api.url.as_deref());
+    let api = connect::client(args.api.api_url.as_deref(), file_url)?;
+    let listed: Vec<u64> = settings
+        .into_iter()
+        .flat_map(|s| &s.instances)
+        .map(|i| i.id)
+        .collect();
+    let rows = if args.all || !listed.is_empty() {
+        // `--all` reads the whole account; otherwise only the file's ids.
+        let filter = (!args.all).then_some(listed);
+        let listing = connect::patiently(|| api.list_all(filter.clone()))
+            .await
+            .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?;
+        if let Some(stopped) = &listing.stopped {
+            eprintln!("warning: {stopped}");
+        }
+        listing.instances
+    } else {
+        Vec::new()
+    };
+    let empty = Settings::default();
+    let mut lines = status_lines(settings.unwrap_or(&empty), &rows, now);
+    if args.all {
+        lines.extend(account_lines(&lines, &rows, now));
+    }
+    Ok(lines)
 }
 
 /// The fleet file. `--all` needs none: without one named (and none at the default place) it

@@ -356,6 +356,7 @@ impl Tracked {
             guard: self.guard.clone(),
             actions: self.actions.iter().cloned().collect(),
             error: self.error.clone(),
+            ssh: row.and_then(crate::commands::ssh::SshTarget::of),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::ssh::SshTarget;
 use crate::status::Status;
 
 /// Bumped when a field changes meaning; readers refuse what they do not understand.
@@ -61,6 +62,9 @@ pub struct InstanceView {
     pub actions: Vec<ActionView>,
     /// The instance's own API trouble (its log fetch or an action), until it recovers.
     pub error: Option<String>,
+    /// Its SSH proxy's `host:port`, from the last status sweep (`status --wide`).
+    #[serde(default)]
+    pub ssh: Option<SshTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ fn instance(id: u64, label: &str, status: Status, dph: f64) -> InstanceView {
         guard: None,
         actions: Vec::new(),
         error: None,
+        ssh: None,
     }
 }
 

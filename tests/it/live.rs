@@ -120,3 +120,42 @@ async fn a_running_watch_serves_its_fleet_on_its_socket_and_metrics_listener() {
     assert!(finished.status.success(), "{}", finished.stderr);
     assert!(!socket.exists(), "the socket leaves with the watcher");
 }
+
+/// `status` of a fleet whose watcher runs is answered by the watcher: no key in the
+/// environment, so an API call could not even be made; `--fresh` asks the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_of_a_watched_fleet_comes_from_the_watcher_without_the_api() {
+    let sim = two_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    for id in [ALPHA, BETA] {
+        watcher.wait_for("a status", |e| is(e, "status", id)).await;
+    }
+    let (code, stdout, stderr) = crate::support::run(dir.path(), None, &["status", "--json"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("from the running watcher"), "{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "two instances and the totals: {stdout}");
+    assert_eq!(rows[0]["label"], "alpha");
+    assert_eq!(rows[0]["status"], "running");
+    assert_eq!(rows[0]["gpu"], "2x RTX 4090");
+    assert_eq!(rows[1]["label"], "beta");
+    assert!(rows[2]["totals"].is_object(), "{stdout}");
+
+    let (code, table, stderr) = crate::support::run(dir.path(), None, &["status"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.contains("alpha") && table.contains("beta"), "{table}");
+
+    let (code, fresh, stderr) =
+        crate::support::run(dir.path(), Some(&sim), &["status", "--fresh", "--json"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("from the running watcher"), "{stderr}");
+    assert_eq!(fresh.lines().count(), 3, "{fresh}");
+
+    let finished = watcher.terminate().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
