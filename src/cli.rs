@@ -49,6 +49,10 @@ pub enum Command {
     Start(IdsArgs),
     /// Destroy instances: irreversible. Asks first on a terminal.
     Destroy(DestroyArgs),
+    /// Print one instance's log, or follow it (--follow) until Ctrl+C.
+    Logs(LogsArgs),
+    /// Open a shell on an instance (or run a command there) through its SSH proxy.
+    Ssh(SshArgs),
     /// Run the Vast.ai API simulator until Ctrl+C.
     Sim(SimArgs),
     /// Print shell completions.
@@ -283,6 +287,65 @@ pub struct DestroyArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The fleet file as a flag only, for commands whose positional arguments are instances.
+#[derive(Debug, Clone, Args, Default)]
+pub struct FileFlag {
+    /// The fleet file that labels and globs are looked up in (default: $VASTFLEET_FILE, else
+    /// fleet.toml).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl FileFlag {
+    pub fn fleet(&self) -> FleetFileArgs {
+        FleetFileArgs {
+            positional: None,
+            file: self.file.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// The instance: its id, or its label in the fleet file.
+    #[arg(value_name = "ID|LABEL")]
+    pub instance: String,
+    /// How many of the last lines to print first (1 to 10000).
+    #[arg(long, default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tail: u32,
+    /// Keep printing new lines, each once, until Ctrl+C.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub file: FileFlag,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl LogsArgs {
+    pub fn fleet_file(&self) -> FleetFileArgs {
+        self.file.fleet()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SshArgs {
+    /// The instance: its id, or its label in the fleet file.
+    #[arg(value_name = "ID|LABEL")]
+    pub instance: String,
+    /// Only print the ssh command line.
+    #[arg(long)]
+    pub print: bool,
+    /// A command to run there instead of a shell (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub file: FileFlag,
     #[command(flatten)]
     pub api: ApiArgs,
 }

@@ -64,6 +64,8 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Stop(args) => commands::lifecycle::stop(args).await,
         Command::Start(args) => commands::lifecycle::start(args).await,
         Command::Destroy(args) => commands::lifecycle::destroy(args).await,
+        Command::Logs(args) => commands::logs::run(args).await,
+        Command::Ssh(args) => commands::ssh::run(args).await,
         Command::Sim(args) => commands::sim::run(args).await,
         Command::Completions(args) => commands::completions::run(args),
     }

@@ -5,6 +5,8 @@ pub mod connect;
 pub mod demo;
 pub mod fleet_file;
 pub mod lifecycle;
+pub mod logs;
+pub mod select;
 pub mod sim;
 pub mod ssh;
 pub mod status;

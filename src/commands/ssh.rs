@@ -4,7 +4,80 @@
 
 use std::fmt;
 
-use crate::api::Instance;
+use crate::api::{Api, Instance};
+use crate::cli::SshArgs;
+use crate::commands::{connect, select};
+use crate::config::Settings;
+use crate::status::Status;
+use crate::Fatal;
+
+/// The ssh program, found on `PATH` as a shell would find it.
+const SSH_PROGRAM: &str = "ssh";
+
+pub async fn run(args: SshArgs) -> Result<(), Fatal> {
+    let file = args.file.fleet();
+    let target = select::select_one(&file, &args.instance)?;
+    let settings = Settings::load(&file.path()).ok();
+    let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
+    let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
+    // The list with an id filter: one call, and not show-one's 2 s gap.
+    let listing = connect::patiently(|| api.list_all(Some(vec![target.id])))
+        .await
+        .map_err(|err| Fatal::runtime(format!("cannot list the instance: {err}")))?;
+    let Some(row) = listing.instances.iter().find(|r| r.id == Some(target.id)) else {
+        return Err(Fatal::runtime(format!(
+            "{}: the account has no such instance (`vastfleet status --all` lists it)",
+            target.name()
+        )));
+    };
+    let status = Status::of(Some(row));
+    let Some(ssh) = SshTarget::of(row) else {
+        return Err(Fatal::runtime(format!(
+            "{}: the API gives no usable SSH address for it (status {status})",
+            target.name()
+        )));
+    };
+    if args.print {
+        return crate::outln!("{}", ssh.command_line(&args.command));
+    }
+    if status != Status::Running {
+        eprintln!(
+            "vastfleet: {} is {status}, not running: ssh will probably not get in \
+             (`vastfleet start {}`)",
+            target.name(),
+            target.id
+        );
+    }
+    exec(&ssh, &args.command)
+}
+
+/// Becomes `ssh`, so its exit status, its terminal and Ctrl+C are the user's, unchanged. The
+/// API key is taken out of its environment: nothing on the far side needs it.
+fn exec(ssh: &SshTarget, command: &[String]) -> Result<(), Fatal> {
+    let mut child = std::process::Command::new(SSH_PROGRAM);
+    child
+        .args(ssh.args(command))
+        .env_remove(crate::api::key::KEY_ENV);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = child.exec();
+        Err(Fatal::runtime(format!("cannot run {SSH_PROGRAM}: {err}")))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = child
+            .status()
+            .map_err(|err| Fatal::runtime(format!("cannot run {SSH_PROGRAM}: {err}")))?;
+        match status.code() {
+            Some(0) => Ok(()),
+            code => Err(Fatal {
+                code: code.map_or(1, |c| u8::try_from(c).unwrap_or(1)),
+                message: String::new(),
+            }),
+        }
+    }
+}
 
 /// The user every Vast.ai container's SSH server lets in.
 const SSH_USER: &str = "root";

@@ -12,14 +12,14 @@ use crate::monitor::Lines;
 use crate::report::event::{EventKind, Source};
 
 /// The largest tail ever asked for: a chatty log is followed closely, not unboundedly.
-const MAX_TAIL: u32 = 10_000;
+pub(crate) const MAX_TAIL: u32 = 10_000;
 /// Quiet polls (new lines within a quarter of the raised tail) before the tail halves again.
 /// A quarter, not a half: after halving, the same rate fills at most half of the new tail, so
 /// the proactive raise does not undo the decay at once.
 const QUIET_POLLS_BEFORE_DECAY: u32 = 5;
 
 /// A tail that missed lines is asked for again this many times larger (up to [`MAX_TAIL`]).
-const WIDEN: u32 = 4;
+pub(crate) const WIDEN: u32 = 4;
 
 /// How close to the end of the first snapshot a completion must be to count as new when the
 /// sweeps saw the job end while watching (issue 18's "old or new" rule): a job's last words

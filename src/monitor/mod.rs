@@ -7,7 +7,7 @@ mod durable;
 mod failures;
 pub mod guards;
 mod lines;
-mod logs;
+pub(crate) mod logs;
 pub mod machine;
 mod pace;
 mod protocol;

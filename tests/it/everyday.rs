@@ -1,4 +1,6 @@
 //! The everyday commands of issue 13 as the binary against the simulator over loopback:
 //! `status` totals / `--wide` / `--all`, `logs`, `ssh`, and label/glob selection.
 
+mod logs;
+mod ssh;
 mod status;
