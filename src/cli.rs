@@ -268,6 +268,12 @@ pub struct StatusArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub fleet: FleetFileArgs,
+    /// Also ask the API, in one list sweep: the key is accepted, every listed id exists, and
+    /// which instances of the account the file leaves out (they bill too).
+    #[arg(long)]
+    pub online: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Clone, Args)]

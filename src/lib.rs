@@ -58,7 +58,7 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Demo(args) => commands::demo::run(args, terminal).await,
         Command::Add(args) => commands::fleet_file::add(args).await,
         Command::Remove(args) => commands::fleet_file::remove(args),
-        Command::Check(args) => commands::fleet_file::check(args),
+        Command::Check(args) => commands::fleet_file::check(args).await,
         Command::Status(args) => commands::status::run(args).await,
         Command::Top(args) => commands::top::run(args).await,
         Command::Stop(args) => commands::lifecycle::stop(args).await,

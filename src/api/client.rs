@@ -73,7 +73,7 @@ pub fn resolve_base_url(flag: Option<&str>, file: Option<&str>) -> String {
     resolve_base_url_with(flag, file, env.as_deref())
 }
 
-fn resolve_base_url_with(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> String {
+pub fn resolve_base_url_with(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> String {
     [flag, file, env]
         .into_iter()
         .flatten()

@@ -23,18 +23,89 @@ pub fn client(flag_url: Option<&str>, file_url: Option<&str>) -> Result<VastClie
     build(base_url, api_key()?, Throttle::new(RateLimit::default()))
 }
 
+/// The API base a command calls and where that came from, for messages that must say which
+/// setting to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub origin: &'static str,
+}
+
+impl Target {
+    /// The same precedence as [`crate::api::client::resolve_base_url`].
+    pub fn of(flag_url: Option<&str>, file_url: Option<&str>) -> Target {
+        let env = std::env::var("VAST_URL").ok();
+        Target::from_parts(flag_url, file_url, env.as_deref())
+    }
+
+    fn from_parts(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> Target {
+        let url = crate::api::client::resolve_base_url_with(flag, file, env);
+        let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+        let origin = if set(flag) {
+            "--api-url"
+        } else if set(file) {
+            "[api] url in the fleet file"
+        } else if set(env) {
+            "VAST_URL"
+        } else {
+            "the default"
+        };
+        Target { url, origin }
+    }
+}
+
+/// The failure of a one-shot command's call as its exit: a refused key is bad input (exit 2,
+/// naming where the key was read from, never the key); a call that never reached a working
+/// API names the URL and the setting it came from; anything else is a runtime failure.
+pub fn failure(what: &str, target: &Target, err: ApiError) -> Fatal {
+    match err {
+        ApiError::Unauthorized { .. } => Fatal::input(format!("{what}: {err}")),
+        ApiError::Transient(_) => Fatal::runtime(unreachable(what, target, &err)),
+        _ => Fatal::runtime(format!("{what}: {err}")),
+    }
+}
+
+/// "cannot …: the API at URL (from ORIGIN) did not answer as the API: …".
+pub fn unreachable(what: &str, target: &Target, err: &ApiError) -> String {
+    format!(
+        "{what}: no working API at {} (from {}): {err}\n  help: check the URL, or set it with \
+         --api-url, [api] url or VAST_URL",
+        target.url, target.origin
+    )
+}
+
+/// How long the start-up key check may take before watching starts anyway.
+const KEY_CHECK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// One list call before anything is watched: a key the API refuses is bad input (exit 2),
+/// named by where it was read from. Anything else (an outage, a 429) is left to the watch,
+/// which rides it out.
+pub async fn refuse_bad_key<A: crate::api::Api>(api: &A, ids: &[u64]) -> Result<(), Fatal> {
+    let probe = api.list_page(None, ids.first().map(|id| vec![*id]));
+    match tokio::time::timeout(KEY_CHECK_PATIENCE, probe).await {
+        Ok(Err(err @ ApiError::Unauthorized { .. })) => {
+            Err(Fatal::input(format!("cannot watch: {err}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A client over an existing throttle, so the caller can watch its status.
 pub fn build(base_url: String, key: ApiKey, throttle: Throttle) -> Result<VastClient, Fatal> {
     VastClient::new(ClientConfig::new(base_url, key), throttle)
         .map_err(|err| Fatal::input(format!("cannot use the API: {err}")))
 }
 
-/// Tries a one-shot command makes before a failure counts.
+/// Tries a one-shot command makes against 429s before a failure counts.
 const ATTEMPTS: u32 = 5;
+/// Tries against anything else worth retrying (nothing listening, DNS, an HTML page, 5xx):
+/// a few quick ones, so a wrong URL is said within about 2 s instead of after a long silence.
+const QUICK_ATTEMPTS: u32 = 4;
+const QUICK_FIRST_WAIT: Duration = Duration::from_millis(250);
 
-/// Runs `call` until it succeeds, retrying 429s and transient failures a few times with
-/// backoff (the server's `Retry-After` when longer). A one-shot command shares the key's budget
-/// with any running `watch`, so its first call meeting a 429 is normal, not a failure.
+/// Runs `call` until it succeeds, retrying 429s a few times with backoff (the server's
+/// `Retry-After` when longer) — a one-shot command shares the key's budget with any running
+/// `watch`, so meeting a 429 is normal — and transient failures a few times quickly.
 pub async fn patiently<T, F, Fut>(mut call: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
@@ -44,14 +115,15 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(err @ (ApiError::RateLimited { .. } | ApiError::Transient(_)))
-                if attempt < ATTEMPTS =>
-            {
+            Err(err @ ApiError::RateLimited { .. }) if attempt < ATTEMPTS => {
                 tokio::time::sleep(backoff.delay(attempt, 0.5, err.retry_after())).await;
-                attempt += 1;
+            }
+            Err(ApiError::Transient(_)) if attempt < QUICK_ATTEMPTS => {
+                tokio::time::sleep(QUICK_FIRST_WAIT * 2u32.pow(attempt - 1)).await;
             }
             result => return result,
         }
+        attempt += 1;
     }
 }
 
@@ -89,12 +161,46 @@ mod tests {
         assert_eq!(calls, 1);
 
         let mut calls = 0;
+        let started = tokio::time::Instant::now();
         let result: Result<(), _> = patiently(|| {
             calls += 1;
-            async { Err(ApiError::Transient("502".into())) }
+            async { Err(ApiError::Transient("connection refused".into())) }
         })
         .await;
         assert!(result.is_err());
-        assert_eq!(calls, ATTEMPTS);
+        assert_eq!(calls, QUICK_ATTEMPTS);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(1750),
+            "quick: a wrong URL is said within about 2 s"
+        );
+    }
+
+    #[test]
+    fn the_target_names_the_setting_it_came_from() {
+        let t = Target::from_parts;
+        let url = "http://127.0.0.1:9";
+        assert_eq!(t(Some(url), Some("x"), Some("y")).origin, "--api-url");
+        assert_eq!(
+            t(None, Some(url), Some("y")).origin,
+            "[api] url in the fleet file"
+        );
+        assert_eq!(t(None, None, Some(url)).origin, "VAST_URL");
+        assert_eq!(t(None, None, None).origin, "the default");
+        let err = ApiError::Unauthorized {
+            key_source: "environment variable VAST_API_KEY".into(),
+            message: "HTTP 404: Invalid user key".into(),
+        };
+        assert_eq!(failure("cannot list", &t(None, None, None), err).code, 2);
+        let err = ApiError::Transient("GET /api/v1/instances/: could not connect".into());
+        let fatal = failure("cannot list", &t(Some(url), None, None), err);
+        assert_eq!(fatal.code, 1);
+        assert!(
+            fatal
+                .message
+                .contains("http://127.0.0.1:9 (from --api-url)"),
+            "{}",
+            fatal.message
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! `config::edit` (comments kept, result re-validated) and `atomic::write_atomic`, so a running
 //! `watch` only ever sees a whole, valid file.
 
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,8 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
         // The file's own `[api] url` counts, when there is a file to read it from.
         let file_url = Settings::load(&args.file).ok().and_then(|s| s.api.url);
         let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
-        check_exists(&api, &ids).await?;
+        let target = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
+        check_exists(&api, &target, &ids).await?;
     }
     let (text, created) = read_or_template(&args.file)?;
     let entries: Vec<NewInstance> = args
@@ -55,13 +57,23 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
 
 /// Fails unless the API knows every one of `ids`; `add --check` calls it before writing.
 /// Every id is asked, so one run names all the missing ones.
-pub async fn check_exists<A: Api>(api: &A, ids: &[u64]) -> Result<(), Fatal> {
+pub async fn check_exists<A: Api>(
+    api: &A,
+    target: &connect::Target,
+    ids: &[u64],
+) -> Result<(), Fatal> {
     let mut missing = Vec::new();
     for &id in ids {
         match connect::patiently(|| api.show(id)).await {
             Ok(Some(_)) => {}
             Ok(None) => missing.push(id.to_string()),
-            Err(err) => return Err(Fatal::runtime(format!("cannot check instance {id}: {err}"))),
+            Err(err) => {
+                return Err(connect::failure(
+                    &format!("cannot check instance {id}"),
+                    target,
+                    err,
+                ))
+            }
         }
     }
     if missing.is_empty() {
@@ -94,7 +106,7 @@ pub fn remove(args: RemoveArgs) -> Result<(), Fatal> {
     Ok(())
 }
 
-pub fn check(args: CheckArgs) -> Result<(), Fatal> {
+pub async fn check(args: CheckArgs) -> Result<(), Fatal> {
     let file = args.fleet.path();
     let settings = Settings::load(&file)?;
     let count = settings.instances.len();
@@ -112,6 +124,9 @@ pub fn check(args: CheckArgs) -> Result<(), Fatal> {
     crate::stdout::print(&describe(&settings))?;
     warn_about(&settings);
     match key {
+        KeyLocation::Env | KeyLocation::File(_) if args.online => {
+            check_online(&args, &settings).await
+        }
         KeyLocation::Env | KeyLocation::File(_) => Ok(()),
         KeyLocation::EmptyFile(path) => Err(Fatal::input(format!(
             "the API key file {} is empty\n  help: {KEY_HELP}",
@@ -121,6 +136,45 @@ pub fn check(args: CheckArgs) -> Result<(), Fatal> {
             "no API key found\n  help: {KEY_HELP}"
         ))),
     }
+}
+
+/// `check --online`: one list sweep of the account. A refused key or an id the account does not
+/// have is bad input (exit 2); instances the file leaves out are named, as `watch` would.
+async fn check_online(args: &CheckArgs, settings: &Settings) -> Result<(), Fatal> {
+    let flag = args.api.api_url.as_deref();
+    let file_url = settings.api.url.as_deref();
+    let api = connect::client(flag, file_url)?;
+    let target = connect::Target::of(flag, file_url);
+    let listing = connect::patiently(|| api.list_all(None))
+        .await
+        .map_err(|err| connect::failure("cannot check the account", &target, err))?;
+    crate::outln!("api        {} accepted the key", target.url)?;
+    if let Some(stopped) = &listing.stopped {
+        eprintln!("warning: {stopped}");
+    }
+    let listed: BTreeSet<u64> = listing.instances.iter().filter_map(|row| row.id).collect();
+    let wanted: BTreeSet<u64> = settings.instances.iter().map(|i| i.id).collect();
+    let orphans: Vec<String> = listed
+        .difference(&wanted)
+        .filter(|&&id| settings.discover.is_none() && !settings.left_out.contains(&id))
+        .map(u64::to_string)
+        .collect();
+    if !orphans.is_empty() {
+        crate::outln!(
+            "orphans    {} (in the account, not in the file: they bill too)",
+            orphans.join(", ")
+        )?;
+    }
+    let missing: Vec<String> = wanted.difference(&listed).map(u64::to_string).collect();
+    if missing.is_empty() {
+        crate::outln!("instances  all {} present in the account", wanted.len())?;
+        return Ok(());
+    }
+    Err(Fatal::input(format!(
+        "{}: no instance {} in this account\n  help: `vastfleet remove ID` takes it out of the file",
+        args.fleet.path().display(),
+        missing.join(", ")
+    )))
 }
 
 const KEY_HELP: &str = "set VAST_API_KEY, or run `vastai set api-key KEY` \
@@ -246,21 +300,34 @@ mod tests {
         }
     }
 
+    fn target() -> connect::Target {
+        connect::Target {
+            url: "http://127.0.0.1:9".into(),
+            origin: "--api-url",
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn check_exists_names_every_missing_instance() {
-        assert_eq!(check_exists(&Fake, &[1, 2]).await, Ok(()));
-        let err = check_exists(&Fake, &[1, 5, 2, 6]).await.unwrap_err();
+        assert_eq!(check_exists(&Fake, &target(), &[1, 2]).await, Ok(()));
+        let err = check_exists(&Fake, &target(), &[1, 5, 2, 6])
+            .await
+            .unwrap_err();
         assert_eq!(err.code, 2);
         assert!(
             err.message.starts_with("no instance 5, 6 in this account"),
             "{}",
             err.message
         );
-        let err = check_exists(&Fake, &[99]).await.unwrap_err();
+        let err = check_exists(&Fake, &target(), &[99]).await.unwrap_err();
         assert_eq!(err.code, 1);
-        assert_eq!(
-            err.message,
-            "cannot check instance 99: temporary API failure: connection reset"
+        assert!(
+            err.message.starts_with(
+                "cannot check instance 99: no working API at http://127.0.0.1:9 (from --api-url): \
+                 temporary API failure: connection reset"
+            ),
+            "{}",
+            err.message
         );
     }
 }

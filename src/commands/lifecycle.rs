@@ -10,12 +10,14 @@ use crate::Fatal;
 
 pub async fn stop(args: IdsArgs) -> Result<(), Fatal> {
     let api = connect::client(args.api.api_url.as_deref(), None)?;
-    each(&args.ids, "stopped", |id| api.stop(id)).await
+    let target = connect::Target::of(args.api.api_url.as_deref(), None);
+    each(&target, &args.ids, "stopped", |id| api.stop(id)).await
 }
 
 pub async fn start(args: IdsArgs) -> Result<(), Fatal> {
     let api = connect::client(args.api.api_url.as_deref(), None)?;
-    each(&args.ids, "started", |id| api.start(id)).await
+    let target = connect::Target::of(args.api.api_url.as_deref(), None);
+    each(&target, &args.ids, "started", |id| api.start(id)).await
 }
 
 pub async fn destroy(args: DestroyArgs) -> Result<(), Fatal> {
@@ -23,12 +25,18 @@ pub async fn destroy(args: DestroyArgs) -> Result<(), Fatal> {
         confirm_destroy(&args.ids)?;
     }
     let api = connect::client(args.api.api_url.as_deref(), None)?;
-    each(&args.ids, "destroyed", |id| api.destroy(id)).await
+    let target = connect::Target::of(args.api.api_url.as_deref(), None);
+    each(&target, &args.ids, "destroyed", |id| api.destroy(id)).await
 }
 
 /// Runs `call` for every id, reporting each; the first failure does not stop the rest, but
 /// makes the exit status 1.
-async fn each<F, Fut>(ids: &[u64], done: &str, call: F) -> Result<(), Fatal>
+async fn each<F, Fut>(
+    target: &connect::Target,
+    ids: &[u64],
+    done: &str,
+    call: F,
+) -> Result<(), Fatal>
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = Result<(), crate::api::ApiError>>,
@@ -41,7 +49,8 @@ where
                 let _ = crate::outln!("{done} instance {id}");
             }
             Err(err) => {
-                eprintln!("instance {id}: {err}");
+                let shown = connect::failure(&format!("instance {id}"), target, err);
+                eprintln!("{shown}");
                 failed.push(id.to_string());
             }
         }

@@ -81,6 +81,7 @@ async fn from_api(
 ) -> Result<Vec<Line>, Fatal> {
     let file_url = settings.and_then(|s| s.api.url.as_deref());
     let api = connect::client(args.api.api_url.as_deref(), file_url)?;
+    let target = connect::Target::of(args.api.api_url.as_deref(), file_url);
     let listed: Vec<u64> = settings
         .into_iter()
         .flat_map(|s| &s.instances)
@@ -91,7 +92,7 @@ async fn from_api(
         let filter = (!args.all).then_some(listed);
         let listing = connect::patiently(|| api.list_all(filter.clone()))
             .await
-            .map_err(|err| Fatal::runtime(format!("cannot list the instances: {err}")))?;
+            .map_err(|err| connect::failure("cannot list the instances", &target, err))?;
         if let Some(stopped) = &listing.stopped {
             eprintln!("warning: {stopped}");
         }

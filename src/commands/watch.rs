@@ -155,6 +155,8 @@ impl Plan {
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
         let throttle = Throttle::new(self.settings.api.rate_limit);
         let client = connect::build(self.api_url(), key, throttle.clone())?;
+        let ids: Vec<u64> = self.settings.instances.iter().map(|i| i.id).collect();
+        connect::refuse_bad_key(&client, &ids).await?;
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
         let board = Board::new(Sources {
             sweeps: Some(sweeps_rx),

@@ -12,6 +12,7 @@ mod habits;
 mod hostile;
 mod live;
 mod sim;
+mod start_up;
 mod support;
 mod throttle;
 mod tui;
