@@ -35,6 +35,9 @@ pub struct Session {
     /// The fleet file and its current text, when live reload applies.
     pub reload: Option<(PathBuf, String, Prepare)>,
     pub state_path: Option<PathBuf>,
+    /// The state file's lock, taken with [`lock_state`] before the first API call: a second
+    /// watcher on the same file is refused without spending the key's budget.
+    pub lock: Option<state::StateLock>,
     pub writer: Writer,
     pub options: MachineOptions,
     /// The text after the summary: how to resume.
@@ -62,6 +65,13 @@ pub struct LiveSession {
 /// under a second).
 const NOTIFY_DRAIN: Duration = Duration::from_millis(400);
 
+/// The state file's lock for [`Session::lock`], when the session keeps state.
+pub fn lock_state(state_path: Option<&std::path::Path>) -> Result<Option<state::StateLock>, Fatal> {
+    state_path
+        .map(|path| state::acquire_lock(path).map_err(Fatal::input))
+        .transpose()
+}
+
 /// Runs until `shutdown` fires; exit status 0 after an orderly stop.
 pub async fn run<A: Api>(
     api: Arc<A>,
@@ -69,10 +79,7 @@ pub async fn run<A: Api>(
     session: Session,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
-    let mut lock = match &session.state_path {
-        Some(path) => Some(state::acquire_lock(path).map_err(Fatal::input)?),
-        None => None,
-    };
+    let mut lock = session.lock;
     let live_socket = match (&session.live, &session.state_path, &mut lock) {
         (Some(live), Some(path), Some(lock)) => Some(serve_live(
             live.board.clone(),

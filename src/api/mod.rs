@@ -8,6 +8,7 @@ pub mod error;
 pub mod key;
 pub mod logs;
 pub mod models;
+pub mod primed;
 pub mod scrub;
 
 use std::future::Future;

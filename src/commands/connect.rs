@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::api::key::{self, ApiKey};
+use crate::api::models::ListPage;
 use crate::api::ApiError;
 use crate::api::VastClient;
 use crate::backoff::Backoff;
@@ -77,16 +78,18 @@ pub fn unreachable(what: &str, target: &Target, err: &ApiError) -> String {
 /// How long the start-up key check may take before watching starts anyway.
 const KEY_CHECK_PATIENCE: Duration = Duration::from_secs(10);
 
-/// One list call before anything is watched: a key the API refuses is bad input (exit 2),
-/// named by where it was read from. Anything else (an outage, a 429) is left to the watch,
-/// which rides it out.
-pub async fn refuse_bad_key<A: crate::api::Api>(api: &A, ids: &[u64]) -> Result<(), Fatal> {
-    let probe = api.list_page(None, ids.first().map(|id| vec![*id]));
-    match tokio::time::timeout(KEY_CHECK_PATIENCE, probe).await {
+/// The first page of the first status sweep, read before anything is watched: a key the API
+/// refuses is bad input (exit 2), named by where it was read from. Anything else (an outage, a
+/// 429, no answer in time) is left to the watch, which rides it out. The page read is handed
+/// back so the sweep starts from it ([`crate::api::primed::Primed`]) and the check costs no
+/// call of its own.
+pub async fn refuse_bad_key<A: crate::api::Api>(api: &A) -> Result<Option<ListPage>, Fatal> {
+    match tokio::time::timeout(KEY_CHECK_PATIENCE, api.list_page(None, None)).await {
         Ok(Err(err @ ApiError::Unauthorized { .. })) => {
             Err(Fatal::input(format!("cannot watch: {err}")))
         }
-        _ => Ok(()),
+        Ok(Ok(page)) => Ok(Some(page)),
+        Ok(Err(_)) | Err(_) => Ok(None),
     }
 }
 

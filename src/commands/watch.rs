@@ -9,6 +9,7 @@ use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::key::ApiKey;
+use crate::api::primed::Primed;
 use crate::cli::{OnCompleteArg, WatchArgs};
 use crate::commands::connect;
 use crate::config::settings::parse_interval_flag;
@@ -155,8 +156,7 @@ impl Plan {
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
         let throttle = Throttle::new(self.settings.api.rate_limit);
         let client = connect::build(self.api_url(), key, throttle.clone())?;
-        let ids: Vec<u64> = self.settings.instances.iter().map(|i| i.id).collect();
-        connect::refuse_bad_key(&client, &ids).await?;
+        let lock = watch::lock_state(self.state_path.as_deref())?;
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
         let board = Board::new(Sources {
             sweeps: Some(sweeps_rx),
@@ -196,10 +196,14 @@ impl Plan {
             let prepare = reload_prepare(path.clone(), self.overrides, self.only);
             (path, text, prepare)
         });
+        // Last of the start-up checks: the local ones (lock, metrics port) cost the API nothing.
+        let first_page = connect::refuse_bad_key(&client).await?;
+        let client = Primed::new(client, first_page);
         let session = Session {
             settings: self.settings,
             reload,
             state_path: self.state_path,
+            lock,
             writer: self.writer,
             options: self.options,
             resume_hint: self.resume_hint,

@@ -351,13 +351,11 @@ async fn a_fleet_costs_one_list_sweep_per_tick_and_causes_no_429() {
         0,
         "status comes from the list, never show-one"
     );
-    // The first list call is the start-up key check (one page); the sweeps follow.
     let lists: Vec<&str> = stats
         .requests
         .iter()
         .filter(|r| r.endpoint == "list")
         .map(|r| r.query.as_str())
-        .skip(1)
         .collect();
     let first_pages = lists.iter().filter(|q| !q.contains("after_token")).count();
     let second_pages = lists.len() - first_pages;
