@@ -44,11 +44,13 @@ pub enum Command {
     /// Validate the fleet file and the key location; print each instance's effective policy.
     Check(CheckArgs),
     /// Stop instances (their disk keeps billing).
-    Stop(IdsArgs),
+    Stop(TargetsArgs),
     /// Start stopped instances.
-    Start(IdsArgs),
+    Start(TargetsArgs),
+    /// Restart instances' containers without losing their GPUs.
+    Reboot(TargetsArgs),
     /// Destroy instances: irreversible. Asks first on a terminal.
-    Destroy(DestroyArgs),
+    Destroy(TargetsArgs),
     /// Print one instance's log, or follow it (--follow) until Ctrl+C.
     Logs(LogsArgs),
     /// Open a shell on an instance (or run a command there) through its SSH proxy.
@@ -276,23 +278,17 @@ pub struct CheckArgs {
     pub api: ApiArgs,
 }
 
+/// The instances of `stop`, `start`, `reboot` and `destroy`.
 #[derive(Debug, Clone, Args)]
-pub struct IdsArgs {
-    /// Instance ids.
-    #[arg(required = true, value_name = "ID", value_parser = parse_id)]
-    pub ids: Vec<u64>,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DestroyArgs {
-    /// Instance ids.
-    #[arg(required = true, value_name = "ID", value_parser = parse_id)]
-    pub ids: Vec<u64>,
-    /// Do not ask for confirmation (required when stdin is not a terminal).
+pub struct TargetsArgs {
+    /// Instance ids, labels or globs of the fleet file (quote globs: 'train-*').
+    #[arg(required = true, value_name = "ID|LABEL|GLOB")]
+    pub targets: Vec<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal and one is asked).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    #[command(flatten)]
+    pub file: FileFlag,
     #[command(flatten)]
     pub api: ApiArgs,
 }

@@ -63,6 +63,7 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Top(args) => commands::top::run(args).await,
         Command::Stop(args) => commands::lifecycle::stop(args).await,
         Command::Start(args) => commands::lifecycle::start(args).await,
+        Command::Reboot(args) => commands::lifecycle::reboot(args).await,
         Command::Destroy(args) => commands::lifecycle::destroy(args).await,
         Command::Logs(args) => commands::logs::run(args).await,
         Command::Ssh(args) => commands::ssh::run(args).await,

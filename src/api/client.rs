@@ -227,6 +227,23 @@ impl VastClient {
         })
     }
 
+    /// PUT `/api/v0/instances/reboot/{id}/`: the container restarts without losing its GPUs.
+    /// Not part of [`Api`]: only the one-shot `reboot` command uses it. It shares the
+    /// state-change budget (the same documented 1 s threshold), which can only be slower
+    /// than the API allows, never faster.
+    pub async fn reboot(&self, id: u64) -> Result<(), ApiError> {
+        self.call(Call {
+            endpoint: Endpoint::SetState,
+            instance: Some(id),
+            method: Method::PUT,
+            path: format!("/api/v0/instances/reboot/{id}/"),
+            query: Vec::new(),
+            body: Some(json!({})),
+        })
+        .await
+        .map(drop)
+    }
+
     async fn set_state(&self, id: u64, state: &str) -> Result<(), ApiError> {
         self.call(Call {
             endpoint: Endpoint::SetState,

@@ -1,40 +1,85 @@
-//! `vastfleet stop | start | destroy`: one-shot actions on instances, through the same throttle
-//! and client as `watch`.
+//! `vastfleet stop | start | reboot | destroy`: one-shot actions on instances named by id,
+//! label or glob of the fleet file, through the same throttle and client as `watch`. Destroy,
+//! and any action a glob chose the instances for, asks first ([`confirm`]).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::api::Api;
-use crate::cli::{DestroyArgs, IdsArgs};
+use crate::api::{Api, Instance, VastClient};
+use crate::cli::TargetsArgs;
+use crate::commands::confirm::{self, Verb};
 use crate::commands::connect;
+use crate::commands::select::{self, Target};
+use crate::config::Settings;
 use crate::Fatal;
 
-pub async fn stop(args: IdsArgs) -> Result<(), Fatal> {
-    let api = connect::client(args.api.api_url.as_deref(), None)?;
-    let target = connect::Target::of(args.api.api_url.as_deref(), None);
-    each(&target, &args.ids, "stopped", |id| api.stop(id)).await
+pub async fn stop(args: TargetsArgs) -> Result<(), Fatal> {
+    act(args, Verb::Stop).await
 }
 
-pub async fn start(args: IdsArgs) -> Result<(), Fatal> {
-    let api = connect::client(args.api.api_url.as_deref(), None)?;
-    let target = connect::Target::of(args.api.api_url.as_deref(), None);
-    each(&target, &args.ids, "started", |id| api.start(id)).await
+pub async fn start(args: TargetsArgs) -> Result<(), Fatal> {
+    act(args, Verb::Start).await
 }
 
-pub async fn destroy(args: DestroyArgs) -> Result<(), Fatal> {
-    if !args.yes {
-        confirm_destroy(&args.ids)?;
+pub async fn reboot(args: TargetsArgs) -> Result<(), Fatal> {
+    act(args, Verb::Reboot).await
+}
+
+pub async fn destroy(args: TargetsArgs) -> Result<(), Fatal> {
+    act(args, Verb::Destroy).await
+}
+
+async fn act(args: TargetsArgs, verb: Verb) -> Result<(), Fatal> {
+    let file = args.file.fleet();
+    let targets = select::select(&file, &args.targets)?;
+    let chosen_by_glob = args.targets.iter().any(|word| select::is_glob(word));
+    let ask = !args.yes && (verb.always_asks() || chosen_by_glob);
+    // Refused before any API call: a script learns at once that it needs -y.
+    if ask && !std::io::stdin().is_terminal() {
+        return Err(confirm::refusal(verb, &targets));
     }
-    let api = connect::client(args.api.api_url.as_deref(), None)?;
-    let target = connect::Target::of(args.api.api_url.as_deref(), None);
-    each(&target, &args.ids, "destroyed", |id| api.destroy(id)).await
+    let settings = Settings::load(&file.path()).ok();
+    let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
+    let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
+    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
+    if ask {
+        let rows = figures(&api, &targets).await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        confirm::ask(&confirm::question(verb, &targets, rows.as_deref(), now))?;
+    }
+    let api = &api;
+    each(&site, &targets, verb, |id| async move {
+        match verb {
+            Verb::Stop => api.stop(id).await,
+            Verb::Start => api.start(id).await,
+            Verb::Reboot => api.reboot(id).await,
+            Verb::Destroy => api.destroy(id).await,
+        }
+    })
+    .await
 }
 
-/// Runs `call` for every id, reporting each; the first failure does not stop the rest, but
-/// makes the exit status 1.
+/// The targets' rows for the question (one list call); `None` when the list cannot be read,
+/// which the question says rather than hiding the prompt.
+async fn figures(api: &VastClient, targets: &[Target]) -> Option<Vec<Instance>> {
+    let ids: Vec<u64> = targets.iter().map(|t| t.id).collect();
+    match connect::patiently(|| api.list_all(Some(ids.clone()))).await {
+        Ok(listing) => Some(listing.instances),
+        Err(err) => {
+            eprintln!("vastfleet: cannot read the instances' figures: {err}");
+            None
+        }
+    }
+}
+
+/// Runs `call` for every target, reporting each; the first failure does not stop the rest,
+/// but makes the exit status 1.
 async fn each<F, Fut>(
-    target: &connect::Target,
-    ids: &[u64],
-    done: &str,
+    site: &connect::Target,
+    targets: &[Target],
+    verb: Verb,
     call: F,
 ) -> Result<(), Fatal>
 where
@@ -42,14 +87,19 @@ where
     Fut: std::future::Future<Output = Result<(), crate::api::ApiError>>,
 {
     let mut failed = Vec::new();
-    for &id in ids {
+    for target in targets {
+        let id = target.id;
         match connect::patiently(|| call(id)).await {
             // A closed stdout must not leave the rest of the ids undone: carry on quietly.
             Ok(()) => {
-                let _ = crate::outln!("{done} instance {id}");
+                let label = target
+                    .label
+                    .as_ref()
+                    .map_or_else(String::new, |l| format!(" ({l})"));
+                let _ = crate::outln!("{} instance {id}{label}", verb.past());
             }
             Err(err) => {
-                let shown = connect::failure(&format!("instance {id}"), target, err);
+                let shown = connect::failure(&format!("instance {id}"), site, err);
                 eprintln!("{shown}");
                 failed.push(id.to_string());
             }
@@ -59,38 +109,5 @@ where
         Ok(())
     } else {
         Err(Fatal::runtime(format!("failed for {}", failed.join(", "))))
-    }
-}
-
-/// Destroying is irreversible: ask on a terminal, refuse without `-y` anywhere else.
-fn confirm_destroy(ids: &[u64]) -> Result<(), Fatal> {
-    let list = ids
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Fatal::input(format!(
-            "refusing to destroy {list} without confirmation: stdin is not a terminal; \
-             pass -y to confirm"
-        )));
-    }
-    let noun = if ids.len() == 1 {
-        "instance"
-    } else {
-        "instances"
-    };
-    eprint!("Destroy {noun} {list}? This deletes their disks and cannot be undone. [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| Fatal::input(format!("cannot read the answer: {err}")))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(Fatal::input("not destroyed: not confirmed"))
     }
 }

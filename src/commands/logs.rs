@@ -23,9 +23,13 @@ pub async fn run(args: LogsArgs) -> Result<(), Fatal> {
     let settings = Settings::load(&file.path()).ok();
     let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
     let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
+    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
     let first = connect::patiently(|| api.logs(target.id, args.tail))
         .await
-        .map_err(|err| Fatal::runtime(format!("{}: cannot read the log: {err}", target.name())))?;
+        .map_err(|err| {
+            let what = format!("{}: cannot read the log", target.name());
+            connect::failure(&what, &site, err)
+        })?;
     print_lines(&first.lines)?;
     if !args.follow {
         return Ok(());

@@ -1,6 +1,7 @@
 //! One module per subcommand: the IO glue between the CLI and the library.
 
 pub mod completions;
+pub mod confirm;
 pub mod connect;
 pub mod demo;
 pub mod fleet_file;

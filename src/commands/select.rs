@@ -27,6 +27,11 @@ impl Target {
     }
 }
 
+/// Whether a word of the command line is a glob rather than an id or a label.
+pub fn is_glob(word: &str) -> bool {
+    word.contains(['*', '?', '[', '{'])
+}
+
 /// One word of the command line.
 #[derive(Debug, Clone)]
 enum Selector {
@@ -50,7 +55,7 @@ impl Selector {
                 Ok(Selector::Id(id))
             };
         }
-        if text.contains(['*', '?', '[', '{']) {
+        if is_glob(text) {
             let glob = Glob::new(text).map_err(|err| {
                 Fatal::input(format!(
                     "{text:?}: not a valid glob ({err}); quote it, e.g. 'train-*'"
@@ -64,10 +69,18 @@ impl Selector {
 
 /// The fleet file as the selection needs it: required when a label or glob is given; with
 /// ids only it merely names them, so a missing or broken file is no reason to refuse.
-fn fleet(file: &FleetFileArgs, needed: bool) -> Result<Option<Settings>, Fatal> {
+fn fleet(file: &FleetFileArgs, first_name: Option<&str>) -> Result<Option<Settings>, Fatal> {
     let path = file.path();
-    if !needed {
+    let Some(word) = first_name else {
         return Ok(Settings::load(&path).ok());
+    };
+    if !path.exists() {
+        // Most likely a mistyped id; say what an id is, and where a label would be.
+        return Err(Fatal::input(format!(
+            "{word:?}: not an instance id: ids are whole numbers, like 1002; labels and globs \
+             are looked up in the fleet file, and there is none at {}",
+            path.display()
+        )));
     }
     Settings::load(&path).map(Some).map_err(|err| {
         Fatal::input(format!(
@@ -82,8 +95,12 @@ pub fn select(file: &FleetFileArgs, words: &[String]) -> Result<Vec<Target>, Fat
         .iter()
         .map(|w| Selector::parse(w))
         .collect::<Result<Vec<_>, _>>()?;
-    let needed = selectors.iter().any(|s| !matches!(s, Selector::Id(_)));
-    let settings = fleet(file, needed)?;
+    let first_name = selectors
+        .iter()
+        .zip(words)
+        .find(|(s, _)| !matches!(s, Selector::Id(_)))
+        .map(|(_, word)| word.trim());
+    let settings = fleet(file, first_name)?;
     let path = file.path();
     let mut targets: Vec<Target> = Vec::new();
     for (selector, word) in selectors.iter().zip(words) {
@@ -240,6 +257,11 @@ mod tests {
         let err = select(&missing, &words(&["train"])).unwrap_err();
         assert_eq!(err.code, 2);
         assert!(err.message.contains("none.toml"), "{}", err.message);
+        assert!(
+            err.message.contains("not an instance id"),
+            "{}",
+            err.message
+        );
         let broken = file(dir.path(), "[[instance]]\nid = \"x\"\n");
         assert_eq!(select(&broken, &words(&["7"])).unwrap()[0].id, 7);
     }

@@ -21,9 +21,10 @@ pub async fn run(args: SshArgs) -> Result<(), Fatal> {
     let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
     let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
     // The list with an id filter: one call, and not show-one's 2 s gap.
+    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
     let listing = connect::patiently(|| api.list_all(Some(vec![target.id])))
         .await
-        .map_err(|err| Fatal::runtime(format!("cannot list the instance: {err}")))?;
+        .map_err(|err| connect::failure("cannot list the instance", &site, err))?;
     let Some(row) = listing.instances.iter().find(|r| r.id == Some(target.id)) else {
         return Err(Fatal::runtime(format!(
             "{}: the account has no such instance (`vastfleet status --all` lists it)",

@@ -2,5 +2,6 @@
 //! `status` totals / `--wide` / `--all`, `logs`, `ssh`, and label/glob selection.
 
 mod logs;
+mod select;
 mod ssh;
 mod status;
