@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Api, Instance};
+use crate::api::{Api, ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::report::event::{Event, EventKind};
 use crate::status::Status;
@@ -40,6 +40,40 @@ pub struct Cadence {
     pub max_backoff: Duration,
 }
 
+/// The sweep's current run of failures. Each failure is said, except a refused key after the
+/// first refusal of its episode: a key revoked while watching is ridden out for as long as it
+/// takes, and one line saying so is enough (issue 12; it spoke at every retry before).
+#[derive(Debug, Default)]
+struct FailureRun {
+    attempts: u32,
+    key_said: bool,
+}
+
+/// Appended to the one line of a refused-key episode, so the reader knows why no more follow.
+const KEY_EPISODE: &str = "watching goes on, retrying with backoff; said once until the key \
+                           works again";
+
+impl FailureRun {
+    /// Counts a failure and returns what to say about it, if anything.
+    fn fail(&mut self, error: &ApiError) -> Option<String> {
+        self.attempts = self.attempts.saturating_add(1);
+        let refused = matches!(error, ApiError::Unauthorized { .. });
+        let already_said = refused && self.key_said;
+        // Any other failure ends the episode: a refusal after it is news again.
+        self.key_said = refused;
+        match (refused, already_said) {
+            (_, true) => None,
+            (true, false) => Some(format!("status sweep: {error}; {KEY_EPISODE}")),
+            (false, false) => Some(format!("status sweep: {error}")),
+        }
+    }
+
+    /// Ends the run; how many attempts failed in it.
+    fn succeed(&mut self) -> u32 {
+        std::mem::take(self).attempts
+    }
+}
+
 /// Sweeps until cancelled. Failures are reported once per attempt and retried with backoff;
 /// the feed never ends on its own.
 pub async fn run<A: Api>(
@@ -49,7 +83,7 @@ pub async fn run<A: Api>(
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let mut failures: u32 = 0;
+    let mut failures = FailureRun::default();
     // A paging that stops early is said when it starts happening, not at every sweep.
     let mut paging_said = false;
     let mut jitter = Jitter::seeded(0x5eed);
@@ -70,13 +104,13 @@ pub async fn run<A: Api>(
                     let _ = events.send(Event::now(EventKind::Notice { message })).await;
                 }
                 let instances = listing.instances;
-                if failures > 0 {
+                let failed_attempts = failures.succeed();
+                if failed_attempts > 0 {
                     let kind = EventKind::Recovered {
                         source: None,
-                        failed_attempts: failures,
+                        failed_attempts,
                     };
                     let _ = events.send(Event::now(kind)).await;
-                    failures = 0;
                 }
                 let rows: HashMap<u64, Instance> = instances
                     .into_iter()
@@ -91,16 +125,19 @@ pub async fn run<A: Api>(
                 current.interval.saturating_sub(started.elapsed())
             }
             Err(error) => {
-                failures += 1;
+                let say = failures.fail(&error);
                 let backoff = Backoff::new(current.interval, current.max_backoff);
-                let retry_in = backoff.delay(failures, jitter.next_unit(), error.retry_after());
-                let kind = EventKind::ApiError {
-                    source: None,
-                    attempt: failures,
-                    retry_in,
-                    error: format!("status sweep: {error}"),
-                };
-                let _ = events.send(Event::now(kind)).await;
+                let retry_in =
+                    backoff.delay(failures.attempts, jitter.next_unit(), error.retry_after());
+                if let Some(error) = say {
+                    let kind = EventKind::ApiError {
+                        source: None,
+                        attempt: failures.attempts,
+                        retry_in,
+                        error,
+                    };
+                    let _ = events.send(Event::now(kind)).await;
+                }
                 retry_in
             }
         };
@@ -110,5 +147,47 @@ pub async fn run<A: Api>(
             Ok(()) = cadence.changed() => {}
             _ = cancel.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> ApiError {
+        ApiError::Unauthorized {
+            key_source: "environment variable VAST_API_KEY".into(),
+            message: "HTTP 404: Invalid user key".into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_key_is_said_once_per_episode_and_other_failures_every_time() {
+        let mut run = FailureRun::default();
+        let first = run.fail(&refused()).expect("the first refusal is said");
+        assert!(first.contains("refused the key read from environment variable VAST_API_KEY"));
+        assert!(first.ends_with(KEY_EPISODE), "{first}");
+        assert_eq!(run.fail(&refused()), None);
+        assert_eq!(run.fail(&refused()), None);
+        let outage = ApiError::Transient("HTTP 503".into());
+        assert_eq!(
+            run.fail(&outage).as_deref(),
+            Some("status sweep: temporary API failure: HTTP 503")
+        );
+        assert!(
+            run.fail(&outage).is_some(),
+            "an outage is said at every try"
+        );
+        assert!(
+            run.fail(&refused()).is_some(),
+            "a new episode is said again"
+        );
+        assert_eq!(run.fail(&refused()), None);
+        assert_eq!(run.attempts, 7, "every attempt counts for the backoff");
+        assert_eq!(run.succeed(), 7);
+        assert!(
+            run.fail(&refused()).is_some(),
+            "after a success, a refusal is news"
+        );
     }
 }

@@ -33,6 +33,8 @@ struct Fetch {
     next_at: Option<Duration>,
     /// Consecutive failures.
     failures: u32,
+    /// One of them was said, so their end is worth a `Recovered` line too.
+    said: bool,
     /// The logs call said "not found": the next status sweep decides (gone, or try again).
     await_status: bool,
     /// The instance just left `running`: one more fetch picks up the lines it printed between
@@ -285,10 +287,11 @@ impl MonitorMachine {
             Ok(lines) => lines,
             Err(error) => return self.on_logs_failed(now, error, out),
         };
-        if self.fetch.failures > 0 {
+        let failed_attempts = std::mem::take(&mut self.fetch.failures);
+        if std::mem::take(&mut self.fetch.said) {
             out.event(EventKind::Recovered {
                 source: Some(self.source.clone()),
-                failed_attempts: std::mem::take(&mut self.fetch.failures),
+                failed_attempts,
             });
         }
         self.fetch.next_at = Some(now.mono.saturating_add(self.policy.interval));
@@ -368,9 +371,14 @@ impl MonitorMachine {
             .delay(attempt, self.jitter.next_unit(), error.retry_after());
         self.fetch.await_status = not_found;
         self.fetch.next_at = Some(now.mono.saturating_add(retry_in));
-        if not_found && self.fetch.failures == 1 {
+        // A refused key is the fleet's, not this instance's: the status sweep, on the same key
+        // at every interval, says it once per episode (issue 12: one line per instance per
+        // retry buried everything else while a revoked key was ridden out).
+        let refused = matches!(error, ApiError::Unauthorized { .. });
+        if refused || (not_found && self.fetch.failures == 1) {
             return;
         }
+        self.fetch.said = true;
         out.event(EventKind::ApiError {
             source: Some(self.source.clone()),
             attempt: self.fetch.failures,

@@ -12,7 +12,7 @@ mod outage;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::Client;
 use tokio::sync::mpsc;
@@ -225,9 +225,18 @@ async fn run(
 
     let mut outage = OutageTracker::new(config.api_down_after);
     loop {
+        // Until the window of an outage under way passes (the moment itself, once the sleep
+        // ends, is the time of the notification: no second clock to disagree with).
+        let due = outage.due();
+        let until_due = due.map(|due| due.duration_since(SystemTime::now()).unwrap_or_default());
         let event = tokio::select! {
             _ = cancel.cancelled() => break,
             event = events.recv() => event,
+            _ = tokio::time::sleep(until_due.unwrap_or_default()), if until_due.is_some() => {
+                let derived = due.and_then(|due| outage.at(due));
+                route(&routes, derived);
+                continue;
+            }
         };
         let Some(event) = event else { break };
         let derived = outage.observe(&event);
@@ -236,15 +245,20 @@ async fn run(
             at: event.at,
             what: What::Event(event.kind),
         });
-        for note in direct.into_iter().chain(derived) {
-            let note = Arc::new(note);
-            for route in routes.iter().filter(|r| r.topics.contains(&note.topic)) {
-                route.queue.push(Arc::clone(&note));
-            }
-        }
+        route(&routes, direct.into_iter().chain(derived));
     }
     for route in &routes {
         route.queue.close();
     }
     workers.wait().await;
+}
+
+/// Queues each notification for every target that takes its topic.
+fn route(routes: &[Route], notes: impl IntoIterator<Item = Notification>) {
+    for note in notes {
+        let note = Arc::new(note);
+        for route in routes.iter().filter(|r| r.topics.contains(&note.topic)) {
+            route.queue.push(Arc::clone(&note));
+        }
+    }
 }

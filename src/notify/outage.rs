@@ -64,15 +64,28 @@ impl OutageTracker {
             }
             _ => {}
         }
+        self.at(event.at)
+    }
+
+    /// When the outage under way reaches the window, if it has not been said yet. The notifier
+    /// wakes then even if nothing else happens: a refused key is said once and then silence
+    /// follows (issue 12), so waiting for the next event could wait for ever.
+    pub fn due(&self) -> Option<SystemTime> {
+        let outage = self.outage.as_ref().filter(|o| !o.announced)?;
+        outage.since.checked_add(self.window)
+    }
+
+    /// The `api_down` notification, once, when the outage has lasted the window by `now`.
+    pub fn at(&mut self, now: SystemTime) -> Option<Notification> {
         let outage = self.outage.as_mut()?;
-        let failing_for = event.at.duration_since(outage.since).unwrap_or_default();
+        let failing_for = now.duration_since(outage.since).unwrap_or_default();
         if outage.announced || failing_for < self.window {
             return None;
         }
         outage.announced = true;
         Some(Notification {
             topic: Topic::ApiDown,
-            at: event.at,
+            at: now,
             what: What::ApiDown {
                 since: outage.since,
                 attempts: outage.attempts,
@@ -213,6 +226,34 @@ mod tests {
             ],
         );
         assert_eq!(out, []);
+    }
+
+    #[test]
+    fn the_window_is_due_without_another_event_and_fires_once() {
+        let mut tracker = OutageTracker::new(Duration::from_secs(60));
+        assert_eq!(tracker.due(), None);
+        assert_eq!(tracker.observe(&at(10, fleet_error(1))), None);
+        let due = T0 + Duration::from_secs(70);
+        assert_eq!(tracker.due(), Some(due));
+        assert_eq!(tracker.at(due - Duration::from_secs(1)), None);
+        let fired = tracker.at(due).map(|n| n.what);
+        assert_eq!(
+            fired,
+            Some(What::ApiDown {
+                since: T0 + Duration::from_secs(10),
+                attempts: 1,
+                error: "HTTP 503 #1".to_owned()
+            })
+        );
+        assert_eq!(tracker.due(), None, "said: nothing more is due");
+        assert_eq!(tracker.at(due + Duration::from_secs(60)), None);
+        let up = tracker.observe(&at(200, recovered())).map(|n| n.what);
+        assert_eq!(
+            up,
+            Some(What::ApiUp {
+                since: T0 + Duration::from_secs(10)
+            })
+        );
     }
 
     #[test]

@@ -120,6 +120,12 @@ impl SimControl {
         self.sim.world().faults.clear();
     }
 
+    /// Makes `key` the account's only valid key, as revoking the old one in the console does:
+    /// every call with another key gets `auth_error` (status per `auth_error_status`).
+    pub fn set_key(&self, key: impl Into<String>) {
+        self.sim.world().key = key.into();
+    }
+
     /// Replaces the rate limits (the gaps already counted stay counted).
     pub fn set_limits(&self, limits: Limits) {
         self.sim.world().limiter.config = limits;

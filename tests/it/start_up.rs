@@ -3,10 +3,13 @@
 //! `check --online` checks the file against the account in one sweep.
 
 use std::process::Stdio;
+use std::time::Duration;
 
+use serde_json::Value;
 use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
 
-use crate::support::{command, fleet_file, run};
+use crate::notify::harness::Receiver;
+use crate::support::{command, fleet_file, is, run, Watcher};
 
 const WRONG: &str = "revoked-key-9c1e";
 
@@ -152,4 +155,74 @@ async fn check_online_sweeps_the_account_once() {
     // Offline, the same file is fine: the API was never asked.
     let (code, _, _) = with_wrong_key(dir.path(), &sim, &["check"]).await;
     assert_eq!(code, 0);
+}
+
+/// A key revoked while watching is not bad input: the watcher rides it out with backoff, says
+/// so once (not once per instance per retry), pages `api_down`, and carries on when the key
+/// works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_watching_is_said_once_and_ridden_out() {
+    let sim = account(404).await;
+    let mut pager = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet_file(
+        dir.path(),
+        &format!(
+            "[api]\napi_down_after = \"1s\"\n\
+             [defaults]\ninterval = \"300ms\"\nmax_backoff = \"600ms\"\n\
+             [[instance]]\nid = 41000001\n[[instance]]\nid = 41000002\n\
+             [[notify]]\nurl = \"{}\"\nevents = [\"api_down\"]\n",
+            pager.url("/pager")
+        ),
+    );
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    for id in [41000001, 41000002] {
+        watcher
+            .wait_for("running", |e| {
+                is(e, "status", id) && e["status"] == "running"
+            })
+            .await;
+    }
+    let key = sim.key().to_owned();
+    sim.control().set_key(WRONG);
+    let down = pager.next().await.json();
+    assert_eq!(down["event"], "api_down", "{down}");
+    // Several sweeps and log polls are refused while nothing more is said.
+    let refused = sim.stats().requests.len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sim.stats().requests.len() >= refused + 3, "still trying");
+    sim.control().set_key(key);
+    let up = pager.next().await.json();
+    assert_eq!(up["event"], "api_up", "{up}");
+    sim.control().append_log(41000001, "after the new key");
+    watcher
+        .wait_for("a line after the key works again", |e| {
+            is(e, "log", 41000001) && e["line"] == "after the new key"
+        })
+        .await;
+    let finished = watcher.terminate().await;
+    let errors: Vec<&Value> = finished
+        .events
+        .iter()
+        .filter(|e| e["event"] == "api_error")
+        .collect();
+    assert_eq!(errors.len(), 1, "said once per episode: {errors:?}");
+    assert!(
+        errors[0]["instance"].is_null(),
+        "the fleet's, not an instance's"
+    );
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused the key read from environment variable VAST_API_KEY")
+            && error.contains("said once"),
+        "{error}"
+    );
+    assert!(!error.contains(WRONG) && !error.contains(&sim.key().to_owned()));
+    let recovered = finished
+        .events
+        .iter()
+        .filter(|e| e["event"] == "recovered")
+        .collect::<Vec<_>>();
+    assert_eq!(recovered.len(), 1, "one end of the episode: {recovered:?}");
+    assert!(recovered[0]["failed_attempts"].as_u64().unwrap() >= 2);
 }

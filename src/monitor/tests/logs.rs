@@ -396,3 +396,53 @@ fn after_the_history_the_tail_covers_the_lines_due_before_the_next_turn_in_a_bus
     young.logs(10, &history[10..]);
     assert_eq!(young.tick(15), [fetch(10)]);
 }
+
+#[test]
+fn a_refused_key_is_ridden_out_with_backoff_without_a_word_from_the_instance() {
+    let mut h = Harness::started(&["a"]);
+    h.tick(5);
+    let refused = || ApiError::Unauthorized {
+        key_source: "environment variable VAST_API_KEY".into(),
+        message: "HTTP 404: Invalid user key".into(),
+    };
+    let waits = expected_waits(&[(1, None), (2, None), (3, None)]);
+    let mut t = secs(5);
+    for wait in &waits {
+        let out = h.m.observe(
+            Now {
+                mono: t,
+                wall: WALL0,
+            },
+            Observation::Logs(Err(refused())),
+        );
+        assert_eq!(
+            out,
+            [],
+            "the status sweep says a refused key, once for the fleet"
+        );
+        assert_eq!(h.m.next_wake(), Some(t + *wait), "backing off all the same");
+        t += *wait;
+        assert_eq!(
+            h.m.observe(
+                Now {
+                    mono: t,
+                    wall: WALL0
+                },
+                Observation::Tick
+            ),
+            [fetch(10)]
+        );
+    }
+    let out = h.m.observe(
+        Now {
+            mono: t,
+            wall: WALL0,
+        },
+        Observation::Logs(Ok(strings(&["a", "b"]))),
+    );
+    assert_eq!(
+        out,
+        [log("b", false), Output::Checkpoint],
+        "no recovery line for failures that were never said"
+    );
+}
