@@ -4,16 +4,15 @@
 //! governor's own `until_ready` sleeps on a real-time timer that the paused clock cannot move;
 //! callers therefore use [`Ceiling::try_take`] and sleep with `tokio::time` themselves.
 //!
-//! governor 0.6 also hands out one cell more than its burst once a limiter has been idle: its
-//! update rule uses `max(tat, now) + t` while its own starting state is `now + t`. A take that
-//! reports the whole burst still available is that case, and the extra cell is spent at once,
-//! which leaves the limiter exactly where a fresh one would be.
+//! governor before 0.8 handed out one cell more than its burst once a limiter had been idle;
+//! 0.10 does not (`an_idle_limiter_allows_exactly_its_burst` below guards it), so the limiter
+//! is used as it is.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::Clock;
-use governor::middleware::StateInformationMiddleware;
+use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
@@ -45,13 +44,12 @@ impl Clock for TokioClock {
     }
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, StateInformationMiddleware>;
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
 /// A limiter of `per_second` calls with bursts of up to `burst`.
 pub(super) struct Ceiling {
     limiter: Limiter,
     clock: TokioClock,
-    burst: u32,
     quota: Quota,
     period: Duration,
     /// The burst counts as used up at this instant until the first take after it, one period
@@ -87,7 +85,6 @@ impl Ceiling {
         Ceiling {
             limiter: limiter(quota, clock),
             clock,
-            burst: burst.get(),
             quota,
             period,
             held_since: used_at,
@@ -108,29 +105,25 @@ impl Ceiling {
             if now < first {
                 return Err(first);
             }
-            // A limiter built now always has room for its own burst (an idle one may have one
-            // cell more, see above), so this only empties it: this call used the burst up.
+            // A limiter built now has room for exactly its burst: this empties it, as this call
+            // used the burst up.
             self.limiter = limiter(self.quota, self.clock);
             let _ = self.limiter.check_n(self.quota.burst_size());
             self.held_since = None;
             self.used_at = Some(now);
             return Ok(());
         }
-        let taken = self
+        self
             .limiter
             .check()
             .map_err(|not_until| self.clock.instant_at(not_until.earliest_possible()))?;
-        if taken.remaining_burst_capacity() >= self.burst {
-            // The idle off-by-one described above: this cell is never handed out.
-            let _ = self.limiter.check();
-        }
         self.used_at = Some(now);
         Ok(())
     }
 }
 
 fn limiter(quota: Quota, clock: TokioClock) -> Limiter {
-    RateLimiter::direct_with_clock(quota, &clock).with_middleware::<StateInformationMiddleware>()
+    RateLimiter::direct_with_clock(quota, clock)
 }
 
 #[cfg(test)]
