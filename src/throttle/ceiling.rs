@@ -113,8 +113,7 @@ impl Ceiling {
             self.used_at = Some(now);
             return Ok(());
         }
-        self
-            .limiter
+        self.limiter
             .check()
             .map_err(|not_until| self.clock.instant_at(not_until.earliest_possible()))?;
         self.used_at = Some(now);
