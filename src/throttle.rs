@@ -1,18 +1,29 @@
-//! The one door to the network: a shared `governor` limiter, per-endpoint minimum gaps and a
-//! fleet-wide cooldown. Every API call awaits [`Throttle::acquire`] first.
+//! The one door to the network: one shared `governor` ceiling over every call, and one
+//! self-tuned budget per endpoint. Every API call awaits [`Throttle::acquire`] first and
+//! reports its answer with [`Throttle::note_rate_limited`] or [`Throttle::note_success`].
 //!
 //! A call passes three stages, all on tokio's clock (so tests on paused time are exact):
-//! 1. its endpoint's queue (a fair async mutex: callers of one endpoint are served in order),
-//!    whose head waits for the endpoint's minimum gap and for any fleet-wide cooldown;
+//! 1. its endpoint's queue (`queue.rs`), whose head waits for the endpoint's own pace and
+//!    pause (`budget.rs`) and, unless it is an action, for a pause of the whole key
+//!    (`key.rs`: several endpoints limited at once);
 //! 2. the `gate` in front of the overall ceiling, where actions go before reads;
-//! 3. the ceiling itself, whose rate the `aimd` tuner lowers after a 429 and restores later.
+//! 3. the ceiling itself (`ceiling.rs`), whose rate the `aimd` tuner lowers only when a 429
+//!    comes while our overall rate is at the ceiling, and restores within two minutes.
+//!
+//! A 429 therefore slows and pauses the endpoint that got it, and a stop or destroy never
+//! waits behind a storm on request_logs (issue 11). Every server-given wait is capped by
+//! [`ThrottleConfig::max_retry_after`] here, where every call path passes (issue 17).
 
 mod aimd;
+mod budget;
 mod ceiling;
-mod cooldown;
+mod config;
 mod gate;
+mod key;
+mod queue;
+mod status;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -20,138 +31,42 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
+use crate::api::ApiError;
+use crate::report::message::rate;
 use aimd::Aimd;
+use budget::{Budget, Noted};
 use ceiling::{Ceiling, TokioClock};
-use cooldown::Cooldown;
+pub use config::{Endpoint, RateLimit, ThrottleConfig, DEFAULT_MAX_RETRY_AFTER, GAP_MARGIN};
 use gate::{Gate, Lane};
+use key::Key;
+use queue::Queue;
+pub use status::{changes, Change, EndpointStatus, Scope, ThrottleStatus};
 
 use crate::schedule::LogQueue;
-
-/// Which API endpoint a call goes to; each has its own minimum gap between calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    List,
-    ShowOne,
-    RequestLogs,
-    SetState,
-    Destroy,
-}
-
-impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
-        Endpoint::List,
-        Endpoint::ShowOne,
-        Endpoint::RequestLogs,
-        Endpoint::SetState,
-        Endpoint::Destroy,
-    ];
-
-    /// The documented per-key threshold (vast-api.md §6); request_logs is undocumented, ~1 s.
-    pub fn documented_gap(self) -> Duration {
-        match self {
-            Endpoint::List => Duration::from_secs(1),
-            Endpoint::ShowOne => Duration::from_secs(2),
-            Endpoint::RequestLogs => Duration::from_secs(1),
-            Endpoint::SetState => Duration::from_secs(1),
-            Endpoint::Destroy => Duration::from_secs(3),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::List => "list",
-            Endpoint::ShowOne => "show",
-            Endpoint::RequestLogs => "request_logs",
-            Endpoint::SetState => "set_state",
-            Endpoint::Destroy => "destroy",
-        }
-    }
-
-    /// Stop, start and destroy: they end billing, so they never queue behind reads.
-    pub fn is_action(self) -> bool {
-        matches!(self, Endpoint::SetState | Endpoint::Destroy)
-    }
-
-    /// The position in [`Endpoint::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// The overall ceiling on calls, on top of the per-endpoint gaps.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit {
-            per_second: 2.0,
-            burst: 4,
-        }
-    }
-}
 
 /// The lowest ceiling accepted; anything lower (or not a number) is raised to it.
 const MIN_RATE: f64 = 0.001;
 /// Above this the ceiling is no limit at all (and governor could not represent its period).
 const MAX_RATE: f64 = 1e6;
-/// Added to every documented gap. The server measures gaps between arrivals, we between
-/// departures: a call that waited for a new connection can arrive late and make the next one
-/// look early. 50 ms covers that on ordinary networks for a 5% cost at most.
-pub const GAP_MARGIN: Duration = Duration::from_millis(50);
+/// Our overall rate counts as "at the ceiling" when the calls of this last span reached…
+const BUSY_SPAN: Duration = Duration::from_secs(5);
+/// …this share of what the ceiling allows in it.
+const BUSY_SHARE: f64 = 0.9;
 
-/// How a [`Throttle`] behaves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThrottleConfig {
-    /// An infinite `per_second` means no overall ceiling.
-    pub ceiling: RateLimit,
-    /// Minimum gap between two calls to one endpoint, indexed by [`Endpoint::index`].
-    pub gaps: [Duration; 5],
-    /// Lower the ceiling after 429s and restore it when things are quiet.
-    pub adaptive: bool,
-}
-
-impl ThrottleConfig {
-    /// The documented gaps (plus [`GAP_MARGIN`]), the given ceiling, self-tuning on.
-    pub fn new(ceiling: RateLimit) -> Self {
-        ThrottleConfig {
-            ceiling,
-            gaps: Endpoint::ALL.map(|e| e.documented_gap() + GAP_MARGIN),
-            adaptive: true,
-        }
-    }
-
-    pub fn gap(&self, endpoint: Endpoint) -> Duration {
-        self.gaps[endpoint.index()]
-    }
-
-    pub fn with_gap(mut self, endpoint: Endpoint, gap: Duration) -> Self {
-        self.gaps[endpoint.index()] = gap;
-        self
-    }
-}
-
-/// What the throttle is doing now, for `throttle` events and cooldown/recovered lines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThrottleStatus {
-    /// The effective overall rate; infinite when there is no ceiling.
-    pub per_second: f64,
-    /// Every endpoint waits until then.
-    pub cooling_until: Option<Instant>,
-    pub cooling_reason: Option<String>,
-}
-
-/// Counters for metrics.
+/// Counters for metrics and the summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrottleStats {
     /// Calls let through, per endpoint.
     pub calls: BTreeMap<Endpoint, u64>,
-    /// 429s reported by callers.
-    pub rate_limited: u64,
+    /// 429s reported by callers, per endpoint.
+    pub rate_limited: BTreeMap<Endpoint, u64>,
     pub per_second: f64,
+}
+
+impl ThrottleStats {
+    pub fn total_rate_limited(&self) -> u64 {
+        self.rate_limited.values().sum()
+    }
 }
 
 /// Cheap to clone; every clone shares the same limiter.
@@ -162,17 +77,16 @@ pub struct Throttle {
 
 #[derive(Debug)]
 struct Shared {
-    gaps: [Duration; 5],
-    /// Each endpoint's queue; the mutex holds the instant its last call was let through.
-    lanes: [tokio::sync::Mutex<Option<Instant>>; 5],
+    queues: [Queue; 5],
     gate: Gate,
     clock: TokioClock,
     burst: u32,
+    max_retry_after: Duration,
     state: Mutex<State>,
     status: watch::Sender<ThrottleStatus>,
     calls: [AtomicU64; 5],
-    rate_limited: AtomicU64,
-    /// Who goes next into the `request_logs` lane (issue 18); the lane itself is unchanged.
+    rate_limited: [AtomicU64; 5],
+    /// Who goes next into the `request_logs` queue (issue 18); the budget then says when.
     logs: LogQueue,
 }
 
@@ -180,8 +94,16 @@ struct Shared {
 struct State {
     /// The limiter and the rate it was built for; `None` when there is no ceiling.
     ceiling: Option<(f64, Ceiling)>,
+    configured: f64,
     aimd: Option<Aimd>,
-    cooldown: Cooldown,
+    /// 429s before then belong to the ceiling's last cut (calls sent before it took effect).
+    aimd_episode_until: Option<Instant>,
+    budgets: [Budget; 5],
+    /// Why each endpoint is limited, for its status line.
+    reasons: [Option<String>; 5],
+    key: Key,
+    /// When the recent calls went out, to tell whether our overall rate is at the ceiling.
+    departures: VecDeque<Instant>,
 }
 
 impl Throttle {
@@ -190,7 +112,7 @@ impl Throttle {
         Throttle::with_config(ThrottleConfig::new(limit))
     }
 
-    /// No gaps and no ceiling (a 429 still starts a cooldown): for tests that don't care.
+    /// No gaps and no ceiling (a 429 still pauses its endpoint): for tests that don't care.
     pub fn unlimited() -> Self {
         Throttle::with_config(ThrottleConfig {
             ceiling: RateLimit {
@@ -199,6 +121,7 @@ impl Throttle {
             },
             gaps: [Duration::ZERO; 5],
             adaptive: false,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         })
     }
 
@@ -208,21 +131,26 @@ impl Throttle {
         let rate = sanitize(config.ceiling.per_second);
         let state = State {
             ceiling: rate.map(|r| (r, Ceiling::new(r, burst, clock, None))),
+            configured: rate.unwrap_or(f64::INFINITY),
             aimd: rate.filter(|_| config.adaptive).map(Aimd::new),
-            cooldown: Cooldown::default(),
+            aimd_episode_until: None,
+            budgets: config.gaps.map(|gap| Budget::new(gap, config.adaptive)),
+            reasons: Default::default(),
+            key: Key::default(),
+            departures: VecDeque::new(),
         };
-        let (status, _) = watch::channel(state.status());
+        let (status, _) = watch::channel(state.status(Instant::now()));
         Throttle {
             shared: Arc::new(Shared {
-                gaps: config.gaps,
-                lanes: Default::default(),
+                queues: Default::default(),
                 gate: Gate::default(),
                 clock,
                 burst,
+                max_retry_after: config.max_retry_after,
                 state: Mutex::new(state),
                 status,
                 calls: Default::default(),
-                rate_limited: AtomicU64::new(0),
+                rate_limited: Default::default(),
                 logs: LogQueue::default(),
             }),
         }
@@ -232,9 +160,9 @@ impl Throttle {
     /// served in the order they called; dropping the future gives up the place cleanly.
     pub async fn acquire(&self, endpoint: Endpoint) {
         let shared = &*self.shared;
-        let mut last = shared.lanes[endpoint.index()].lock().await;
+        let mut turn = shared.queues[endpoint.index()].turn().await;
         loop {
-            let not_before = self.not_before(endpoint, *last);
+            let not_before = self.not_before(endpoint, turn.last());
             if not_before > Instant::now() {
                 sleep_until(not_before).await;
                 continue;
@@ -243,12 +171,14 @@ impl Throttle {
                 break;
             }
         }
-        *last = Some(Instant::now());
+        let now = Instant::now();
+        turn.went(now);
+        self.state().departed(now);
         shared.calls[endpoint.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// [`Throttle::acquire`] for a call about one instance. A `request_logs` call first waits
-    /// for its turn in the log queue, which lets one caller at a time into the lane and chooses
+    /// for its turn in the log queue, which lets one caller at a time into the endpoint's budget and chooses
     /// who (signals, pace, fairness bound: `schedule`); every other endpoint is first come,
     /// first served.
     pub async fn acquire_for(&self, endpoint: Endpoint, id: u64) {
@@ -265,33 +195,66 @@ impl Throttle {
         &self.shared.logs
     }
 
-    /// A call came back 429: every endpoint pauses (see `cooldown.rs`), and a new episode
-    /// cuts the self-tuned rate.
-    pub fn note_rate_limited(&self, retry_after: Option<Duration>) {
+    /// Tells the throttle how a call to `endpoint` was answered, and returns the answer with
+    /// the server's wait bounded by `max_retry_after`: what every retry loop then waits.
+    pub fn settle<T>(
+        &self,
+        endpoint: Endpoint,
+        outcome: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        match outcome {
+            Ok(value) => {
+                self.note_success(endpoint);
+                Ok(value)
+            }
+            Err(ApiError::RateLimited {
+                retry_after,
+                message,
+            }) => Err(ApiError::RateLimited {
+                retry_after: self.note_rate_limited(endpoint, retry_after),
+                message,
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A call to `endpoint` came back 429, with the server's `Retry-After` if it sent one.
+    /// Returns that wait as honoured: at most `max_retry_after`. The endpoint pauses and a new
+    /// episode cuts its pace; several endpoints limited at once pause the key; at the ceiling,
+    /// the ceiling's tuner learns from it too.
+    pub fn note_rate_limited(
+        &self,
+        endpoint: Endpoint,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let shared = &*self.shared;
-        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+        shared.rate_limited[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+        let honoured = retry_after.map(|d| d.min(shared.max_retry_after));
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        let new_episode = state.cooldown.note_429(now, retry_after);
-        let paused_until = state.cooldown.until();
-        if let Some(aimd) = &mut state.aimd {
-            match (new_episode, paused_until) {
-                (true, _) => aimd.cut(now, paused_until),
-                (false, Some(until)) => aimd.paused_until(until),
-                (false, None) => {}
-            }
+        let budget = &mut state.budgets[endpoint.index()];
+        let noted = budget.note_429(now, honoured);
+        let until = budget.paused_until();
+        if noted == Noted::NewEpisode || retry_after != honoured {
+            state.reasons[endpoint.index()] = Some(self.reason(&state, endpoint, retry_after, now));
+        }
+        let limited = state.limited_endpoints();
+        state.key.note_429(limited, until);
+        if state.at_ceiling(endpoint, now) {
+            state.tune_ceiling(now, until);
         }
         self.refresh(&mut state, now);
-        self.publish(&state);
+        self.publish(&state, now);
         drop(state);
         shared.gate.nudge();
+        honoured
     }
 
-    /// A call succeeded: the next 429 starts the backoff from the beginning again.
-    pub fn note_success(&self) {
+    /// A call to `endpoint` succeeded: its next 429 starts the backoff from the beginning.
+    pub fn note_success(&self, endpoint: Endpoint) {
         let mut state = self.state();
-        state.cooldown.note_success();
+        state.budgets[endpoint.index()].note_success();
         self.refresh(&mut state, Instant::now());
     }
 
@@ -302,78 +265,116 @@ impl Throttle {
         state.rate()
     }
 
-    /// Changes of rate and cooldown, as they happen.
+    /// The pace `endpoint` is held to now (calls/s; infinite without a gap of its own).
+    pub fn pace(&self, endpoint: Endpoint) -> f64 {
+        let mut state = self.state();
+        let now = Instant::now();
+        self.refresh(&mut state, now);
+        state.budgets[endpoint.index()]
+            .pace_at(now)
+            .unwrap_or(f64::INFINITY)
+    }
+
+    /// The next instant the throttle's status changes by itself (a pause or an episode ends,
+    /// a recovering pace steps up), so a reporter can look then rather than at the next call.
+    pub fn next_change(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut state = self.state();
+        self.refresh(&mut state, now);
+        let budgets = state.budgets.iter().filter_map(|b| b.next_change(now));
+        budgets.chain(state.key.paused_until()).min()
+    }
+
+    /// The longest server-given wait honoured.
+    pub fn max_retry_after(&self) -> Duration {
+        self.shared.max_retry_after
+    }
+
+    /// Changes of pace and pauses, as they happen.
     pub fn subscribe(&self) -> watch::Receiver<ThrottleStatus> {
         self.shared.status.subscribe()
     }
 
     pub fn stats(&self) -> ThrottleStats {
         let shared = &*self.shared;
-        ThrottleStats {
-            calls: Endpoint::ALL
+        let count = |counters: &[AtomicU64; 5]| {
+            Endpoint::ALL
                 .iter()
-                .map(|e| (*e, shared.calls[e.index()].load(Ordering::Relaxed)))
-                .collect(),
-            rate_limited: shared.rate_limited.load(Ordering::Relaxed),
+                .map(|e| (*e, counters[e.index()].load(Ordering::Relaxed)))
+                .collect()
+        };
+        ThrottleStats {
+            calls: count(&shared.calls),
+            rate_limited: count(&shared.rate_limited),
             per_second: self.effective_per_second(),
         }
     }
 
-    /// The earliest instant the head of `endpoint`'s queue may go: its gap and the cooldown.
+    /// The earliest instant the head of `endpoint`'s queue may go: its pace, its pause and,
+    /// unless it is an action, the key's pause.
     fn not_before(&self, endpoint: Endpoint, last: Option<Instant>) -> Instant {
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        let gap_end = last.map(|t| t + self.shared.gaps[endpoint.index()]);
-        [Some(now), gap_end, state.cooldown.until()]
+        let gap_end = last.map(|t| t + state.budgets[endpoint.index()].gap_at(now));
+        [Some(now), gap_end, state.pause_for(endpoint)]
             .into_iter()
             .flatten()
             .max()
             .unwrap_or(now)
     }
 
-    /// Takes one permit of the overall ceiling. `false` when a cooldown began while waiting:
-    /// the permit is then forfeited (which only lowers the rate) and the caller starts over.
+    /// Takes one permit of the overall ceiling. `false` when a pause for this endpoint began
+    /// while waiting: the permit is then forfeited (which only lowers the rate) and the caller
+    /// starts over.
     async fn pass_ceiling(&self, endpoint: Endpoint) -> bool {
         let shared = &*self.shared;
-        if self.state().ceiling.is_none() {
-            return true;
+        if self.state().ceiling.is_some() {
+            let lane = if endpoint.is_action() {
+                Lane::Urgent
+            } else {
+                Lane::Normal
+            };
+            shared
+                .gate
+                .admit(lane, || {
+                    let mut state = self.state();
+                    self.refresh(&mut state, Instant::now());
+                    match &mut state.ceiling {
+                        Some((_, ceiling)) => ceiling.try_take(),
+                        None => Ok(()),
+                    }
+                })
+                .await;
         }
-        let lane = if endpoint.is_action() {
-            Lane::Urgent
-        } else {
-            Lane::Normal
-        };
-        shared
-            .gate
-            .admit(lane, || {
-                let mut state = self.state();
-                self.refresh(&mut state, Instant::now());
-                match &mut state.ceiling {
-                    Some((_, ceiling)) => ceiling.try_take(),
-                    None => Ok(()),
-                }
-            })
-            .await;
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        state.cooldown.until().is_none()
+        state.pause_for(endpoint).is_none()
     }
 
-    /// Brings the state up to `now`: ends a finished cooldown, and rebuilds the limiter when
-    /// the tuner's rate moved. Publishes what changed.
+    /// Brings the state up to `now`: ends finished pauses and episodes, and rebuilds the
+    /// limiter when the tuner's rate moved. Publishes the status if it changed.
     fn refresh(&self, state: &mut State, now: Instant) {
         let shared = &*self.shared;
-        let pause_ended = state.cooldown.expire(now);
-        let mut changed = pause_ended;
+        // Only pauses of calls the ceiling spaces (or the key's) hold back a burst for it.
+        let mut pause_ended = false;
+        let rate = state.rate();
+        for budget in &mut state.budgets {
+            let ended = budget.expire(now);
+            pause_ended |= ended && budget.pace_at(now).is_none_or(|p| p >= rate);
+        }
+        let still = state.limited_endpoints().len();
+        let key_paused = state.key.paused_until().is_some();
+        state.key.expire(now, still);
+        pause_ended |= key_paused && state.key.paused_until().is_none();
         let wanted = state.aimd.as_ref().map(|a| a.rate_at(now));
         if let Some((rate, ceiling)) = &mut state.ceiling {
             let wanted = wanted.unwrap_or(*rate);
             let moved = (wanted - *rate).abs() > f64::EPSILON * rate.abs().max(1.0);
-            // After a pause the callers queued behind it must not leave as one burst either:
-            // the API just complained, and its own burst may be smaller than ours. A new rate
-            // alone keeps the pace: the next call waits one new period after the last one.
+            // After a pause the callers queued behind it must not leave as one burst: the API
+            // just complained, and its own burst may be smaller than ours. A new rate alone
+            // keeps the pace: the next call waits one new period after the last one.
             if moved || pause_ended {
                 let used_at = if pause_ended {
                     Some(now)
@@ -382,17 +383,42 @@ impl Throttle {
                 };
                 *ceiling = Ceiling::new(wanted, shared.burst, shared.clock, used_at);
                 *rate = wanted;
-                changed = true;
                 shared.gate.nudge();
             }
         }
-        if changed {
-            self.publish(state);
+        // Every time: the steps of a recovering pace follow from the time alone.
+        self.publish(state, now);
+    }
+
+    /// The line that says why `endpoint` is limited.
+    fn reason(
+        &self,
+        state: &State,
+        endpoint: Endpoint,
+        asked: Option<Duration>,
+        now: Instant,
+    ) -> String {
+        let budget = &state.budgets[endpoint.index()];
+        let paused = budget
+            .paused_until()
+            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
+        let wait = match asked {
+            Some(asked) if asked > self.shared.max_retry_after => format!(
+                "the API asked to wait {}; waiting {} (max_retry_after)",
+                shown(asked),
+                shown(paused)
+            ),
+            Some(_) => format!("the API asked to wait {}", shown(paused)),
+            None => format!("pausing it {}", shown(paused)),
+        };
+        match budget.pace_at(now) {
+            Some(pace) => format!("HTTP 429; {wait}, then {} calls/s", rate(pace)),
+            None => format!("HTTP 429; {wait}"),
         }
     }
 
-    fn publish(&self, state: &State) {
-        let next = state.status();
+    fn publish(&self, state: &State, now: Instant) {
+        let next = state.status(now);
         self.shared.status.send_if_modified(|current| {
             let differs = *current != next;
             if differs {
@@ -415,13 +441,86 @@ impl State {
         self.ceiling.as_ref().map_or(f64::INFINITY, |(r, _)| *r)
     }
 
-    fn status(&self) -> ThrottleStatus {
-        ThrottleStatus {
-            per_second: self.rate(),
-            cooling_until: self.cooldown.until(),
-            cooling_reason: self.cooldown.reason().map(str::to_owned),
+    /// A 429 while our overall rate was at the ceiling: the key's budget is below it. Like TCP,
+    /// 429s to calls sent before the last cut took effect (before its pause ended) are that
+    /// cut's; a later one means the cut was not enough.
+    fn tune_ceiling(&mut self, now: Instant, paused_until: Option<Instant>) {
+        let Some(aimd) = &mut self.aimd else {
+            return;
+        };
+        match self.aimd_episode_until {
+            Some(episode) if now < episode => aimd.paused_until(paused_until.unwrap_or(now)),
+            _ => {
+                aimd.cut(now, paused_until);
+                self.aimd_episode_until = Some(paused_until.unwrap_or(now));
+            }
         }
     }
+
+    /// The pause `endpoint` waits for: its own, and unless it is an action the key's.
+    fn pause_for(&self, endpoint: Endpoint) -> Option<Instant> {
+        let key = self.key.paused_until().filter(|_| !endpoint.is_action());
+        self.budgets[endpoint.index()].paused_until().max(key)
+    }
+
+    fn limited_endpoints(&self) -> Vec<Endpoint> {
+        Endpoint::ALL
+            .into_iter()
+            .filter(|e| self.budgets[e.index()].limited())
+            .collect()
+    }
+
+    fn departed(&mut self, now: Instant) {
+        self.departures.push_back(now);
+        self.forget_departures(now);
+    }
+
+    fn forget_departures(&mut self, now: Instant) {
+        while let Some(first) = self.departures.front() {
+            if now.saturating_duration_since(*first) <= BUSY_SPAN {
+                break;
+            }
+            self.departures.pop_front();
+        }
+    }
+
+    /// Whether our overall rate is at the ceiling, so that a 429 is about that rate: the
+    /// endpoint's own pace is no slower than the ceiling (only the ceiling spaces its calls),
+    /// or the recent calls nearly filled it. (That the ceiling made one call wait says little:
+    /// two endpoints meeting, or the burst withheld after a pause, do that too.)
+    fn at_ceiling(&mut self, endpoint: Endpoint, now: Instant) -> bool {
+        self.forget_departures(now);
+        let rate = self.rate();
+        let allowed = rate * BUSY_SPAN.as_secs_f64();
+        let pace = self.budgets[endpoint.index()].pace_at(now);
+        allowed.is_finite()
+            && (pace.is_none_or(|p| p >= rate)
+                || self.departures.len() as f64 >= BUSY_SHARE * allowed)
+    }
+
+    fn status(&self, now: Instant) -> ThrottleStatus {
+        ThrottleStatus {
+            per_second: self.rate(),
+            configured: self.configured,
+            endpoints: Endpoint::ALL.map(|e| {
+                let budget = &self.budgets[e.index()];
+                EndpointStatus {
+                    pace: budget.pace_at(now).unwrap_or(f64::INFINITY),
+                    limited: budget.limited(),
+                    paused_until: budget.paused_until(),
+                    reason: self.reasons[e.index()].clone().filter(|_| budget.limited()),
+                }
+            }),
+            key_limited: self.key.limited().to_vec(),
+            key_paused_until: self.key.paused_until(),
+        }
+    }
+}
+
+/// A wait for a line, to the millisecond.
+fn shown(wait: Duration) -> String {
+    let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    humantime::format_duration(Duration::from_millis(millis)).to_string()
 }
 
 /// A usable ceiling rate, or `None` for "no ceiling".

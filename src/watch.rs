@@ -22,7 +22,7 @@ use crate::reload::{self, Prepare};
 use crate::report::event::{Event, EventKind};
 use crate::report::writer::{self, Writer};
 use crate::state::{self, Opened, StateHandle};
-use crate::throttle::Throttle;
+use crate::throttle::{Throttle, ThrottleStats};
 use crate::top::Feed;
 use crate::Fatal;
 
@@ -188,17 +188,7 @@ pub async fn run<A: Api>(
         let _ = reloader.await;
     }
     let _ = throttle_reporter.await;
-    let stats = throttle.stats();
-    let rate = if stats.per_second.is_finite() {
-        format!("{:.2} calls/s", stats.per_second)
-    } else {
-        "unlimited".to_owned()
-    };
-    let api_line = format!(
-        "API: {} calls, {} answered 429, effective rate at exit {rate}\n",
-        stats.calls.values().sum::<u64>(),
-        stats.rate_limited
-    );
+    let api_line = api_summary(&throttle.stats());
     let mut resume = api_line + &session.resume_hint;
     let billing: Vec<String> = summary
         .iter()
@@ -335,45 +325,63 @@ async fn fan_out(
     }
 }
 
-/// Turns the throttle's changes of pace into fleet-level lines, once per change. Public so
-/// paused-clock tests can run it beside [`fleet::supervise`] without a stdout writer.
+/// The summary's API line: calls, 429s per endpoint, the overall rate at exit.
+fn api_summary(stats: &ThrottleStats) -> String {
+    let rate = if stats.per_second.is_finite() {
+        format!("{:.2} calls/s", stats.per_second)
+    } else {
+        "unlimited".to_owned()
+    };
+    let by_endpoint: Vec<String> = stats
+        .rate_limited
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(endpoint, n)| format!("{} {n}", endpoint.as_str()))
+        .collect();
+    let limited = match by_endpoint.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", by_endpoint.join(", ")),
+    };
+    format!(
+        "API: {} calls, {} answered 429{limited}, effective rate at exit {rate}\n",
+        stats.calls.values().sum::<u64>(),
+        stats.total_rate_limited(),
+    )
+}
+
+/// Turns the throttle's changes into `throttle` events (see [`crate::throttle::changes`]).
+/// Public so paused-clock tests can run it beside [`fleet::supervise`] without a stdout writer.
 pub async fn report_throttle(
     throttle: Throttle,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
     let mut changes = throttle.subscribe();
-    let mut last_rate = changes.borrow_and_update().per_second;
-    let mut cooling = false;
+    let mut last = changes.borrow_and_update().clone();
     loop {
+        // Episodes end and paces recover with time alone: look then too, so the line that
+        // says an endpoint is back comes when it is back, not at its next call.
+        let due = throttle.next_change();
         tokio::select! {
             _ = cancel.cancelled() => return,
             changed = changes.changed() => if changed.is_err() { return },
-        }
-        let status = changes.borrow_and_update().clone();
-        if (status.per_second - last_rate).abs() > f64::EPSILON {
-            let reason = status.cooling_reason.clone().unwrap_or_else(|| {
-                if status.per_second > last_rate {
-                    "quiet period: raising the rate".to_string()
-                } else {
-                    "rate limited: lowering the rate".to_string()
-                }
-            });
-            last_rate = status.per_second;
-            let kind = EventKind::Throttle {
-                per_second: status.per_second,
-                reason,
-            };
-            let _ = events.send(Event::now(kind)).await;
-        }
-        // The cut itself was the throttle line above; what is left to say is when it ends.
-        let now_cooling = status.cooling_until.is_some();
-        if now_cooling != cooling {
-            cooling = now_cooling;
-            if !cooling {
-                let message = "API cooldown over: calls resume".to_string();
-                let _ = events.send(Event::now(EventKind::Notice { message })).await;
+            _ = sleep_until_due(due) => {
+                let _ = throttle.effective_per_second();
+                let _ = changes.has_changed();
             }
         }
+        let status = changes.borrow_and_update().clone();
+        for kind in crate::throttle::changes(&last, &status) {
+            let _ = events.send(Event::now(kind)).await;
+        }
+        last = status;
+    }
+}
+
+/// Sleeps until `due`, or for ever without one.
+async fn sleep_until_due(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

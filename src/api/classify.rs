@@ -59,8 +59,13 @@ pub(crate) fn classify(
             .or_else(|| (json.is_none() && !looks_like_html(body)).then(|| quote(body)))
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "API requests too frequent".to_owned());
+        // The header first; a JSON body's `retry_after` (seconds) when it is missing
+        // (vast-api.md §6). The throttle caps whatever comes out here.
+        let retry_after = retry_after
+            .and_then(|v| parse_retry_after(v, now))
+            .or_else(|| json.as_ref().and_then(|v| body_retry_after(v, now)));
         return Err(ApiError::RateLimited {
-            retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+            retry_after,
             message,
         });
     }
@@ -171,17 +176,32 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `Retry-After` as delta-seconds or as an HTTP date (RFC 9110 §10.2.3). A date in the past
-/// means "now"; anything unreadable is ignored, since the header is optional anyway.
+/// means "now"; anything unreadable is ignored, since the header is optional anyway. A number
+/// too large for a `Duration` saturates (the throttle caps it) instead of being dropped.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+        return seconds(secs);
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A JSON body's `retry_after`: seconds as a number, or a string read like the header.
+fn body_retry_after(body: &Value, now: SystemTime) -> Option<Duration> {
+    match body.get("retry_after")? {
+        Value::Number(n) => seconds(n.as_f64()?),
+        Value::String(s) => parse_retry_after(s, now),
+        _ => None,
+    }
+}
+
+/// Non-negative seconds as a wait, saturating; negative or not a number is no wait at all.
+fn seconds(secs: f64) -> Option<Duration> {
+    (secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 fn reason(status: u16) -> String {
@@ -368,6 +388,46 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-3", now()), None);
         assert_eq!(run(429, Some("soon"), "x").unwrap_err().retry_after(), None);
+    }
+
+    #[test]
+    fn huge_retry_after_values_saturate_instead_of_vanishing() {
+        let max_secs = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615", now()), max_secs);
+        for huge in [
+            "18446744073709551616",
+            "99999999999999999999999",
+            "1e300",
+            "inf",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now()),
+                Some(Duration::MAX),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_retry_after("NaN", now()), None);
+        assert_eq!(parse_retry_after("", now()), None);
+        let far = httpdate::fmt_http_date(now() + Duration::from_secs(400 * 86_400));
+        assert_eq!(
+            parse_retry_after(&far, now()),
+            Some(Duration::from_secs(400 * 86_400))
+        );
+    }
+
+    #[test]
+    fn a_json_body_s_retry_after_is_read_when_the_header_is_missing() {
+        let body = r#"{"success": false, "error": "rate_limit_exceeded", "retry_after": 12}"#;
+        let err = run(429, None, body).unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
+        let text = run(429, None, r#"{"detail": "slow", "retry_after": "2.5"}"#).unwrap_err();
+        assert_eq!(text.retry_after(), Some(Duration::from_millis(2500)));
+        let header_wins = run(429, Some("3"), body).unwrap_err();
+        assert_eq!(header_wins.retry_after(), Some(Duration::from_secs(3)));
+        let nonsense = run(429, None, r#"{"retry_after": -4}"#).unwrap_err();
+        assert_eq!(nonsense.retry_after(), None);
+        let huge = run(429, None, r#"{"retry_after": 1e308}"#).unwrap_err();
+        assert_eq!(huge.retry_after(), Some(Duration::MAX));
     }
 
     #[test]

@@ -201,13 +201,7 @@ impl VastClient {
                 }
             }
         };
-        match &outcome {
-            Ok(_) => inner.throttle.note_success(),
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                inner.throttle.note_rate_limited(*retry_after)
-            }
-            Err(_) => {}
-        }
+        let outcome = inner.throttle.settle(call.endpoint, outcome);
         outcome.map_err(|e| self.scrub(e))
     }
 

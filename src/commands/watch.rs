@@ -154,7 +154,10 @@ impl Plan {
 
     /// Watches until `shutdown` fires.
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
-        let throttle = Throttle::new(self.settings.api.rate_limit);
+        let api = &self.settings.api;
+        let throttle = Throttle::with_config(
+            ThrottleConfig::new(api.rate_limit).with_max_retry_after(api.max_retry_after),
+        );
         let client = connect::build(self.api_url(), key, throttle.clone())?;
         let lock = watch::lock_state(self.state_path.as_deref())?;
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);

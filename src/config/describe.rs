@@ -12,10 +12,12 @@ pub fn describe(settings: &Settings) -> String {
     let (url, source) = settings.api.effective_url();
     let limit = settings.api.rate_limit;
     out.push_str(&format!(
-        "api        {url} ({source}) · at most {} calls/s, burst {} · down after {}\n",
+        "api        {url} ({source}) · at most {} calls/s, burst {} · down after {} · \
+         server waits up to {}\n",
         limit.per_second,
         limit.burst,
-        duration(settings.api_down_after)
+        duration(settings.api_down_after),
+        duration(settings.api.max_retry_after)
     ));
     match &settings.discover {
         Some(Discover::All) => out.push_str("discover   every other instance of the account\n"),

@@ -41,6 +41,8 @@ pub struct ApiFile {
     /// How long every API call may fail before the fleet counts as "API down" (a notify event).
     /// It lives in `[api]` because it is about the API, not about one instance.
     pub api_down_after: Option<Spanned<String>>,
+    /// The longest `Retry-After` (or JSON `retry_after`) honoured; a longer demand waits this.
+    pub max_retry_after: Option<Spanned<String>>,
     /// Who fetches logs next (issue 18): `signals` (default) or `round-robin`.
     pub log_order: Option<LogOrderFile>,
 }

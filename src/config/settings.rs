@@ -77,13 +77,26 @@ impl Settings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiSettings {
     /// `[api] url`; the caller resolves flag > file > VAST_URL > default.
     pub url: Option<String>,
     pub rate_limit: RateLimit,
     /// `[api] log_order`: signals first (default) or plain round robin.
     pub log_order: crate::schedule::Order,
+    /// `[api] max_retry_after`: the longest server-given wait honoured.
+    pub max_retry_after: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            url: None,
+            rate_limit: RateLimit::default(),
+            log_order: crate::schedule::Order::default(),
+            max_retry_after: crate::throttle::DEFAULT_MAX_RETRY_AFTER,
+        }
+    }
 }
 
 impl ApiSettings {

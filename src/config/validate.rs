@@ -195,6 +195,9 @@ fn merge(cx: &Ctx, defaults: &Partial, own: Partial) -> Result<Policy, ConfigErr
     })
 }
 
+/// The most `[api] max_retry_after` may be.
+const MAX_RETRY_AFTER_LIMIT: Duration = Duration::from_secs(3600);
+
 fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), ConfigError> {
     let mut settings = ApiSettings::default();
     let mut down_after = Settings::default().api_down_after;
@@ -230,6 +233,18 @@ fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), Confi
             LogOrderFile::Signals => Order::Signals,
             LogOrderFile::RoundRobin => Order::RoundRobin,
         };
+    }
+    if let Some(value) = &api.max_retry_after {
+        let cap = cx.duration("max_retry_after", value, Duration::from_secs(1))?;
+        if cap > MAX_RETRY_AFTER_LIMIT {
+            return Err(cx
+                .err(value.span(), "`max_retry_after` must be at most 1h")
+                .with_help(
+                    "a server's wait is honoured up to this long; longer would let one reply \
+                     freeze the fleet",
+                ));
+        }
+        settings.max_retry_after = cap;
     }
     Ok((settings, down_after))
 }

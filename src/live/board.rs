@@ -176,11 +176,15 @@ impl Board {
 
     fn api_view(&self, now: SystemTime, failing: Option<(u32, SystemTime, String)>) -> ApiView {
         let cooling = self.shared.throttle_status.as_ref().and_then(|status| {
+            // Only a pause of the whole key is "cooling": one endpoint's pause leaves the
+            // sweep going (issue 11), and its pace shows in `endpoints`.
             let status = status.borrow();
             let left = status
-                .cooling_until?
+                .key_paused_until?
                 .checked_duration_since(tokio::time::Instant::now())?;
-            Some((now + left, status.cooling_reason.clone()))
+            let names: Vec<&str> = status.key_limited.iter().map(|e| e.as_str()).collect();
+            let reason = format!("rate limited on {}", names.join(", "));
+            Some((now + left, Some(reason)))
         });
         let health = match (failing, cooling) {
             (_, Some((until, reason))) => ApiHealth::Cooling {
@@ -194,7 +198,7 @@ impl Board {
             },
             (None, None) => ApiHealth::Ok,
         };
-        let Some((throttle, config)) = &self.shared.sources.throttle else {
+        let Some((throttle, _)) = &self.shared.sources.throttle else {
             return ApiView {
                 health,
                 per_second: None,
@@ -208,8 +212,8 @@ impl Board {
         let endpoints = Endpoint::ALL
             .iter()
             .map(|&endpoint| {
-                let gap = config.gap(endpoint).as_secs_f64();
-                let by_gap = (gap > 0.0).then(|| gap.recip());
+                let pace = throttle.pace(endpoint);
+                let by_gap = pace.is_finite().then_some(pace);
                 let per_second = match (by_gap, overall) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -225,7 +229,7 @@ impl Board {
             health,
             per_second: overall,
             calls: stats.calls.values().sum(),
-            rate_limited: stats.rate_limited,
+            rate_limited: stats.total_rate_limited(),
             endpoints,
         }
     }

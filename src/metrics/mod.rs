@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::report::event::{Event, EventKind, Source};
 use crate::schedule::LogQueue;
+use crate::throttle::Change;
 use text::{Exposition, Kind};
 
 pub use metered::Metered;
@@ -48,6 +49,8 @@ struct State {
     log_queue: Option<LogQueue>,
     /// Episodes of failing state saves (`state_error` events).
     state_errors: u64,
+    /// Per endpoint (by name): its pace (calls/s) and whether it is being rate limited.
+    paces: BTreeMap<&'static str, (f64, bool)>,
 }
 
 #[derive(Debug)]
@@ -142,7 +145,25 @@ impl Metrics {
                 let scope = state.scope(source.as_ref());
                 state.backoff.insert(scope, 0.0);
             }
-            EventKind::Throttle { per_second, .. } => state.effective_rate = Some(*per_second),
+            EventKind::Throttle {
+                scope,
+                change,
+                per_second,
+                ..
+            } => match scope.endpoint() {
+                Some(endpoint) => {
+                    let was = state.paces.get(endpoint.as_str()).is_some_and(|p| p.1);
+                    let limited = match change {
+                        Change::Limited => true,
+                        Change::Step => was,
+                        Change::Back => false,
+                    };
+                    state
+                        .paces
+                        .insert(endpoint.as_str(), (*per_second, limited));
+                }
+                None => state.effective_rate = Some(*per_second),
+            },
             EventKind::StateError { .. } => state.state_errors += 1,
             _ => {}
         }
@@ -401,8 +422,29 @@ impl State {
             Kind::Gauge,
             "API calls per second the shared throttle currently allows.",
         );
-        if let Some(rate) = self.effective_rate {
+        if let Some(rate) = self.effective_rate.filter(|r| r.is_finite()) {
             family.sample(&[], rate);
+        }
+
+        let mut family = text.family(
+            "vastfleet_throttle_pace",
+            Kind::Gauge,
+            "Calls per second an endpoint is held to (its documented rate unless the API \
+             limited it), for endpoints whose pace has changed.",
+        );
+        for (endpoint, (pace, _)) in &self.paces {
+            if pace.is_finite() {
+                family.sample(&[("endpoint", endpoint)], *pace);
+            }
+        }
+
+        let mut family = text.family(
+            "vastfleet_throttle_limited",
+            Kind::Gauge,
+            "1 while an endpoint is in a rate-limit episode (HTTP 429), else 0.",
+        );
+        for (endpoint, (_, limited)) in &self.paces {
+            family.sample(&[("endpoint", endpoint)], f64::from(u8::from(*limited)));
         }
     }
 }

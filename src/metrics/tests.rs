@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::report::event::ActionKind;
+use crate::throttle::{Endpoint, Scope};
 
 fn src(id: u64, label: &str) -> Source {
     Source {
@@ -48,14 +49,14 @@ fn an_empty_registry_still_declares_every_family_once() {
     let text = Metrics::new().render();
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
     let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
-    assert_eq!(types.len(), 14);
-    assert_eq!(helps, 14);
+    assert_eq!(types.len(), 16);
+    assert_eq!(helps, 16);
     let mut names: Vec<&str> = types
         .iter()
         .map(|l| l.split(' ').nth(2).unwrap_or(""))
         .collect();
     names.dedup();
-    assert_eq!(names.len(), 14, "no family is declared twice");
+    assert_eq!(names.len(), 16, "no family is declared twice");
     assert!(names.iter().all(|n| n.starts_with("vastfleet_")));
     assert_eq!(
         samples(&text),
@@ -116,7 +117,15 @@ fn events_become_series_in_a_stable_order() {
                 error: None,
             },
             EventKind::Throttle {
+                scope: Scope::Ceiling,
+                change: Change::Limited,
                 per_second: 1.5,
+                reason: "429".to_owned(),
+            },
+            EventKind::Throttle {
+                scope: Scope::Endpoint(Endpoint::RequestLogs),
+                change: Change::Limited,
+                per_second: 0.5,
                 reason: "429".to_owned(),
             },
         ],
@@ -146,6 +155,8 @@ fn events_become_series_in_a_stable_order() {
             "vastfleet_api_rate_limited_total 1",
             "vastfleet_throttle_effective_rate 1.5",
             "vastfleet_state_errors_total 0",
+            r#"vastfleet_throttle_pace{endpoint="request_logs"} 0.5"#,
+            r#"vastfleet_throttle_limited{endpoint="request_logs"} 1"#,
         ]
     );
 }

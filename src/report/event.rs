@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::status::Status;
+use crate::throttle::{Change, Scope};
 
 /// Which instance an event is about, as the stream names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -193,8 +194,12 @@ pub enum EventKind {
         action: Option<ActionKind>,
         detail: String,
     },
-    /// The fleet-wide throttle changed its effective rate.
+    /// The throttle changed: an endpoint's pace or pause, the overall ceiling, or the key's
+    /// pause. `Limited` and `Back` are the lines a human sees; `Step`s only go to `--json`.
     Throttle {
+        scope: Scope,
+        change: Change,
+        /// The pace (endpoint) or overall rate (ceiling, key) now, calls/s.
         per_second: f64,
         reason: String,
     },

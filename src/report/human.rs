@@ -14,6 +14,7 @@ use super::message::{describe, shutdown_table};
 use super::sanitize::clean_line;
 use super::style::{highlight, label_color, paint_into, status_glyph};
 use crate::status::Status;
+use crate::throttle::Change;
 
 /// The prefix of events that concern no single instance.
 pub const FLEET_LABEL: &str = "fleet";
@@ -78,9 +79,10 @@ impl HumanRenderer {
         }
     }
 
-    /// Whether `event` is shown at all (`-q` hides the fleet's chatter).
+    /// Whether `event` is shown at all (`-q` hides the fleet's chatter; throttle steps are
+    /// never shown, see [`shown`]).
     pub fn shows(&self, event: &Event) -> bool {
-        !self.options.quiet || shown_when_quiet(&event.kind)
+        shown(&event.kind) && (!self.options.quiet || shown_when_quiet(&event.kind))
     }
 
     /// The text of one event, without a trailing newline; `Shutdown` spans several lines.
@@ -182,10 +184,26 @@ pub fn shown_when_quiet(kind: &EventKind) -> bool {
     }
 }
 
+/// Whether the human stream shows this event at all: the steps of a throttle's pace are only
+/// for `--json` and the metrics (the human stream says when it is limited and when it is back).
+pub fn shown(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::Throttle {
+            change: Change::Step,
+            ..
+        }
+    )
+}
+
 /// The colour of an event's message: red for failures, yellow for warnings, green for
 /// good news.
 fn tone(kind: &EventKind) -> Style {
     match kind {
+        EventKind::Throttle {
+            change: Change::Back,
+            ..
+        } => GOOD,
         EventKind::ApiError { .. }
         | EventKind::ReloadRejected { .. }
         | EventKind::StateError { .. }

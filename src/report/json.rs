@@ -128,11 +128,24 @@ pub fn fields(kind: &EventKind) -> Value {
             "action": action.map(ActionKind::as_str),
             "detail": detail,
         }),
-        EventKind::Throttle { per_second, reason } => {
+        EventKind::Throttle {
+            scope,
+            change,
+            per_second,
+            reason,
+        } => {
             // Milli-call precision: the tuner's products (0.8 × 1.6 …) would otherwise print
-            // as 1.2800000000000002.
-            let per_second = (per_second * 1000.0).round() / 1000.0;
-            json!({ "per_second": per_second, "reason": reason })
+            // as 1.2800000000000002. An endpoint without a pace of its own has none (null).
+            let per_second = per_second
+                .is_finite()
+                .then(|| (per_second * 1000.0).round() / 1000.0);
+            json!({
+                "endpoint": scope.endpoint().map(|e| e.as_str()),
+                "scope": scope.as_str(),
+                "change": change.as_str(),
+                "per_second": per_second,
+                "reason": reason,
+            })
         }
         EventKind::Reload {
             added,
@@ -181,13 +194,28 @@ fn cents(usd: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::throttle::{Change, Endpoint, Scope};
 
     #[test]
     fn a_tuned_rate_prints_without_float_noise() {
         let kind = EventKind::Throttle {
+            scope: Scope::Endpoint(Endpoint::RequestLogs),
+            change: Change::Step,
             per_second: 0.8 * 1.6,
             reason: "quiet period".into(),
         };
-        assert_eq!(fields(&kind)["per_second"], json!(1.28));
+        let fields = fields(&kind);
+        assert_eq!(fields["per_second"], json!(1.28));
+        assert_eq!(fields["endpoint"], json!("request_logs"));
+        assert_eq!(fields["change"], json!("step"));
+        let unpaced = EventKind::Throttle {
+            scope: Scope::Key,
+            change: Change::Limited,
+            per_second: f64::INFINITY,
+            reason: "several".into(),
+        };
+        let unpaced = super::fields(&unpaced);
+        assert_eq!(unpaced["per_second"], json!(null));
+        assert_eq!(unpaced["endpoint"], json!(null));
     }
 }

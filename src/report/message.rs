@@ -8,6 +8,7 @@ use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, InstanceSum
 use super::words::{duration, plural};
 use crate::cost::Totals;
 use crate::status::Status;
+use crate::throttle::{Change, Scope};
 
 /// The message part of an event's line. For `Shutdown`, the header line; the table and the
 /// resume text follow it (see [`shutdown_table`]).
@@ -105,9 +106,12 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             Some(action) => format!("guard {guard}: {detail} → {}", action.as_str()),
             None => format!("guard {guard}: {detail}"),
         },
-        EventKind::Throttle { per_second, reason } => {
-            format!("throttle: {} calls/s ({reason})", rate(*per_second))
-        }
+        EventKind::Throttle {
+            scope,
+            change,
+            per_second,
+            reason,
+        } => throttle(*scope, *change, *per_second, reason),
         EventKind::Reload {
             added,
             removed,
@@ -279,14 +283,36 @@ fn past_tense(action: ActionKind) -> &'static str {
     }
 }
 
-/// At most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
-fn rate(per_second: f64) -> String {
-    let text = format!("{per_second:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
 fn id_list(ids: &[u64]) -> String {
     ids.iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A `throttle` line: what is limited or back, at what pace, and why.
+fn throttle(scope: Scope, change: Change, per_second: f64, reason: &str) -> String {
+    let pace = if per_second.is_finite() {
+        format!(" at {} calls/s", rate(per_second))
+    } else {
+        String::new()
+    };
+    match (scope, change) {
+        (Scope::Endpoint(e), Change::Limited) => format!(
+            "throttle: {} rate limited: {reason}; other endpoints go on",
+            e.as_str()
+        ),
+        (Scope::Endpoint(e), Change::Back) => format!("throttle: {} back{pace}", e.as_str()),
+        (Scope::Endpoint(e), Change::Step) => {
+            format!("throttle: {}{pace} ({reason})", e.as_str())
+        }
+        (Scope::Ceiling, _) => format!("throttle: overall rate{pace} ({reason})"),
+        (Scope::Key, _) => format!("throttle: {reason}"),
+    }
+}
+
+/// A rate for a line: at most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
+pub(crate) fn rate(per_second: f64) -> String {
+    let text = format!("{per_second:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

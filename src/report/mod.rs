@@ -5,7 +5,7 @@ pub mod event;
 pub mod filter;
 pub mod human;
 pub mod json;
-mod message;
+pub(crate) mod message;
 pub(crate) mod sanitize;
 pub mod style;
 pub mod words;

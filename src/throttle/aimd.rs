@@ -19,6 +19,15 @@
 //! A complaint before the rate rose again means the last cut was not enough (typically the
 //! first ones, far above the limit): that cut halves and forgets "good", so a ceiling four
 //! times the limit costs three episodes rather than seven.
+//!
+//! Recovery is bounded in time, not in calls (issue 11): the good rate is back [`QUIET`] after
+//! the pause, held at most [`MAX_HOLD`], and the configured ceiling is reached at most
+//! [`RECOVERY`] after the pause whatever the steps say, so a storm someone else caused costs
+//! minutes at most. The rate never drops below [`FLOOR`].
+//!
+//! This tunes the one shared ceiling, and only from 429s on calls the ceiling itself held back
+//! (see `throttle.rs`): then our overall rate is what the key's budget refused. A 429 on a call
+//! its own endpoint's pace sent is that endpoint's business (`budget.rs`).
 
 use std::time::Duration;
 
@@ -28,8 +37,11 @@ use tokio::time::Instant;
 const CUT: f64 = 0.8;
 /// …or by this when it came before the rate rose again after the previous cut.
 const CUT_AGAIN: f64 = 0.5;
-/// The rate never drops below this many calls per second (or the ceiling, if lower).
-const FLOOR: f64 = 0.05;
+/// The rate never drops below this many calls per second (or the ceiling, if lower): a quarter
+/// of the one call per second the API documents for its busiest endpoints.
+const FLOOR: f64 = 0.25;
+/// At the ceiling again at most this long after the pause of the last cut.
+const RECOVERY: Duration = super::budget::RECOVERY;
 /// No increase until this long after the last cut (or the end of its pause, if later).
 const QUIET: Duration = Duration::from_secs(8);
 /// A step is this fraction of the peak…
@@ -43,7 +55,7 @@ const MAX_STEP: Duration = Duration::from_secs(10);
 /// that one probe's 429 is about 1 % of the calls.
 const HOLD_CALLS: f64 = 80.0;
 const MIN_HOLD: Duration = Duration::from_secs(10);
-const MAX_HOLD: Duration = Duration::from_secs(300);
+const MAX_HOLD: Duration = Duration::from_secs(40);
 
 #[derive(Debug, Clone)]
 pub(super) struct Aimd {
@@ -84,6 +96,9 @@ impl Aimd {
         let Some(from) = self.quiet_from else {
             return self.ceiling;
         };
+        if now.saturating_duration_since(from) >= RECOVERY {
+            return self.ceiling;
+        }
         let Some(climbing) = now.saturating_duration_since(from).checked_sub(QUIET) else {
             return self.after_cut;
         };
@@ -125,8 +140,21 @@ impl Aimd {
         } else {
             0
         };
+        // Spaced by calls, but close enough that the doubling steps past the peak reach the
+        // ceiling before the deadline: no jump from a low rate straight to the ceiling.
+        let doublings = if self.step > 0.0 {
+            ((self.ceiling - peak).max(0.0) / self.step + 1.0)
+                .log2()
+                .ceil()
+        } else {
+            0.0
+        };
+        let climb = RECOVERY.saturating_sub(QUIET + self.hold);
+        let steps = f64::from(self.to_peak) + doublings + 1.0;
+        let by_deadline = climb.div_f64(steps.max(1.0));
         self.every = Duration::try_from_secs_f64(STEP_CALLS / peak)
             .unwrap_or(MAX_STEP)
+            .min(by_deadline)
             .clamp(MIN_STEP, MAX_STEP);
         self.quiet_from = Some(paused_until.map_or(now, |until| until.max(now)));
     }
@@ -210,9 +238,10 @@ mod tests {
             "straight back to the good rate: {}",
             at(8.0)
         );
-        // Held for 80 calls at 1.65/s (48.5 s), then one step (10 calls at 1.7/s) later a probe.
-        assert!(close(at(8.0 + 48.4 + 5.8), 1.65));
-        assert!(at(8.0 + 48.5 + 5.9) > 1.65);
+        // Held for 80 calls at 1.65/s (48.5 s) but at most 40 s, then one step (10 calls at
+        // 1.7/s) later a probe.
+        assert!(close(at(8.0 + 40.0 + 5.8), 1.65));
+        assert!(at(8.0 + 40.0 + 5.9) > 1.65);
     }
 
     #[test]
@@ -268,6 +297,29 @@ mod tests {
         assert!(climbed > 1.6);
         aimd.cut(t0 + secs(20.0), None);
         assert!(close(aimd.rate_at(t0 + secs(20.0)), climbed * CUT));
+    }
+
+    #[test]
+    fn the_ceiling_is_back_within_two_minutes_of_the_pause_whatever_the_steps() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(100.0);
+        for _ in 0..20 {
+            aimd.cut(t0, Some(t0 + secs(30.0)));
+        }
+        assert_eq!(
+            aimd.rate_at(t0 + secs(37.9)),
+            FLOOR,
+            "quiet after the pause"
+        );
+        let climb: Vec<f64> = (38..150)
+            .map(|s| aimd.rate_at(t0 + secs(f64::from(s))))
+            .collect();
+        assert!(climb.windows(2).all(|w| w[1] >= w[0]), "{climb:?}");
+        assert!(
+            climb.windows(2).all(|w| w[1] <= w[0] * 2.0 + 0.1),
+            "no jump to the ceiling: {climb:?}"
+        );
+        assert_eq!(aimd.rate_at(t0 + secs(150.0)), 100.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cooldown;
 mod fairness;
 mod queued;
 mod reload;
+mod storms;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -100,11 +100,21 @@ impl Bucket {
     }
 }
 
+/// A span in which every call to one endpoint is answered 429: a storm, or another client
+/// on the same key spending that endpoint's budget.
+struct Storm {
+    endpoint: &'static str,
+    from: Instant,
+    until: Instant,
+    retry_after: Option<Duration>,
+}
+
 #[derive(Default)]
 struct World {
     instances: BTreeMap<u64, Entry>,
     failures: BTreeMap<&'static str, VecDeque<ApiError>>,
     limit: Option<Bucket>,
+    storms: Vec<Storm>,
     calls: Vec<Call>,
 }
 
@@ -213,6 +223,23 @@ impl FakeApi {
         });
     }
 
+    /// Every call to `endpoint` from `from` to `until` (from now) is answered 429.
+    pub fn storm(
+        &self,
+        endpoint: &'static str,
+        from: Duration,
+        until: Duration,
+        retry_after: Option<Duration>,
+    ) {
+        let now = Instant::now();
+        self.world().storms.push(Storm {
+            endpoint,
+            from: now + from,
+            until: now + until,
+            retry_after,
+        });
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.world().calls.clone()
     }
@@ -241,13 +268,21 @@ impl FakeApi {
         let now = Instant::now();
         let outcome = {
             let mut world = self.world();
-            let admitted = world.limit.as_mut().map_or(Ok(()), |bucket| {
-                if bucket.admit(now) {
-                    Ok(())
-                } else {
-                    Err(bucket.limit.retry_after)
-                }
-            });
+            let storm = world
+                .storms
+                .iter()
+                .find(|s| s.endpoint == endpoint && s.from <= now && now < s.until)
+                .map(|s| s.retry_after);
+            let admitted = match storm {
+                Some(retry_after) => Err(retry_after),
+                None => world.limit.as_mut().map_or(Ok(()), |bucket| {
+                    if bucket.admit(now) {
+                        Ok(())
+                    } else {
+                        Err(bucket.limit.retry_after)
+                    }
+                }),
+            };
             let outcome = match admitted {
                 Err(retry_after) => Err(ApiError::RateLimited {
                     retry_after,
@@ -277,14 +312,7 @@ impl FakeApi {
             outcome
         };
         // What the real client does after every answer.
-        match &outcome {
-            Ok(()) => self.throttle.note_success(),
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                self.throttle.note_rate_limited(*retry_after)
-            }
-            Err(_) => {}
-        }
-        outcome
+        self.throttle.settle(lane, outcome)
     }
 }
 

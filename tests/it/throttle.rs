@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use vastfleet::api::models::ListPage;
 use vastfleet::api::{Api, ApiError, Instance};
-use vastfleet::throttle::{Endpoint, RateLimit, Throttle, ThrottleConfig};
+use vastfleet::throttle::{Endpoint, RateLimit, Throttle, ThrottleConfig, GAP_MARGIN};
 
 /// One call as the fake saw it: endpoint, instance id (0 for the list) and when.
 type Record = (Endpoint, u64, Duration);
@@ -49,17 +49,14 @@ impl Fake {
             pos.and_then(|p| queue.remove(p))
         };
         match scripted {
-            Some((_, retry_after)) => {
-                self.throttle.note_rate_limited(retry_after);
+            Some((_, retry_after)) => self.throttle.settle(
+                endpoint,
                 Err(ApiError::RateLimited {
                     retry_after,
                     message: "API requests too frequent".into(),
-                })
-            }
-            None => {
-                self.throttle.note_success();
-                Ok(())
-            }
+                }),
+            ),
+            None => self.throttle.settle(endpoint, Ok(())),
         }
     }
 
@@ -242,83 +239,132 @@ async fn fifty_concurrent_callers_are_served_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_429_pauses_every_endpoint_and_the_pause_grows_until_a_success() {
+async fn a_429_pauses_only_its_endpoint_and_the_pause_grows_until_a_success() {
     let api = Fake::new(fixed(no_ceiling()));
     let mut status = api.throttle.subscribe();
 
     api.answer_429(Endpoint::ShowOne, None);
     api.answer_429(Endpoint::ShowOne, None);
     assert!(api.show(1).await.unwrap_err().is_rate_limited());
-    let cooling = status.borrow_and_update().clone();
-    assert_eq!(cooling.cooling_until, Some(api.start + secs(2.0)));
-    assert!(cooling.cooling_reason.unwrap().contains("429"));
+    let show = status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].clone();
+    assert!(show.limited);
+    assert_eq!(show.paused_until, Some(api.start + secs(2.0)));
+    assert!(show.reason.unwrap().contains("pausing it 2s"));
 
-    // The second 429 in a row doubles the pause, and other endpoints wait it out too.
+    // The second 429 in a row doubles the pause; the other endpoints do not wait for it.
     assert!(api.show(1).await.unwrap_err().is_rate_limited());
     assert_eq!(api.times(Endpoint::ShowOne), [secs(0.0), secs(2.0)]);
     let (list, logs) = tokio::join!(api.list_page(None, None), api.logs(1, 10));
     assert!(list.is_ok() && logs.is_ok());
-    assert_eq!(api.times(Endpoint::List), [secs(6.0)]);
-    assert_eq!(api.times(Endpoint::RequestLogs), [secs(6.0)]);
-
-    // After those successes the backoff starts over at 2 s.
-    api.answer_429(Endpoint::Destroy, None);
-    assert!(api.destroy(1).await.is_err());
-    api.stop(1).await.unwrap();
-    assert_eq!(api.times(Endpoint::SetState), [secs(8.0)]);
-    assert_eq!(api.throttle.stats().rate_limited, 3);
+    assert_eq!(api.times(Endpoint::List), [secs(2.0)]);
+    assert_eq!(api.times(Endpoint::RequestLogs), [secs(2.0)]);
+    api.show(2).await.unwrap();
+    assert_eq!(api.times(Endpoint::ShowOne)[2], secs(6.0));
+    // After that success the backoff starts over at 2 s.
+    api.answer_429(Endpoint::ShowOne, None);
+    assert!(api.show(3).await.is_err());
+    assert_eq!(
+        status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].paused_until,
+        Some(api.start + secs(10.0))
+    );
+    let stats = api.throttle.stats();
+    assert_eq!(stats.rate_limited[&Endpoint::ShowOne], 3);
+    assert_eq!(stats.total_rate_limited(), 3);
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_after_is_honoured_for_everyone() {
+async fn several_endpoints_limited_at_once_pause_every_call_but_the_actions() {
     let api = Fake::new(fixed(no_ceiling()));
+    api.answer_429(Endpoint::RequestLogs, Some(secs(30.0)));
+    api.answer_429(Endpoint::List, Some(secs(10.0)));
+    assert!(api.logs(1, 10).await.is_err());
+    assert!(api.list_page(None, None).await.is_err());
+    let status = api.throttle.subscribe().borrow().clone();
+    assert_eq!(status.key_limited, [Endpoint::List, Endpoint::RequestLogs]);
+    assert_eq!(status.key_paused_until, Some(api.start + secs(10.0)));
+    // A stop and a destroy go at once; a show waits for the key's pause, logs for its own.
+    tokio::join!(
+        async { api.stop(1).await.unwrap() },
+        async { api.destroy(2).await.unwrap() },
+        async { api.show(3).await.map(drop).unwrap() },
+        async { api.logs(4, 10).await.map(drop).unwrap() },
+    );
+    assert_eq!(api.times(Endpoint::SetState), [secs(0.0)]);
+    assert_eq!(api.times(Endpoint::Destroy), [secs(0.0)]);
+    assert_eq!(api.times(Endpoint::ShowOne), [secs(10.0)]);
+    assert_eq!(api.times(Endpoint::RequestLogs), [secs(0.0), secs(30.0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_for_its_endpoint_up_to_the_cap() {
+    let config = ThrottleConfig {
+        adaptive: false,
+        gaps: Endpoint::ALL.map(Endpoint::documented_gap),
+        ..ThrottleConfig::new(no_ceiling())
+    }
+    .with_max_retry_after(secs(60.0));
+    let api = Fake::new(Throttle::with_config(config));
     let mut status = api.throttle.subscribe();
     api.answer_429(Endpoint::List, Some(secs(7.0)));
-    assert!(api.list_page(None, None).await.is_err());
-    assert!(status
-        .borrow_and_update()
-        .cooling_reason
-        .as_deref()
-        .is_some_and(|r| r.contains("asked to wait 7s")));
-    tokio::join!(
-        async { api.logs(3, 10).await.unwrap() },
-        async { api.destroy(3).await.unwrap() },
-        async { api.show(3).await.map(drop).unwrap() },
-    );
-    for endpoint in [Endpoint::RequestLogs, Endpoint::Destroy, Endpoint::ShowOne] {
-        assert_eq!(api.times(endpoint), [secs(7.0)], "{endpoint:?}");
+    let err = api.list_page(None, None).await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(secs(7.0)));
+    let reason = status.borrow_and_update().endpoints[Endpoint::List.index()]
+        .reason
+        .clone()
+        .unwrap();
+    assert!(reason.contains("asked to wait 7s"), "{reason}");
+    api.logs(3, 10).await.unwrap();
+    api.list_page(None, None).await.unwrap();
+    assert_eq!(api.times(Endpoint::RequestLogs), [secs(0.0)]);
+    assert_eq!(api.times(Endpoint::List), [secs(0.0), secs(7.0)]);
+
+    // A day (or 2^64 - 1 s) is waited for the cap, and the reason says so.
+    for demand in [Duration::from_secs(86_400), Duration::MAX] {
+        api.answer_429(Endpoint::ShowOne, Some(demand));
+        let err = api.show(1).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(secs(60.0)));
+        let show = status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].clone();
+        assert_eq!(show.paused_until, Some(Instant::now() + secs(60.0)));
+        let reason = show.reason.unwrap();
+        assert!(reason.contains("waiting 1m (max_retry_after)"), "{reason}");
+        sleep(secs(60.0)).await;
     }
-    // The callers that went at 7 s ended the cooldown, and the subscriber heard of it.
-    status.changed().await.unwrap();
-    assert_eq!(status.borrow().cooling_until, None);
 }
 
 #[tokio::test(start_paused = true)]
-async fn rate_limits_landing_during_a_cooldown_are_one_episode() {
+async fn the_429s_of_one_episode_cut_the_pace_once() {
     let throttle = Throttle::new(RateLimit {
         per_second: 2.0,
         burst: 1,
     });
-    throttle.note_rate_limited(None);
-    throttle.note_rate_limited(None);
-    throttle.note_rate_limited(Some(secs(1.0)));
+    let top = 1.0 / (1.0 + GAP_MARGIN.as_secs_f64());
+    assert_eq!(throttle.pace(Endpoint::List), top);
+    throttle.note_rate_limited(Endpoint::List, None);
+    throttle.note_rate_limited(Endpoint::List, None);
+    throttle.note_rate_limited(Endpoint::List, Some(secs(1.0)));
     assert_eq!(
-        throttle.effective_per_second(),
-        1.6,
+        throttle.pace(Endpoint::List),
+        top * 0.5,
         "cut once, not three times"
     );
     let status = throttle.subscribe().borrow().clone();
-    assert_eq!(status.cooling_until, Some(Instant::now() + secs(2.0)));
-    // A longer Retry-After does extend the pause.
-    throttle.note_rate_limited(Some(secs(5.0)));
-    let status = throttle.subscribe().borrow().clone();
-    assert_eq!(status.cooling_until, Some(Instant::now() + secs(5.0)));
-    assert_eq!(throttle.effective_per_second(), 1.6);
-    assert_eq!(throttle.stats().rate_limited, 4);
+    let list = &status.endpoints[Endpoint::List.index()];
+    assert_eq!(list.paused_until, Some(Instant::now() + secs(4.0)));
+    assert_eq!(
+        throttle.pace(Endpoint::RequestLogs),
+        top,
+        "other endpoints keep theirs"
+    );
+    assert_eq!(
+        throttle.effective_per_second(),
+        2.0,
+        "not at the ceiling: no cut of it"
+    );
+    assert_eq!(throttle.stats().rate_limited[&Endpoint::List], 3);
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_rate_is_cut_on_a_429_and_climbs_back_when_quiet() {
+async fn at_the_ceiling_a_429_also_cuts_it_and_it_is_back_within_two_minutes() {
     let limit = RateLimit {
         per_second: 2.0,
         burst: 1,
@@ -328,46 +374,31 @@ async fn the_rate_is_cut_on_a_429_and_climbs_back_when_quiet() {
         ..ThrottleConfig::new(limit)
     };
     let api = Fake::new(Throttle::with_config(config));
-    let mut status = api.throttle.subscribe();
+    for id in 0..12 {
+        api.logs(id, 10).await.unwrap();
+    }
+    assert_eq!(
+        api.times(Endpoint::RequestLogs)[11],
+        secs(5.5),
+        "at the ceiling"
+    );
+    api.answer_429(Endpoint::RequestLogs, None);
+    api.logs(12, 10).await.unwrap_err();
+    assert_eq!(api.throttle.effective_per_second(), 1.6);
+    // The pause (2 s) is this endpoint's: the list goes on, paced by the lowered ceiling.
+    api.list_page(None, None).await.unwrap();
+    api.list_page(None, None).await.unwrap();
+    let lists = api.times(Endpoint::List);
+    assert_eq!(lists, [secs(6.625), secs(7.25)]);
+    let paused_until = api.start + secs(8.0);
+    sleep_until_at(paused_until + secs(7.9)).await;
+    assert_eq!(api.throttle.effective_per_second(), 1.6, "quiet");
+    sleep_until_at(paused_until + secs(120.0)).await;
     assert_eq!(api.throttle.effective_per_second(), 2.0);
+}
 
-    api.answer_429(Endpoint::List, None);
-    api.answer_429(Endpoint::List, None);
-    api.list_page(None, None).await.unwrap_err();
-    assert_eq!(status.borrow_and_update().per_second, 1.6);
-    api.list_page(None, None).await.unwrap_err();
-    // The second came before the rate rose again: the first cut was not enough, so it halves.
-    assert_eq!(api.throttle.effective_per_second(), 0.8);
-
-    // Cooldowns of 2 s, then 4 s after the second 429; each ends with the limiter spent, so
-    // the queue leaves paced at the lowered rate (0.625 s, then 1.25 s apart).
-    for _ in 0..3 {
-        api.list_page(None, None).await.unwrap();
-    }
-    // (tokio's timer rounds each wait up to the next millisecond.)
-    let expected = [0.0, 2.625, 7.875, 9.125, 10.375].map(secs);
-    let times = api.times(Endpoint::List);
-    assert_eq!(times.len(), expected.len());
-    for (at, want) in times.iter().zip(expected) {
-        assert!(*at >= want && *at - want < secs(0.001), "{times:?}");
-    }
-
-    // 8 s of quiet after the second pause (it ended at 6.625 s), then steps of 1/40 of the
-    // peak (1.6/s) every 10 calls' worth of time at the peak (6.25 s).
-    sleep(secs(21.0) - (Instant::now() - api.start)).await;
-    assert!((api.throttle.effective_per_second() - 0.84).abs() < 1e-9);
-    // Back at the peak after 20 steps, then doubling probes reach the ceiling.
-    sleep(secs(170.0) - (Instant::now() - api.start)).await;
-    assert_eq!(api.throttle.effective_per_second(), 2.0);
-    assert_eq!(status.borrow_and_update().per_second, 2.0);
-
-    // Back at the ceiling, calls are 0.5 s apart again.
-    let before = api.times(Endpoint::List).len();
-    for _ in 0..3 {
-        api.list_page(None, None).await.unwrap();
-    }
-    let times = api.times(Endpoint::List)[before..].to_vec();
-    assert_eq!(times[2] - times[1], secs(0.5), "{times:?}");
+async fn sleep_until_at(at: Instant) {
+    tokio::time::sleep_until(at).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -45,7 +45,7 @@ format = "slack"
     )
     .unwrap();
     let expected = "\
-api        http://127.0.0.1:9 (fleet file or --api-url) · at most 2 calls/s, burst 4 · down after 2m
+api        http://127.0.0.1:9 (fleet file or --api-url) · at most 2 calls/s, burst 4 · down after 2m · server waits up to 1m
 discover   instances labelled \"train-*\"
 notify     https://hooks.slack.com/… as slack on completion, failure, action, guard, budget, gone, api_down
 

@@ -1,38 +1,38 @@
-//! The fleet-wide cooldown (issue 5, "Fleet-wide throttle"): a 429 on one instance's logs call
-//! pauses every caller — other monitors and the status feed — for the server's `Retry-After`,
-//! or our own backoff without one. The fleet hears it once (a throttle line and a notice), hears
-//! when it ends, and the fleet then gets back to normal.
+//! One 429 on one instance's logs call (issue 11, "Budgets per endpoint"): only request_logs
+//! pauses — for the server's `Retry-After`, or our own backoff without one — while the status
+//! sweeps go on; the pace is cut once and is back when the episode ends. The human stream
+//! hears it twice: when request_logs starts being limited and when it is back.
 
 use std::time::Duration;
 
 use vastfleet::api::ApiError;
 use vastfleet::report::event::EventKind;
+use vastfleet::throttle::{Change, Endpoint, Scope, GAP_MARGIN};
 
 use super::{fleet_file, secs, throttle, Fleet};
 use crate::fake::{Answer, FakeApi};
 
 const IDS: [u64; 5] = [33_000_001, 33_000_002, 33_000_003, 33_000_004, 33_000_005];
-const CEILING: f64 = 2.0;
-/// What one rate-limit episode multiplies the rate by.
-const CUT: f64 = 0.8;
+/// An episode ends this long after its pause (`throttle/budget.rs`).
+const QUIET: Duration = Duration::from_secs(8);
 
 #[tokio::test(start_paused = true)]
-async fn a_429_with_retry_after_pauses_every_caller_for_exactly_that_long() {
-    let text = cooldown_after_one_429(Some(secs(30.0)), secs(30.0)).await;
-    assert!(text.contains("asked to wait 30s"), "{text}");
+async fn a_429_with_retry_after_pauses_request_logs_for_exactly_that_long() {
+    let reason = pause_after_one_429(Some(secs(30.0)), secs(30.0)).await;
+    assert!(reason.contains("asked to wait 30s"), "{reason}");
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_429_without_retry_after_pauses_every_caller_for_the_backoff() {
-    // The first episode after a success: 2 s (vast-api.md §6 advice, doubling per episode).
-    let text = cooldown_after_one_429(None, secs(2.0)).await;
-    assert!(text.contains("pausing every call for 2s"), "{text}");
+async fn a_429_without_retry_after_pauses_request_logs_for_the_backoff() {
+    // The first 429 after a success: 2 s (vast-api.md §6 advice, doubling per 429 in a row).
+    let reason = pause_after_one_429(None, secs(2.0)).await;
+    assert!(reason.contains("pausing it 2s"), "{reason}");
 }
 
 /// Runs five printing instances, answers one logs call with a 429, and checks the pause of
-/// length `window`. Returns the reason of the fleet-level throttle line.
-async fn cooldown_after_one_429(retry_after: Option<Duration>, window: Duration) -> String {
-    let api = FakeApi::new(throttle(CEILING, 4));
+/// length `window`. Returns the reason of the `limited` line.
+async fn pause_after_one_429(retry_after: Option<Duration>, window: Duration) -> String {
+    let api = FakeApi::new(throttle(2.0, 4));
     for id in IDS {
         api.add_chatty(id, secs(1.5));
     }
@@ -47,7 +47,7 @@ async fn cooldown_after_one_429(retry_after: Option<Duration>, window: Duration)
     );
     fleet.run_for(secs(180.0)).await;
     let calls = fleet.api.calls();
-    let rate_after = fleet.api.throttle().effective_per_second();
+    let top = 1.0 / (Endpoint::RequestLogs.documented_gap() + GAP_MARGIN).as_secs_f64();
 
     let limited: Vec<_> = calls
         .iter()
@@ -58,47 +58,62 @@ async fn cooldown_after_one_429(retry_after: Option<Duration>, window: Duration)
     let culprit = hit.id.unwrap();
     let at = hit.at - fleet.origin;
 
-    // Nobody calls during the window. The first call comes as soon as the lowered rate allows
-    // after it: the queue leaves paced, not as one burst, since the API just complained.
-    let next = calls.iter().find(|c| c.at > hit.at).unwrap();
-    let paced = secs(1.0 / (CEILING * CUT));
-    let after = next.at - hit.at;
-    assert!(
-        after >= window && after <= window + paced + secs(0.001),
-        "first call {after:?} after the 429"
-    );
+    // No logs call during the window, then one at its end exactly; the list goes on.
+    let next_logs = calls
+        .iter()
+        .find(|c| c.at > hit.at && c.endpoint == "logs")
+        .unwrap();
+    // (The halved pace may be the longer wait.)
+    assert_eq!(next_logs.at - hit.at, window.max(secs(2.0 / top)));
+    let sweeps_during = calls
+        .iter()
+        .filter(|c| c.endpoint == "list" && c.at > hit.at && c.at < hit.at + window)
+        .count();
+    // One sweep per 5 s interval goes on as if nothing happened.
+    assert_eq!(sweeps_during, (window.as_secs_f64() / 5.0).floor() as usize);
+    // During the episode logs go at half the pace (one call every 2.1 s).
+    let during: Vec<_> = calls
+        .iter()
+        .filter(|c| c.endpoint == "logs" && c.at >= next_logs.at)
+        .take(3)
+        .collect();
+    assert_eq!(during[1].at - during[0].at, secs(2.0 / top));
     for id in IDS {
         assert!(
             calls.iter().any(|c| c.id == Some(id)
                 && c.at > hit.at
                 && c.answer == Answer::Ok
                 && c.endpoint == "logs"),
-            "instance {id} was not polled after the cooldown"
+            "instance {id} was not polled after the pause"
         );
     }
-    assert!(calls.iter().any(|c| c.endpoint == "list" && c.at > hit.at));
 
-    // Fleet-level: one lowering of the rate with the reason (the pause is said there), and
-    // one notice when calls resume.
-    let notices = fleet.picked(|k| match k {
-        EventKind::Notice { message } => Some(message.clone()),
+    // Said twice: request_logs limited (at the 429, with the new pace) and back (the pause
+    // plus the quiet period later, at the documented pace). No key-wide pause, no ceiling cut.
+    let lines = fleet.picked(|k| match k {
+        EventKind::Throttle {
+            scope,
+            change,
+            per_second,
+            reason,
+        } if *change != Change::Step => Some((*scope, *change, *per_second, reason.clone())),
         _ => None,
     });
-    let [(resumed_at, resumed)] = notices.as_slice() else {
-        panic!("expected one notice: {notices:?}");
+    let logs = Scope::Endpoint(Endpoint::RequestLogs);
+    let [(limited_at, limited), (back_at, back)] = lines.as_slice() else {
+        panic!("expected two lines: {lines:?}");
     };
-    assert!(resumed.contains("cooldown over"), "{resumed}");
-    assert_eq!(*resumed_at, at + window);
-    let rates = fleet.picked(|k| match k {
-        EventKind::Throttle { per_second, reason } => Some((*per_second, reason.clone())),
-        _ => None,
-    });
-    let (cut_at, (cut_to, reason)) = rates.first().cloned().unwrap();
-    assert_eq!((cut_at, cut_to), (at, CEILING * CUT));
-    assert!(
-        rates[1..].iter().all(|(_, (r, _))| *r > cut_to),
-        "only one cut: {rates:?}"
+    assert_eq!(
+        (*limited_at, limited.0, limited.1, limited.2),
+        (at, logs, Change::Limited, top / 2.0)
     );
+    assert_eq!(
+        (*back_at, back.0, back.1, back.2),
+        (at + window + QUIET, logs, Change::Back, top)
+    );
+    assert!(limited.3.contains("then 0.48 calls/s"), "{}", limited.3);
+    let notices = fleet.picked(|k| matches!(k, EventKind::Notice { .. }).then_some(()));
+    assert!(notices.is_empty(), "{notices:?}");
 
     // Instance-level: only the culprit saw an error, and it recovered.
     let errors = fleet.picked(|k| match k {
@@ -119,10 +134,8 @@ async fn cooldown_after_one_429(retry_after: Option<Duration>, window: Duration)
         recovered.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
         [culprit]
     );
-
-    // And the rate crept back up to the ceiling once things were quiet.
-    assert_eq!(rate_after, CEILING);
-    assert_eq!(rates.last().unwrap().1 .0, CEILING);
+    assert_eq!(fleet.api.throttle().effective_per_second(), 2.0);
+    assert_eq!(fleet.api.throttle().pace(Endpoint::RequestLogs), top);
     fleet.stop().await;
-    reason
+    limited.3.clone()
 }

@@ -10,6 +10,7 @@ use vastfleet::report::event::{
 };
 use vastfleet::report::style::label_color;
 use vastfleet::report::{Format, HumanOptions, LineFilter, Writer};
+use vastfleet::throttle::{Change, Endpoint, Scope};
 
 use super::{ev, log, src, status};
 
@@ -187,8 +188,32 @@ fn every_event_kind_renders_exactly() {
             "❓ gpu-a │ guard idle: no new log line for 30m",
         ),
         (
-            EventKind::Throttle { per_second: 2.5, reason: "HTTP 429".into() },
-            "   fleet │ throttle: 2.5 calls/s (HTTP 429)",
+            EventKind::Throttle {
+                scope: Scope::Endpoint(Endpoint::RequestLogs),
+                change: Change::Limited,
+                per_second: 0.5,
+                reason: "HTTP 429; pausing it 2s, then 0.5 calls/s".into(),
+            },
+            "   fleet │ throttle: request_logs rate limited: HTTP 429; pausing it 2s, then 0.5 \
+             calls/s; other endpoints go on",
+        ),
+        (
+            EventKind::Throttle {
+                scope: Scope::Endpoint(Endpoint::RequestLogs),
+                change: Change::Back,
+                per_second: 1.0,
+                reason: "no 429 since the pause".into(),
+            },
+            "   fleet │ throttle: request_logs back at 1 calls/s",
+        ),
+        (
+            EventKind::Throttle {
+                scope: Scope::Ceiling,
+                change: Change::Limited,
+                per_second: 2.5,
+                reason: "lowering".into(),
+            },
+            "   fleet │ throttle: overall rate at 2.5 calls/s (lowering)",
         ),
         (
             EventKind::Reload { added: vec![1, 2], removed: vec![3], changed: vec![] },
@@ -408,4 +433,17 @@ fn highlight_paints_matches_only_when_colour_is_on() {
         rendered.ends_with(&format!("step 9 {mark}loss=0.31{mark:#} lr=1e-4")),
         "{rendered:?}"
     );
+}
+
+#[test]
+fn throttle_steps_are_for_json_only() {
+    let step = ev(EventKind::Throttle {
+        scope: Scope::Endpoint(Endpoint::List),
+        change: Change::Step,
+        per_second: 0.7,
+        reason: "quiet: raising the pace".into(),
+    });
+    assert_eq!(writer(options()).render(&step), None);
+    let mut json = Writer::new(Format::Json, LineFilter::default());
+    assert!(json.render(&step).unwrap().contains(r#""change":"step""#));
 }

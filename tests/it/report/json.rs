@@ -7,6 +7,7 @@ use vastfleet::report::event::{
     ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
 };
 use vastfleet::report::{Format, LineFilter, Writer};
+use vastfleet::throttle::{Change, Endpoint, Scope};
 
 use super::{ev, log, src, status};
 
@@ -271,12 +272,20 @@ fn fleet_events_follow_the_contract() {
         ),
         (
             EventKind::Throttle {
+                scope: Scope::Endpoint(Endpoint::List),
+                change: Change::Limited,
                 per_second: 2.5,
                 reason: "HTTP 429".into(),
             },
             fleet(
                 "throttle",
-                json!({ "per_second": 2.5, "reason": "HTTP 429" }),
+                json!({
+                    "endpoint": "list",
+                    "scope": "endpoint",
+                    "change": "limited",
+                    "per_second": 2.5,
+                    "reason": "HTTP 429",
+                }),
             ),
         ),
         (
