@@ -154,9 +154,9 @@ fn events_become_series_in_a_stable_order() {
             r#"vastfleet_api_calls_total{endpoint="list",status="429"} 1"#,
             "vastfleet_api_rate_limited_total 1",
             "vastfleet_throttle_effective_rate 1.5",
-            "vastfleet_state_errors_total 0",
             r#"vastfleet_throttle_pace{endpoint="request_logs"} 0.5"#,
             r#"vastfleet_throttle_limited{endpoint="request_logs"} 1"#,
+            "vastfleet_state_errors_total 0",
         ]
     );
 }

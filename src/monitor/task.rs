@@ -3,6 +3,8 @@
 //! and feeds the answers back. No product rule lives here.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Instance;
-use crate::api::{Api, LogTail};
+use crate::api::{Api, ApiError, LogTail};
 use crate::config::Policy;
 use crate::feed::{Sweep, SweepSlot};
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
@@ -72,37 +74,10 @@ pub fn run<A: Api>(
                     // Already on disk: `write_ahead` saved the batch before its first event.
                     Output::Checkpoint => continue,
                     Output::FetchLogs { tail } => {
-                        // Boxed, like the action below: an HTTP call's future is kilobytes, and
-                        // inline it would make every idle monitor of a large fleet that big.
-                        let mut fetch = Box::pin(io.api.logs(io.id, tail));
-                        // The fetch may wait its turn behind the whole fleet's, about a second
-                        // per running instance. Sweeps meanwhile are still news: their events
-                        // (a stop, say) go out now; what else they ask for waits for the fetch,
-                        // which doubles as the last look at the log of an instance that left.
-                        let result = loop {
-                            let row = tokio::select! {
-                                result = &mut fetch => break result,
-                                _ = io.cancel.cancelled() => return machine,
-                                changed = io.sweeps.changed() => match changed {
-                                    Ok(()) => io
-                                        .sweeps
-                                        .borrow_and_update()
-                                        .as_ref()
-                                        .map(|sweep| seen(&mut machine, sweep, io.id)),
-                                    Err(_) => return machine,
-                                },
-                            };
-                            let Some(row) = row else { continue };
-                            let outputs = machine.observe(now(io.origin), Observation::Status(row));
-                            for output in write_ahead(&mut machine, &io, outputs).await {
-                                match output {
-                                    Output::Event(kind) => {
-                                        let _ = io.events.send(Event::now(kind)).await;
-                                    }
-                                    Output::Checkpoint => {}
-                                    later => pending.push_back(later),
-                                }
-                            }
+                        let Some(result) =
+                            fetch_logs(&mut machine, &mut io, &mut pending, tail).await
+                        else {
+                            return machine;
                         };
                         let cut = matches!(result, Ok(LogTail { cut: true, .. }));
                         if cut && !cut_said {
@@ -119,11 +94,9 @@ pub fn run<A: Api>(
                         Observation::Logs(result.map(|tail| tail.lines))
                     }
                     Output::Act(action) => {
-                        // Write-ahead: the intent of an action is on disk before the action is
-                        // taken, so a restart can never repeat or forget it.
-                        io.state.flush().await;
+                        let mut acting = start_action(&io, action).await;
                         let result = tokio::select! {
-                            result = Box::pin(act(&*io.api, io.id, action)) => result,
+                            result = &mut acting => result,
                             _ = io.cancel.cancelled() => return machine,
                         };
                         Observation::ActionDone { action, result }
@@ -159,6 +132,85 @@ pub fn run<A: Api>(
     }
 }
 
+/// An action under way; boxed, like a fetch: an HTTP call's future is kilobytes, and inline it
+/// would make every idle monitor of a large fleet that big.
+type Acting = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+
+/// Starts `action`. Write-ahead: its intent is on disk before it is taken, so a restart can
+/// never repeat or forget it.
+async fn start_action<A: Api>(io: &MonitorIo<A>, action: ActionKind) -> Acting {
+    io.state.flush().await;
+    let (api, id) = (Arc::clone(&io.api), io.id);
+    Box::pin(async move { act(&*api, id, action).await })
+}
+
+/// The answer to the action under way, if there is one; never, otherwise.
+async fn acted(acting: &mut Option<(ActionKind, Acting)>) -> Result<(), ApiError> {
+    match acting {
+        Some((_, acting)) => acting.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Fetches the log while still hearing the sweeps: the fetch may wait its turn behind the
+/// whole fleet's, about a second per running instance, or out a storm on request_logs. Their
+/// events (a stop, say) go out now, and an action they ask for (a guard's stop) goes out
+/// beside the fetch, not behind it: it waits only for its own endpoint (issue 11). What else
+/// they ask for waits for the fetch, which doubles as the last look at the log of an instance
+/// that left. `None`: cancelled, or the fleet is shutting down.
+async fn fetch_logs<A: Api>(
+    machine: &mut MonitorMachine,
+    io: &mut MonitorIo<A>,
+    pending: &mut VecDeque<Output>,
+    tail: u32,
+) -> Option<Result<LogTail, ApiError>> {
+    let api = Arc::clone(&io.api);
+    let mut fetch = Box::pin(api.logs(io.id, tail));
+    let mut acting: Option<(ActionKind, Acting)> = None;
+    let result = loop {
+        // A failed action's retry is due by the clock, not by a sweep.
+        let wake = machine.next_wake().map(|at| io.origin + at);
+        let observation = tokio::select! {
+            result = &mut fetch => break result,
+            _ = io.cancel.cancelled() => return None,
+            _ = sleep_until(wake) => Observation::Tick,
+            result = acted(&mut acting) => {
+                let Some((action, _)) = acting.take() else { continue };
+                Observation::ActionDone { action, result }
+            }
+            changed = io.sweeps.changed() => {
+                changed.ok()?;
+                let row = io.sweeps.borrow_and_update().as_ref().map(|s| seen(machine, s, io.id));
+                let Some(row) = row else { continue };
+                Observation::Status(row)
+            }
+        };
+        let outputs = machine.observe(now(io.origin), observation);
+        for output in write_ahead(machine, io, outputs).await {
+            match output {
+                Output::Event(kind) => {
+                    let _ = io.events.send(Event::now(kind)).await;
+                }
+                Output::Checkpoint => {}
+                Output::Act(action) if acting.is_none() => {
+                    acting = Some((action, start_action(io, action).await));
+                }
+                later => pending.push_back(later),
+            }
+        }
+    };
+    // An action that went out beside the fetch is seen through before the fetch's answer.
+    if let Some((action, acting)) = acting {
+        let result = tokio::select! {
+            result = acting => result,
+            _ = io.cancel.cancelled() => return None,
+        };
+        let outputs = machine.observe(now(io.origin), Observation::ActionDone { action, result });
+        pending.extend(write_ahead(machine, io, outputs).await);
+    }
+    Some(result)
+}
+
 /// Our row of a sweep, after telling the machine how busy the fleet is.
 fn seen(machine: &mut MonitorMachine, sweep: &Sweep, id: u64) -> Option<Instance> {
     machine.set_fleet_running(sweep.running);
@@ -188,7 +240,7 @@ async fn write_ahead<A: Api>(
     outputs
 }
 
-async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), crate::api::ApiError> {
+async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), ApiError> {
     match action {
         ActionKind::Stop => api.stop(id).await,
         ActionKind::Destroy => api.destroy(id).await,
