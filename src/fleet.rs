@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Api;
+use crate::api::{sanity, Api};
 use crate::config::settings::Budget;
 use crate::config::{InstanceSettings, Policy, Settings};
 use crate::cost::{BudgetWatch, Totals};
@@ -242,11 +242,15 @@ impl<A: Api> Supervisor<A> {
             .map_or(0.0, |d| d.as_secs_f64());
         let mut totals = Totals::default();
         for id in self.monitors.keys() {
-            let row = sweep.rows.get(id);
+            // The monitors say which fields were impossible; the budget only leaves them out.
+            let row = sweep
+                .rows
+                .get(id)
+                .map(|row| sanity::without_impossible(row.clone(), wall).0);
             totals.add(
-                &Status::of(row),
-                row.and_then(|r| r.dph_total),
-                row.and_then(|r| r.spend_usd(wall)),
+                &Status::of(row.as_ref()),
+                row.as_ref().and_then(|r| r.dph_total),
+                row.as_ref().and_then(|r| r.spend_usd(wall)),
             );
         }
         for kind in self.budget.check(&budget, &totals) {

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::lenient_json;
 use super::models::Reply;
 use super::ApiError;
 
@@ -40,7 +41,7 @@ pub(crate) fn classify(
     body: &str,
     now: SystemTime,
 ) -> Result<Value, ApiError> {
-    let json: Option<Value> = serde_json::from_str(body.trim()).ok();
+    let json: Option<Value> = lenient_json::parse(body.trim());
     let reply = json
         .as_ref()
         .filter(|v| v.is_object())

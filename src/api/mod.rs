@@ -6,9 +6,11 @@ mod classify;
 pub mod client;
 pub mod error;
 pub mod key;
+mod lenient_json;
 pub mod logs;
 pub mod models;
 pub mod primed;
+pub mod sanity;
 pub mod scrub;
 
 use std::future::Future;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::api::{ApiError, Instance};
+use crate::api::{sanity, ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::settings::Policy;
 use crate::monitor::actions::{ActionBook, Ctx};
@@ -73,6 +73,8 @@ pub struct MonitorMachine {
     exits: u32,
     /// The wall clock of the latest observation, for the summary's spend estimate.
     wall: f64,
+    /// The impossible fields of the rows, as last said (empty once a row makes sense again).
+    impossible: Vec<sanity::Field>,
 }
 
 impl MonitorMachine {
@@ -98,6 +100,7 @@ impl MonitorMachine {
             pace: PaceMeter::default(),
             exits: 0,
             wall: 0.0,
+            impossible: Vec::new(),
         }
     }
 
@@ -201,6 +204,7 @@ impl MonitorMachine {
     }
 
     fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
+        let row = row.map(|row| self.without_impossible(now, row, out));
         let status = Status::of(row.as_ref());
         let previous = self.status.take();
         let changed = previous.as_ref() != Some(&status);
@@ -252,6 +256,25 @@ impl MonitorMachine {
         if exited {
             self.exit(now, out);
         }
+    }
+
+    /// `row` without the numbers no real instance has (issue 17): guards must not stop a
+    /// healthy job over a `start_date` of 0. Said once while the row keeps lying.
+    fn without_impossible(&mut self, now: Now, row: Instance, out: &mut Batch) -> Instance {
+        let (row, bad) = sanity::without_impossible(row, now.wall);
+        if !bad.is_empty() && bad != self.impossible {
+            let names: Vec<&str> = bad.iter().map(|field| field.as_str()).collect();
+            out.event(EventKind::Note {
+                source: self.source.clone(),
+                message: format!(
+                    "the API sent impossible values ({}); guards and the budget ignore them \
+                     while the rows keep them",
+                    names.join(", ")
+                ),
+            });
+        }
+        self.impossible = bad;
+        row
     }
 
     /// A sweep showed the job ending or breaking: read the log soon. The queue decides how

@@ -4,6 +4,7 @@
 //! each test asserts the exact outcome — alive, memory bounded, no key, no action, an event.
 
 mod files;
+mod numbers;
 mod reads;
 mod secrets;
 
