@@ -53,9 +53,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {
             if !fatal.message.is_empty() {
-                eprintln!("vastfleet: {fatal}");
+                eprintln!("vastfleet: {}", without_the_key(&fatal.message));
             }
             ExitCode::from(fatal.code)
         }
+    }
+}
+
+/// The last net before an error is printed: a key pasted into the wrong place of the fleet
+/// file (or echoed by a server into a message nobody scrubbed) is quoted back by parsers.
+fn without_the_key(message: &str) -> std::borrow::Cow<'_, str> {
+    match vastfleet::api::key::resolve() {
+        Ok(key) => vastfleet::api::scrub::scrub(message, key.expose()),
+        Err(_) => std::borrow::Cow::Borrowed(message),
     }
 }

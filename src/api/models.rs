@@ -131,13 +131,29 @@ impl Reply {
     }
 }
 
+/// The longest text field kept from a reply: far above any real label, status message or
+/// signed URL, far below a 50 MB label copied into every sweep and every event.
+pub const TEXT_FIELD_CAP: usize = 64 * 1024;
+
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::String(s) => Some(capped_field(s)),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     })
+}
+
+fn capped_field(mut text: String) -> String {
+    if text.len() > TEXT_FIELD_CAP {
+        let end = (0..=TEXT_FIELD_CAP)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -149,11 +165,15 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
     .filter(|v| v.is_finite()))
 }
 
+/// 2^64, the first float past every u64.
+const U64_END: f64 = 18_446_744_073_709_551_616.0;
+
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
-                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                // `as` saturates: 1.8e22 would become u64::MAX, a real-looking id.
+                .filter(|f| (0.0..U64_END).contains(f) && f.fract() == 0.0)
                 .map(|f| f as u64)
         }),
         serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
@@ -194,6 +214,26 @@ mod tests {
         assert_eq!(inst.dph_total, Some(0.5));
         assert_eq!(inst.gpu_util, None);
         assert_eq!(inst.start_date, Some(1761008618.225));
+    }
+
+    #[test]
+    fn ids_outside_u64_are_missing_not_saturated() {
+        for id in ["1.8e22", "-1", "18446744073709551616", "2.5"] {
+            let inst: Instance = serde_json::from_str(&format!(r#"{{"id": {id}}}"#)).unwrap();
+            assert_eq!(inst.id, None, "id {id}");
+        }
+        let inst: Instance = serde_json::from_str(r#"{"id": 4.2e1}"#).unwrap();
+        assert_eq!(inst.id, Some(42));
+    }
+
+    #[test]
+    fn huge_text_fields_are_cut_at_the_cap() {
+        let label = "é".repeat(TEXT_FIELD_CAP);
+        let json = serde_json::json!({ "id": 1, "label": label }).to_string();
+        let inst: Instance = serde_json::from_str(&json).unwrap();
+        let kept = inst.label.unwrap();
+        assert!(kept.len() <= TEXT_FIELD_CAP + '…'.len_utf8());
+        assert!(kept.ends_with('…'));
     }
 
     #[test]

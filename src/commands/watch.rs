@@ -185,6 +185,9 @@ impl Plan {
                              port, e.g. --metrics 127.0.0.1:0"
                         ))
                         })?;
+                if let Some(warning) = metrics::exposure_warning(bound) {
+                    eprintln!("{warning}");
+                }
                 eprintln!("vastfleet: metrics on http://{bound}/metrics");
                 Some(metrics)
             }

@@ -123,7 +123,10 @@ pub struct InstanceSettings {
 impl InstanceSettings {
     /// The prefix of the instance's lines.
     pub fn display_label(&self) -> String {
-        self.label.clone().unwrap_or_else(|| self.id.to_string())
+        // A discovered instance's label comes from the API and may be megabytes long.
+        self.label
+            .as_deref()
+            .map_or_else(|| self.id.to_string(), crate::report::sanitize::short_label)
     }
 }
 

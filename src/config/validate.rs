@@ -350,7 +350,7 @@ pub(super) fn validate(
     text: &str,
     path: &Path,
 ) -> Result<Settings, ConfigError> {
-    let cx = Ctx { path, text };
+    let cx = Ctx::new(path, text);
     let (api, api_down_after) = api(&cx, file.api.as_ref())?;
     let defaults = parse_policy(
         &cx,

@@ -21,7 +21,7 @@ use crate::throttle::Change;
 use text::{Exposition, Kind};
 
 pub use metered::Metered;
-pub use serve::serve;
+pub use serve::{exposure_warning, serve};
 pub use text::{escape_label_value, CONTENT_TYPE};
 
 /// The `scope` of fleet-wide API errors and backoff (the status sweep); instances use their label.

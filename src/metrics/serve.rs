@@ -13,6 +13,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Metrics, CONTENT_TYPE};
 
+/// What to tell the user who asked for `addr`: the endpoint has no authentication and also
+/// serves the live view (labels, costs, log lines), so any address but loopback shares the
+/// fleet with whoever can reach the machine.
+pub fn exposure_warning(addr: SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "vastfleet: warning: --metrics {addr} is reachable from other machines, without \
+             authentication: anyone who can connect reads the fleet's metrics, statuses and \
+             log lines\n  help: use --metrics 127.0.0.1:{port} unless that is what you want \
+             (or put a reverse proxy with authentication in front)",
+            port = addr.port()
+        )
+    })
+}
+
 /// Binds `addr` and serves until `cancel` fires. Binding happens before this returns, so a
 /// taken port is a start-up error the caller can report, and port 0 yields the real address.
 /// `extra` routes (the live view's `/v1/...`) are served beside `/metrics`.

@@ -248,3 +248,23 @@ fn dry_runs_and_awkward_labels_render_safely() {
         "no raw newline leaks into a sample"
     );
 }
+
+#[test]
+fn only_loopback_metrics_addresses_go_without_a_warning() {
+    for quiet in ["127.0.0.1:9000", "[::1]:9000", "127.0.0.2:0"] {
+        assert_eq!(
+            super::exposure_warning(quiet.parse().unwrap()),
+            None,
+            "{quiet}"
+        );
+    }
+    let warning = super::exposure_warning("0.0.0.0:9184".parse().unwrap()).unwrap();
+    assert!(
+        warning.starts_with(
+            "vastfleet: warning: --metrics 0.0.0.0:9184 is reachable from other machines"
+        ),
+        "{warning}"
+    );
+    assert!(warning.contains("--metrics 127.0.0.1:9184"), "{warning}");
+    assert!(super::exposure_warning("[::]:9184".parse().unwrap()).is_some());
+}

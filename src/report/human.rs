@@ -11,7 +11,7 @@ use time::UtcOffset;
 use super::clock;
 use super::event::{Event, EventKind, Source};
 use super::message::{describe, shutdown_table};
-use super::sanitize::clean_line;
+use super::sanitize::{capped, clean_line, LOG_LINE_CAP, MESSAGE_CAP};
 use super::style::{highlight, label_color, paint_into, status_glyph};
 use crate::status::Status;
 use crate::throttle::Change;
@@ -148,6 +148,7 @@ impl HumanRenderer {
     fn write_message(&self, out: &mut String, kind: &EventKind) {
         if let EventKind::Log { line, history, .. } = kind {
             let line = clean_line(line);
+            let line = capped(&line, LOG_LINE_CAP);
             let base = if *history { DIM } else { Style::new() };
             if self.options.color && !self.options.highlight.is_empty() {
                 out.push_str(&highlight(&line, &self.options.highlight, base, MATCH));
@@ -157,7 +158,7 @@ impl HumanRenderer {
             return;
         }
         let text = describe(kind);
-        self.paint(out, tone(kind), &clean_line(&text));
+        self.paint(out, tone(kind), &capped(&clean_line(&text), MESSAGE_CAP));
     }
 
     fn paint(&self, out: &mut String, style: Style, text: &str) {

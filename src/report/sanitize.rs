@@ -46,6 +46,29 @@ pub fn clean_line(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The most characters of a label shown in the prefix (and carried in events): a label from the
+/// API can be megabytes, and the prefix of every line is padded to the widest one.
+pub const LABEL_CAP: usize = 64;
+
+/// The most characters of a log line the human stream prints; `--json` has the whole line (up
+/// to the reader's 1 MiB cap), and completion/failure patterns see all of it.
+pub const LOG_LINE_CAP: usize = 16 * 1024;
+
+/// The most characters of any other message the human stream prints (a host's status message,
+/// an error quoted from a reply).
+pub const MESSAGE_CAP: usize = 1024;
+
+/// `text` cut to `max` characters, saying how many more there were.
+pub fn capped(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let more = text[end..].chars().count();
+            Cow::Owned(format!("{}… [{more} more characters]", &text[..end]))
+        }
+    }
+}
+
 /// The line without its line end (`\n`, `\r\n` or a lone `\r`).
 pub(crate) fn without_line_end(line: &str) -> &str {
     let line = line.strip_suffix('\n').unwrap_or(line);
@@ -53,7 +76,25 @@ pub(crate) fn without_line_end(line: &str) -> &str {
 }
 
 fn is_unwanted(c: char) -> bool {
-    c.is_control() && c != '\t'
+    (c.is_control() && c != '\t') || is_bidi_control(c)
+}
+
+/// The bidirectional overrides, embeddings, isolates and marks: a line holding U+202E prints
+/// the rest of itself (and can make a label or a number read) backwards (the "Trojan Source"
+/// trick), so the human stream drops them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
+    )
+}
+
+/// A label cut to [`LABEL_CAP`] characters, with `…` where it was cut.
+pub fn short_label(label: &str) -> String {
+    match label.char_indices().nth(LABEL_CAP - 1) {
+        Some((end, _)) if label.chars().count() > LABEL_CAP => format!("{}…", &label[..end]),
+        _ => label.to_owned(),
+    }
 }
 
 /// Skips what follows an ESC, per ECMA-48: CSI, the string commands, or a short sequence of
@@ -130,6 +171,29 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(clean_line(raw), want, "input {raw:?}");
         }
+    }
+
+    #[test]
+    fn bidi_controls_are_dropped() {
+        assert_eq!(
+            clean_line("file\u{202e}txt.exe \u{2066}a\u{2069} \u{200f}b"),
+            "filetxt.exe a b"
+        );
+    }
+
+    #[test]
+    fn long_labels_are_cut_to_the_cap() {
+        let long = "x".repeat(LABEL_CAP + 10);
+        let short = short_label(&long);
+        assert_eq!(short.chars().count(), LABEL_CAP);
+        assert!(short.ends_with('…'));
+        assert_eq!(short_label(&"y".repeat(LABEL_CAP)), "y".repeat(LABEL_CAP));
+    }
+
+    #[test]
+    fn capped_text_says_how_much_was_left_out() {
+        assert!(matches!(capped("short", 5), Cow::Borrowed("short")));
+        assert_eq!(capped("ünïcödé", 3), "ünï… [4 more characters]");
     }
 
     #[test]

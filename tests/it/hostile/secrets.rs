@@ -51,3 +51,24 @@ async fn an_invalid_api_url_is_shown_without_its_credentials() {
         assert_no_key(&stderr, "stderr");
     }
 }
+
+#[tokio::test]
+async fn a_key_pasted_into_the_fleet_file_is_not_quoted_back() {
+    let server = Hostile::start(Script::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::fleet_file(
+        dir.path(),
+        &format!("[[instance]]\nid = 1\nmax_cost = \"{KEY}\"\n"),
+    );
+    for args in [&["check"][..], &["watch"], &["status"]] {
+        let output = server.command(dir.path(), args).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("fleet.toml:3:12: invalid type: string"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("<redacted>"), "{stderr}");
+        assert_no_key(&stderr, "stderr");
+    }
+}
