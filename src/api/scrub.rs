@@ -20,7 +20,39 @@ pub fn scrub<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     if secret.is_empty() || !text.contains(secret) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.replace(secret, REDACTED))
+    if secret.chars().count() >= WHOLE_WORD_BELOW {
+        return Cow::Owned(text.replace(secret, REDACTED));
+    }
+    scrub_whole_words(text, secret)
+}
+
+/// A secret shorter than this is scrubbed only where it stands as a word of its own: a key
+/// like "k" (a test key, a placeholder) would otherwise turn every "working" into
+/// "wor<redacted>ing". Real keys are 64 characters and are scrubbed wherever they appear.
+const WHOLE_WORD_BELOW: usize = 8;
+
+fn scrub_whole_words<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices(secret) {
+        if at < copied {
+            continue;
+        }
+        let end = at + secret.len();
+        let before = text[..at].chars().next_back();
+        let after = text[end..].chars().next();
+        if !is_word(before) && !is_word(after) {
+            out.push_str(&text[copied..at]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 /// A reply body with the secret gone from its raw text and from every string it decodes to.

@@ -107,3 +107,15 @@ fn urls_are_shown_without_userinfo_query_or_fragment() {
         201
     );
 }
+
+#[test]
+fn a_very_short_key_is_scrubbed_only_as_a_word_of_its_own() {
+    assert_eq!(
+        scrub("no working API; key=k, Bearer k", "k"),
+        "no working API; key=<redacted>, Bearer <redacted>"
+    );
+    assert!(matches!(scrub("check the URL", "k"), Cow::Borrowed(_)));
+    assert_eq!(scrub("k", "k"), "<redacted>");
+    let long = "abcdefgh12";
+    assert_eq!(scrub("xx abcdefgh12yy", long), "xx <redacted>yy");
+}
