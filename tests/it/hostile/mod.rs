@@ -7,6 +7,7 @@ mod files;
 mod numbers;
 mod reads;
 mod secrets;
+mod waits;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,8 @@ pub struct Script {
     pub paging: Paging,
     pub logs_reply: LogsReply,
     pub log_body: LogBody,
+    /// The list calls with these numbers (the first is 1) answer 429 with this `Retry-After`.
+    pub list_429s: (std::ops::Range<u64>, &'static str),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,7 @@ impl Default for Script {
             paging: Paging::Single,
             logs_reply: LogsReply::Url,
             log_body: LogBody::Text("boot\nworking\n".into()),
+            list_429s: (0..0, ""),
         }
     }
 }
@@ -154,6 +158,15 @@ async fn list(
         seen.list_calls += 1;
         seen.list_calls
     };
+    let (storm, retry_after) = server.script.list_429s.clone();
+    if storm.contains(&page) {
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after)],
+            r#"{"error": "rate_limit_exceeded", "msg": "slow down"}"#,
+        )
+            .into_response();
+    }
     let after = query
         .0
         .iter()
