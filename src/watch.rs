@@ -240,7 +240,7 @@ fn spawn_view(board: Board, shutdown: CancellationToken) -> JoinHandle<std::io::
     tokio::spawn(async move {
         let first = board.snapshot(std::time::SystemTime::now());
         let app = crate::top::app::App {
-            title: "vastfleet watch",
+            inside_watcher: true,
             ..Default::default()
         };
         let view = crate::top::run(Feed::Board(board), app, first, shutdown.clone());

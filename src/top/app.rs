@@ -62,8 +62,9 @@ pub enum Request {
 
 #[derive(Debug, Clone)]
 pub struct App {
-    /// The header's first words: which command draws the view.
-    pub title: &'static str,
+    /// `watch --tui`: the view is the watcher's own, so quitting stops the watcher (and the
+    /// header and help say so); `top` only looks at a watcher running elsewhere.
+    pub inside_watcher: bool,
     pub mode: Mode,
     pub sort: Sort,
     pub filter: String,
@@ -78,7 +79,7 @@ pub struct App {
 impl Default for App {
     fn default() -> Self {
         App {
-            title: "vastfleet top",
+            inside_watcher: false,
             mode: Mode::Table,
             sort: Sort::Cost,
             filter: String::new(),

@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &FleetSnapshot, now: f64) {
     }
     frame.render_widget(Paragraph::new(footer_line(app)), footer);
     if app.mode == Mode::Help {
-        draw_help(frame, body);
+        draw_help(frame, body, app.inside_watcher);
     }
 }
 
@@ -43,7 +43,11 @@ fn header_lines(app: &App, snapshot: &FleetSnapshot, now: f64) -> Vec<Line<'stat
     let file = snapshot.fleet_file.as_deref().unwrap_or("--id");
     let first = format!(
         "{} · {file} · {} instances: {} · ${:.2}/hr · spent ${:.2}",
-        app.title,
+        if app.inside_watcher {
+            "vastfleet watch"
+        } else {
+            "vastfleet top"
+        },
         totals.instances,
         by_status.join(", "),
         totals.dph_running,
@@ -250,28 +254,45 @@ fn footer_line(app: &App) -> Line<'static> {
     }
 }
 
-const HELP: [&str; 9] = [
+const HELP: [&str; 7] = [
     "↑ ↓  j k     select an instance (PgUp/PgDn, g/G: jump)",
     "Enter        its recent log, followed live (Esc back)",
     "/            filter by label, id, status, GPU or last line",
     "s            sort: cost, status, log age, label",
     "Esc          clear the filter",
-    "q  Ctrl+C    quit (the watcher keeps running)",
     "",
     "C/F: completions / failed actions. LOG: time since the last new line.",
-    "Read from the running watcher: no API call, no key.",
 ];
 
-fn draw_help(frame: &mut Frame, area: Rect) {
-    let width = (HELP.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 4) as u16;
-    let height = HELP.len() as u16 + 2;
+/// The help lines that differ between `top` and `watch --tui`.
+fn help_for(inside_watcher: bool) -> [&'static str; 2] {
+    if inside_watcher {
+        [
+            "q  Ctrl+C    stop watching (in order, with the summary)",
+            "The watcher's own view: `vastfleet top` shows it elsewhere too.",
+        ]
+    } else {
+        [
+            "q  Ctrl+C    quit (the watcher keeps running)",
+            "Read from the running watcher: no API call, no key.",
+        ]
+    }
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, inside_watcher: bool) {
+    let [quit, source] = help_for(inside_watcher);
+    let mut help: Vec<&str> = HELP.to_vec();
+    help.insert(5, quit);
+    help.push(source);
+    let width = (help.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 4) as u16;
+    let height = help.len() as u16 + 2;
     let popup = Rect {
         x: area.x + area.width.saturating_sub(width) / 2,
         y: area.y + area.height.saturating_sub(height) / 2,
         width: width.min(area.width),
         height: height.min(area.height),
     };
-    let lines: Vec<Line> = HELP.iter().map(|l| Line::from(format!(" {l}"))).collect();
+    let lines: Vec<Line> = help.iter().map(|l| Line::from(format!(" {l}"))).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")),

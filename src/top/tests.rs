@@ -311,3 +311,30 @@ fn enter_opens_the_log_pane_which_follows_new_lines() {
     app.key(key(KeyCode::Esc), &snapshot);
     assert_eq!((app.mode, app.following()), (Mode::Table, None));
 }
+
+#[test]
+fn help_and_header_say_whether_quitting_stops_the_watcher() {
+    let snapshot = fleet();
+    let mut top = App::default();
+    top.key(key(KeyCode::Char('?')), &snapshot);
+    let lines = screen(&top, &snapshot, 110, 16);
+    assert!(lines[0].starts_with("vastfleet top · fleet.toml"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("q  Ctrl+C    quit (the watcher keeps running)")));
+    assert!(lines.iter().any(|l| l.contains("no API call, no key.")));
+
+    let mut inside = App {
+        inside_watcher: true,
+        ..App::default()
+    };
+    inside.key(key(KeyCode::Char('?')), &snapshot);
+    let lines = screen(&inside, &snapshot, 110, 16);
+    assert!(lines[0].starts_with("vastfleet watch · fleet.toml"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("q  Ctrl+C    stop watching (in order, with the summary)")));
+    assert!(!lines.iter().any(|l| l.contains("keeps running")));
+    inside.key(key(KeyCode::Char('x')), &snapshot);
+    assert_eq!(inside.mode, Mode::Table, "any key closes the help");
+}

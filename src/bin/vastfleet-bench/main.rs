@@ -7,12 +7,14 @@
 //!
 //!     cargo build --release
 //!     target/release/vastfleet-bench --n 10,100,1000 --seconds 600
+//!     target/release/vastfleet-bench --top-seconds 120      # issue 15: top's cost
 
 mod baseline;
 mod jobs;
 mod measure;
 mod procstat;
 mod startup;
+mod top;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -74,6 +76,13 @@ struct Args {
     /// a tenth of it (issue 17: 100,000 in under 2 s; 0: the ordinary table instead).
     #[arg(long, default_value_t = 0)]
     startup: usize,
+    /// Run only the `top` figure this long (issue 15): one watcher of --top-n instances, its
+    /// CPU without and with a reader doing what `top` does, and that reader's frame time
+    /// (0: the ordinary table instead).
+    #[arg(long, default_value_t = 0)]
+    top_seconds: u64,
+    #[arg(long, default_value_t = 1000)]
+    top_n: usize,
 }
 
 /// The self-tuning check's server limit and configured ceiling.
@@ -123,6 +132,9 @@ fn drive(args: &Args) -> Result<(), String> {
     }
     if args.startup > 0 {
         return startup::run(dir.path(), args.startup);
+    }
+    if args.top_seconds > 0 {
+        return top::run(dir.path(), args);
     }
     println!(
         "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines (gaps: markers, lines) | peak RSS | CPU |"
