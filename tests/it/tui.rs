@@ -168,3 +168,34 @@ async fn without_a_watcher_or_a_terminal_the_view_says_why_and_exits_2() {
     assert!(stderr.contains("--tui draws on a terminal"), "{stderr}");
     assert_eq!(sim.stats().calls("list"), 0, "refused before watching");
 }
+
+/// SIGTERM ends `watch --tui` as Ctrl+C does: the view goes, the terminal comes back, the
+/// summary follows on it, status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_watch_tui_in_order_too() {
+    let sim = two_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let mut view = Pty::start(dir.path(), Some(&sim), "watch --tui");
+    view.wait_for(&["vastfleet watch", "alpha", "beta"]).await;
+    // The watcher's pid is the lock file's first line (the pty's own child is `script`).
+    let lock = std::fs::read_to_string(dir.path().join(".fleet.toml.state.json.lock")).unwrap();
+    let pid = lock.lines().next().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, rest) = view.type_and_finish(b"").await;
+    assert!(status.success(), "{status:?}: {rest}");
+    let restored = rest
+        .find(LEAVE_ALTERNATE)
+        .unwrap_or_else(|| panic!("the alternate screen is left: {rest:?}"));
+    let summary = rest
+        .find("shutting down")
+        .unwrap_or_else(|| panic!("the summary is printed: {rest:?}"));
+    assert!(
+        restored < summary,
+        "the summary comes after the view is gone"
+    );
+}
