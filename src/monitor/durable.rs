@@ -32,6 +32,10 @@ pub struct DurableState {
     pub failures: u32,
     /// Exits of the container while it was meant to run.
     pub exits: u32,
+    /// A failure (log match or exit) was acted on and the instance has not run again since:
+    /// further failures of that episode (the Traceback the last log read brings after a
+    /// crash) are reported but not acted on again.
+    pub failure_episode: bool,
     /// The number of a completion found but not yet reported: its result URL is awaited.
     pub pending_completion: Option<u32>,
     /// Every action asked for, in order.
@@ -106,6 +110,7 @@ mod tests {
             old_failures: 1,
             failures: 2,
             exits: 1,
+            failure_episode: true,
             pending_completion: Some(2),
             actions: vec![
                 ActionRecord {

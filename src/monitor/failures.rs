@@ -31,6 +31,18 @@ pub fn exited_while_meant_to_run(
         && row.is_some_and(intends_running)
 }
 
+/// Running and meant to: started (again) by someone. A container still `running` while our
+/// stop takes effect (`intended_status` already stopped) is not.
+pub fn running_as_meant(status: Option<&Status>, row: Option<&Instance>) -> bool {
+    status == Some(&Status::Running) && row.is_some_and(intends_running)
+}
+
+/// Whether a failure gets its policy's action: always, unless a failure was acted on already
+/// in this episode and the instance has not been started again since.
+pub fn acts(episode_open: bool, status: Option<&Status>, row: Option<&Instance>) -> bool {
+    !episode_open || running_as_meant(status, row)
+}
+
 pub fn log_failure(
     source: &Source,
     row: Option<&Instance>,

@@ -71,6 +71,8 @@ pub struct MonitorMachine {
     pace: PaceMeter,
     /// Exits of the container while meant to run (durable).
     exits: u32,
+    /// See [`DurableState::failure_episode`].
+    failure_episode: bool,
     /// The wall clock of the latest observation, for the summary's spend estimate.
     wall: f64,
     /// The impossible fields of the rows, as last said (empty once a row makes sense again).
@@ -99,6 +101,7 @@ impl MonitorMachine {
             busy_at_start: None,
             pace: PaceMeter::default(),
             exits: 0,
+            failure_episode: false,
             wall: 0.0,
             impossible: Vec::new(),
         }
@@ -118,6 +121,7 @@ impl MonitorMachine {
         machine.actions = ActionBook::new(state.actions);
         machine.status = state.last_status;
         machine.exits = state.exits;
+        machine.failure_episode = state.failure_episode;
         machine
     }
 
@@ -181,6 +185,7 @@ impl MonitorMachine {
             last_status: self.status.clone(),
             guard_episodes: self.episodes.names(),
             exits: self.exits,
+            failure_episode: self.failure_episode,
             ..DurableState::default()
         };
         self.logs.write_durable(&mut state);
@@ -248,6 +253,10 @@ impl MonitorMachine {
             row.as_ref(),
             idle_below,
         );
+        let started = failures::running_as_meant(Some(&status), row.as_ref());
+        if changed && started && std::mem::take(&mut self.failure_episode) {
+            out.checkpoint(); // started again: the next failure is a new episode
+        }
         let exited = failures::exited_while_meant_to_run(previous.as_ref(), &status, row.as_ref());
         self.status = Some(status);
         if row.is_some() {
@@ -365,7 +374,7 @@ impl MonitorMachine {
         let trigger = Trigger::Exited(self.exits);
         out.event(event);
         if let Some(kind) = self.policy.on_exit {
-            self.act_for(kind, trigger, out);
+            self.act_on_failure(kind, trigger, out);
         }
     }
 
@@ -375,8 +384,26 @@ impl MonitorMachine {
         };
         out.event(event);
         if let Some(kind) = self.policy.on_failure {
-            self.act_for(kind, Trigger::Failure(count), out);
+            self.act_on_failure(kind, Trigger::Failure(count), out);
         }
+    }
+
+    /// One action per failure episode (issue 13): once a failure was acted on, more failures
+    /// while the instance is down (an exit, then the Traceback its last log read brings) are
+    /// the same failure. One seen while it still runs is acted on: the instance was started
+    /// again, or the first action has not taken (its verification would retry it anyway).
+    fn act_on_failure(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
+        if !failures::acts(
+            self.failure_episode,
+            self.status.as_ref(),
+            self.row.as_ref(),
+        ) {
+            return;
+        }
+        if !std::mem::replace(&mut self.failure_episode, true) {
+            out.checkpoint();
+        }
+        self.act_for(kind, trigger, out);
     }
 
     fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Batch) {

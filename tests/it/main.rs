@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod engine;
 mod everyday;
+mod failures;
 mod fake;
 mod fidelity;
 mod fleet_file;

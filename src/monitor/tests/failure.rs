@@ -351,3 +351,55 @@ fn outbid_needs_a_running_instance_stopped_without_being_asked() {
     let mut h = Harness::started(&["a"]);
     assert!(guards_fired(&h.status(5, Some("stopped"))).is_empty());
 }
+
+fn acts(out: &[Output]) -> usize {
+    out.iter().filter(|o| matches!(o, Output::Act(_))).count()
+}
+
+fn failures_in(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::Event(EventKind::Failure { .. })))
+        .count()
+}
+
+#[test]
+fn the_traceback_after_a_crash_is_the_same_episode_even_across_a_restart() {
+    let both = Policy {
+        on_exit: Some(Stop),
+        on_failure: Some(Stop),
+        ..failing_policy()
+    };
+    let (mut h, _) = running_with(both.clone(), &["boot"]);
+    let out = h.status(7, Some("exited"));
+    assert_eq!(acts(&out), 1, "{out:?}");
+    h.done(8, Stop, Ok(()));
+    // The last look at the log brings the Traceback that caused the exit.
+    let out = h.logs(9, &["boot", "Traceback (most recent call last):"]);
+    assert_eq!(failures_in(&out), 1, "reported: {out:?}");
+    assert_eq!(acts(&out), 0, "but not a second stop: {out:?}");
+    assert!(h.m.durable().failure_episode);
+
+    // A watcher restarted meanwhile remembers the episode.
+    let saved = serde_json::to_string(&h.m.durable()).unwrap();
+    let mut r = Harness {
+        m: MonitorMachine::resume(
+            source(),
+            both,
+            MachineOptions::default(),
+            serde_json::from_str(&saved).unwrap(),
+        ),
+    };
+    let out = r.status(20, Some("stopped"));
+    assert_eq!(acts(&out), 0, "{out:?}");
+    // Started again and failing again: a new episode, a new stop.
+    r.status(30, Some("running"));
+    assert!(!r.m.durable().failure_episode);
+    let out = r.status(40, Some("exited"));
+    assert_eq!(acts(&out), 1, "{out:?}");
+    assert_eq!(
+        r.m.durable().actions.len(),
+        2,
+        "one action per episode: {:?}",
+        r.m.durable().actions
+    );
+}
