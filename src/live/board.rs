@@ -78,6 +78,7 @@ struct Tracked {
     last_new_line_at: Option<SystemTime>,
     log_lines: u64,
     completions: u32,
+    failures: u32,
     failed_actions: u32,
     guard: Option<GuardView>,
     actions: VecDeque<ActionView>,
@@ -283,6 +284,7 @@ impl Tracked {
             }
             EventKind::Log { line, history, .. } => self.push_line(line, *history, at),
             EventKind::Completion { .. } => self.completions += 1,
+            EventKind::Failure { .. } => self.failures += 1,
             EventKind::Action {
                 action,
                 ok,
@@ -356,6 +358,7 @@ impl Tracked {
             last_line_at: self.last_new_line_at.map(epoch_seconds),
             log_lines: self.log_lines,
             completions: self.completions,
+            failures: self.failures,
             failed_actions: self.failed_actions,
             guard: self.guard.clone(),
             actions: self.actions.iter().cloned().collect(),
@@ -382,6 +385,7 @@ pub fn totals(instances: &[InstanceView]) -> Totals {
         }
         totals.spend_usd += instance.spend_usd.unwrap_or(0.0);
         totals.completions += u64::from(instance.completions);
+        totals.failures += u64::from(instance.failures);
     }
     totals
 }

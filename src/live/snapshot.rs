@@ -54,6 +54,9 @@ pub struct InstanceView {
     pub log_lines: u64,
     /// New completions this session.
     pub completions: u32,
+    /// Job failures this session (new failure-pattern matches and exits while meant to run).
+    #[serde(default)]
+    pub failures: u32,
     /// Actions that failed this session (API errors on stop/destroy).
     pub failed_actions: u32,
     /// The last guard that fired.
@@ -96,6 +99,8 @@ pub struct Totals {
     /// The sum of the instances' spend estimates.
     pub spend_usd: f64,
     pub completions: u64,
+    #[serde(default)]
+    pub failures: u64,
 }
 
 /// The API as the watcher meets it.

@@ -96,6 +96,19 @@ fn alpha_story(board: &Board) {
             },
         ),
         event(
+            123,
+            EventKind::Failure {
+                source: alpha.clone(),
+                reason: crate::report::event::FailureReason::Log,
+                count: 1,
+                line: Some("Traceback (most recent call last):".into()),
+                context: Vec::new(),
+                gpu: None,
+                dph_total: None,
+                run: None,
+            },
+        ),
+        event(
             124,
             EventKind::ApiError {
                 source: Some(alpha.clone()),
@@ -126,7 +139,10 @@ fn the_snapshot_is_the_stream_folded() {
     assert_eq!(alpha.message.as_deref(), Some("success,\trunning"));
     assert_eq!(alpha.last_line.as_deref(), Some("epoch 2"));
     assert_eq!(alpha.last_line_at, Some(120.0));
-    assert_eq!((alpha.log_lines, alpha.completions), (2, 1));
+    assert_eq!(
+        (alpha.log_lines, alpha.completions, alpha.failures),
+        (2, 1, 1)
+    );
     assert_eq!(alpha.failed_actions, 1);
     assert_eq!(
         alpha.actions,
@@ -159,7 +175,10 @@ fn the_snapshot_is_the_stream_folded() {
         snapshot.totals.by_status.iter().collect::<Vec<_>>(),
         [(&"running".to_owned(), &1), (&"stopped".to_owned(), &1)]
     );
-    assert_eq!(snapshot.totals.completions, 1);
+    assert_eq!(
+        (snapshot.totals.completions, snapshot.totals.failures),
+        (1, 1)
+    );
     assert_eq!(snapshot.api.health, ApiHealth::Ok);
 
     let log = board.log(1).unwrap();
@@ -368,7 +387,7 @@ async fn the_socket_serves_the_snapshot_the_log_and_the_event_stream() {
             assert!(n > 0);
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-        assert!(text.contains("id: 10"), "sequence numbers go on: {text}");
+        assert!(text.contains("id: 11"), "sequence numbers go on: {text}");
     }
 
     // Filtered by instance: beta's events only (there are none yet).

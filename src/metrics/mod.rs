@@ -64,6 +64,8 @@ struct Live {
 #[derive(Debug, Default)]
 struct InstanceCounters {
     completions: u64,
+    /// Job failures by reason ("log", "exited").
+    failures: BTreeMap<&'static str, u64>,
     log_lines: u64,
     guards: BTreeMap<String, u64>,
     /// Keyed by (action, ok) where ok is "true", "false" or "dry_run".
@@ -108,6 +110,13 @@ impl Metrics {
                     state.touch(source).dph = Some(*dph);
                 }
                 state.counters(source).completions += 1;
+            }
+            EventKind::Failure { source, reason, .. } => {
+                *state
+                    .counters(source)
+                    .failures
+                    .entry(reason.as_str())
+                    .or_default() += 1;
             }
             EventKind::Action {
                 source,
@@ -335,6 +344,21 @@ impl State {
         );
         for (id, label, c) in series().filter(|(_, _, c)| c.completions > 0) {
             family.sample(&[("instance", &id), ("label", label)], c.completions as f64);
+        }
+
+        let mut family = text.family(
+            "vastfleet_failures_total",
+            Kind::Counter,
+            "Job failures: new matches of the failure pattern (reason=log) and containers that \
+             exited while meant to run (reason=exited).",
+        );
+        for (id, label, c) in series() {
+            for (reason, n) in &c.failures {
+                family.sample(
+                    &[("instance", &id), ("label", label), ("reason", reason)],
+                    *n as f64,
+                );
+            }
         }
 
         let mut family = text.family(

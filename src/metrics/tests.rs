@@ -49,14 +49,14 @@ fn an_empty_registry_still_declares_every_family_once() {
     let text = Metrics::new().render();
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
     let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
-    assert_eq!(types.len(), 16);
-    assert_eq!(helps, 16);
+    assert_eq!(types.len(), 17);
+    assert_eq!(helps, 17);
     let mut names: Vec<&str> = types
         .iter()
         .map(|l| l.split(' ').nth(2).unwrap_or(""))
         .collect();
     names.dedup();
-    assert_eq!(names.len(), 16, "no family is declared twice");
+    assert_eq!(names.len(), 17, "no family is declared twice");
     assert!(names.iter().all(|n| n.starts_with("vastfleet_")));
     assert_eq!(
         samples(&text),
@@ -92,6 +92,16 @@ fn events_become_series_in_a_stable_order() {
                 result_url: None,
                 gpu: None,
                 dph_total: Some(0.4),
+                run: None,
+            },
+            EventKind::Failure {
+                source: src(20, "b"),
+                reason: crate::report::event::FailureReason::Exited,
+                count: 1,
+                line: None,
+                context: Vec::new(),
+                gpu: None,
+                dph_total: None,
                 run: None,
             },
             EventKind::Guard {
@@ -145,6 +155,7 @@ fn events_become_series_in_a_stable_order() {
             r#"vastfleet_instance_dph{instance="20",label="b"} 1.25"#,
             r#"vastfleet_instance_spend_usd{instance="20",label="b"} 3.5"#,
             r#"vastfleet_completions_total{instance="3",label="a"} 1"#,
+            r#"vastfleet_failures_total{instance="20",label="b",reason="exited"} 1"#,
             r#"vastfleet_guard_firings_total{instance="20",label="b",guard="runtime"} 1"#,
             r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="false"} 1"#,
             r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="true"} 1"#,

@@ -171,11 +171,8 @@ fn cells(instance: &InstanceView, narrow: bool, now: f64) -> Vec<Cell<'static>> 
     }
     let uptime = instance.started_at.map_or_else(dash, |s| age(now - s));
     let log_age = instance.last_line_at.map_or_else(dash, |t| age(now - t));
-    let problem = instance.error.is_some() || instance.failed_actions > 0;
-    let done = Cell::from(format!(
-        "{}/{}",
-        instance.completions, instance.failed_actions
-    ));
+    let problem = instance.error.is_some() || instance.failed_actions > 0 || instance.failures > 0;
+    let done = Cell::from(format!("{}/{}", instance.completions, instance.failures));
     let done = if problem {
         done.style(Style::new().fg(Color::Red))
     } else {
@@ -261,7 +258,7 @@ const HELP: [&str; 7] = [
     "s            sort: cost, status, log age, label",
     "Esc          clear the filter",
     "",
-    "C/F: completions / failed actions. LOG: time since the last new line.",
+    "C/F: completions / job failures (red: also a failed action or an API error). LOG: time since the last new line.",
 ];
 
 /// The help lines that differ between `top` and `watch --tui`.
