@@ -27,6 +27,23 @@ pub fn describe(settings: &Settings) -> String {
         )),
         None => {}
     }
+    let budget = [
+        settings
+            .budget
+            .max_dph
+            .map(|max| format!("at most ${max:.2}/hr")),
+        settings
+            .budget
+            .max_spend
+            .map(|max| format!("at most ${max:.2} spent")),
+    ];
+    let budget: Vec<String> = budget.into_iter().flatten().collect();
+    if !budget.is_empty() {
+        out.push_str(&format!(
+            "budget     {} (alerts, never actions)\n",
+            budget.join(" · ")
+        ));
+    }
     for target in &settings.notify {
         out.push_str(&format!(
             "notify     {} as {} on {}\n",
@@ -48,6 +65,8 @@ pub fn describe(settings: &Settings) -> String {
         "TAIL",
         "HISTORY",
         "ON COMPLETE",
+        "ON FAILURE",
+        "ON EXIT",
         "GUARDS",
     ]
     .map(String::from)
@@ -62,6 +81,12 @@ pub fn describe(settings: &Settings) -> String {
             p.tail.to_string(),
             p.history.map_or_else(|| "all".into(), |h| h.to_string()),
             action(p.on_complete).to_string(),
+            // Without a `failure` pattern there is nothing for `on_failure` to act on.
+            p.failure
+                .as_ref()
+                .map_or("-", |_| action(p.on_failure))
+                .to_string(),
+            action(p.on_exit).to_string(),
             guards(&p.guards),
         ]);
     }
@@ -78,8 +103,19 @@ fn patterns(settings: &Settings) -> String {
         quoted(base.completion.as_str()),
         quoted(base.result.as_str())
     );
+    if let Some(failure) = &base.failure {
+        out.push_str(&format!("failure    {}\n", quoted(failure.as_str())));
+    }
     for instance in &settings.instances {
         let p: &Policy = &instance.policy;
+        let own = p.failure.as_ref().map(|f| f.as_str());
+        if own != base.failure.as_ref().map(|f| f.as_str()) {
+            out.push_str(&format!(
+                "  {} failure    {}\n",
+                instance.id,
+                own.map_or_else(|| "none".to_owned(), quoted)
+            ));
+        }
         if p.completion.as_str() != base.completion.as_str() {
             out.push_str(&format!(
                 "  {} completion {}\n",

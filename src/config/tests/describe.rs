@@ -49,9 +49,9 @@ api        http://127.0.0.1:9 (fleet file or --api-url) · at most 2 calls/s, bu
 discover   instances labelled \"train-*\"
 notify     https://hooks.slack.com/… as slack on completion, failure, action, guard, budget, gone, api_down
 
-ID        LABEL       EVERY  BACKOFF  TAIL  HISTORY  ON COMPLETE  GUARDS
-28421359  sdxl-train  5s     1m       200   10       destroy      runtime 12h, cost $5.00 → destroy
-7         -           30s    1m       200   0        stop         cost $1.50, idle <5% 20m → report only; warn 1day before contract end
+ID        LABEL       EVERY  BACKOFF  TAIL  HISTORY  ON COMPLETE  ON FAILURE  ON EXIT  GUARDS
+28421359  sdxl-train  5s     1m       200   10       destroy      -           none     runtime 12h, cost $5.00 → destroy
+7         -           30s    1m       200   0        stop         -           none     cost $1.50, idle <5% 20m → report only; warn 1day before contract end
 
 completion 'SUCCESS! NEW processing completed'
 result     'https?://\\S+'
@@ -65,4 +65,36 @@ fn an_empty_fleet_says_how_to_add_one() {
     let settings =
         Settings::from_toml("[api]\nurl = \"https://x.io\"\n", Path::new("f.toml")).unwrap();
     assert!(describe(&settings).ends_with("\nno instances yet: add one with `vastfleet add ID`\n"));
+}
+
+#[test]
+fn the_summary_shows_failure_rules_and_the_budget() {
+    let text = "[defaults]\nfailure = 'Traceback'\non_exit = \"stop\"\n[budget]\nmax_dph = 5\n\
+                max_spend = 100\n[[instance]]\nid = 1\n[[instance]]\nid = 2\nfailure = 'OOM'\n\
+                on_failure = \"destroy\"\n";
+    let settings = Settings::from_toml(text, Path::new("fleet.toml")).unwrap();
+    let summary = describe(&settings);
+    assert!(
+        summary.contains(
+            "budget     at most $5.00/hr · at most $100.00 spent (alerts, never actions)\n"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("ON FAILURE  ON EXIT"), "{summary}");
+    assert!(
+        summary.contains("\nfailure    'Traceback'\n  2 failure    'OOM'\n"),
+        "{summary}"
+    );
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with(['1', '2']))
+        .collect();
+    assert!(
+        rows[0].contains("stop         stop        stop"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("stop         destroy     stop"),
+        "{rows:?}"
+    );
 }
