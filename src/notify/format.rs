@@ -2,6 +2,7 @@
 //! Discord's `{"text"}`/`{"content"}`, and ntfy's plain body with `Title`/`Tags` headers. The
 //! text formats share one human line per notification.
 
+use crate::report::words::truncate;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -337,15 +338,6 @@ fn slack_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 fn elapsed(since: SystemTime, until: SystemTime) -> Duration {

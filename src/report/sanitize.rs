@@ -91,10 +91,7 @@ fn is_bidi_control(c: char) -> bool {
 
 /// A label cut to [`LABEL_CAP`] characters, with `…` where it was cut.
 pub fn short_label(label: &str) -> String {
-    match label.char_indices().nth(LABEL_CAP - 1) {
-        Some((end, _)) if label.chars().count() > LABEL_CAP => format!("{}…", &label[..end]),
-        _ => label.to_owned(),
-    }
+    super::words::truncate(label, LABEL_CAP)
 }
 
 /// Skips what follows an ESC, per ECMA-48: CSI, the string commands, or a short sequence of

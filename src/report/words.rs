@@ -21,6 +21,28 @@ const UNITS: [(&str, u64); 5] = [
     ("ms", 1),
 ];
 
+/// `text` cut to `max` characters, the last of them `…` when anything was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    kept.push('…');
+    kept
+}
+
+/// A duration for a narrow column, in whole units: `30s`, `42m`, `5h12m`, `3d4h`.
+pub fn column_duration(duration: Duration) -> String {
+    let s = duration.as_secs();
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h{m}m"),
+        (d, h, _) => format!("{d}d{h}h"),
+    }
+}
+
 /// A duration to two significant figures in the largest unit it reaches: `450ms`, `4.5s`,
 /// `45s`, `2.5m`, `1.5h`, `3d`. Precise enough to read at a glance, short enough for a line.
 pub fn duration(d: Duration) -> String {
@@ -57,6 +79,20 @@ fn two_significant(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(column_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(column_duration(Duration::from_secs(42 * 60)), "42m");
+        assert_eq!(
+            column_duration(Duration::from_secs(5 * 3600 + 720)),
+            "5h12m"
+        );
+        assert_eq!(
+            column_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)),
+            "3d4h"
+        );
+    }
 
     #[test]
     fn plurals() {

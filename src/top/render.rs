@@ -304,11 +304,5 @@ pub fn age(seconds: f64) -> String {
     } else {
         0
     };
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h{m}m"),
-        (d, h, _) => format!("{d}d{h}h"),
-    }
+    crate::report::words::column_duration(std::time::Duration::from_secs(s))
 }

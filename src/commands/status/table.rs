@@ -1,7 +1,7 @@
 //! The `status` table: fitted to the terminal's width (GPU and label shorten first, then the
 //! message shrinks and goes), with the fleet's totals as its last row.
 
-use std::time::Duration;
+use crate::report::words::truncate;
 
 use super::Line;
 use crate::cost::Totals;
@@ -58,7 +58,8 @@ fn cells(line: &Line, layout: Layout) -> Vec<String> {
         status,
         line.gpu.clone().unwrap_or_else(dash),
         line.dph_total.map_or_else(dash, |d| format!("{d:.3}")),
-        line.uptime.map_or_else(dash, short_duration),
+        line.uptime
+            .map_or_else(dash, crate::report::words::column_duration),
         line.spend_usd.map_or_else(dash, |s| format!("${s:.2}")),
     ];
     if layout.wide {
@@ -120,40 +121,4 @@ pub fn table(lines: &[Line], totals: &Totals, layout: Layout) -> String {
         layout.width,
     ));
     out
-}
-
-pub(super) fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
-/// "3d4h", "5h12m", "42m", "30s".
-fn short_duration(duration: Duration) -> String {
-    let s = duration.as_secs();
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h{m}m"),
-        (d, h, _) => format!("{d}d{h}h"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_are_short() {
-        assert_eq!(short_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(short_duration(Duration::from_secs(42 * 60)), "42m");
-        assert_eq!(short_duration(Duration::from_secs(5 * 3600 + 720)), "5h12m");
-        assert_eq!(
-            short_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)),
-            "3d4h"
-        );
-    }
 }
