@@ -12,9 +12,12 @@
 mod baseline;
 mod jobs;
 mod measure;
+mod outside;
 mod procstat;
 mod startup;
+mod storm;
 mod top;
+mod watched;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -83,6 +86,15 @@ struct Args {
     top_seconds: u64,
     #[arg(long, default_value_t = 1000)]
     top_n: usize,
+    /// Run only the disturbance modes (issue 11), --storm-n instances each: a storm of seeded
+    /// fault windows (429s among 5xx and dropped connections) this long, then quiet …
+    #[arg(long, default_value_t = 0)]
+    storm_seconds: u64,
+    /// … and another client on the same key bursting this long (0 skips either).
+    #[arg(long, default_value_t = 0)]
+    outside_seconds: u64,
+    #[arg(long, default_value_t = 20)]
+    storm_n: usize,
 }
 
 /// The self-tuning check's server limit and configured ceiling.
@@ -136,6 +148,9 @@ fn drive(args: &Args) -> Result<(), String> {
     if args.top_seconds > 0 {
         return top::run(dir.path(), args);
     }
+    if args.storm_seconds > 0 || args.outside_seconds > 0 {
+        return disturbed(dir.path(), args);
+    }
     println!(
         "| N | side | status age p50 / max (÷ floor) | log age p50 / max (÷ floor) | detect→action (÷ floor) | calls / instance-min (status only) | 429s | lost / dup lines (gaps: markers, lines) | peak RSS | CPU |"
     );
@@ -166,6 +181,29 @@ fn drive(args: &Args) -> Result<(), String> {
     if args.aimd_seconds > 0 {
         self_tuning(dir.path(), args)?;
     }
+    Ok(())
+}
+
+/// The storm and the outside client, one after the other, in one table.
+fn disturbed(dir: &Path, args: &Args) -> Result<(), String> {
+    let mut rows = Vec::new();
+    if args.storm_seconds > 0 {
+        rows.push(storm::run(dir, args)?);
+    }
+    if args.outside_seconds > 0 {
+        rows.push(outside::run(dir, args)?);
+    }
+    println!(
+        "\nrate before: {} s to {} s; after: from {} s after the end of the disturbance, for {} s; interval {} s, model {}\n",
+        storm::BEFORE.from_ms / 1000,
+        storm::BEFORE.to_ms / 1000,
+        storm::RECOVERED_AFTER.as_secs(),
+        storm::MEASURED_FOR.as_secs(),
+        args.interval,
+        args.model,
+    );
+    println!("{}", watched::HEADER);
+    rows.iter().for_each(watched::Row::print);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use vastfleet::sim::SimStats;
+use vastfleet::sim::{RequestRecord, SimStats};
 
 /// One side's result (vastfleet, or the baseline).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,19 +55,53 @@ pub fn p50_max(mut values: Vec<f64>) -> (f64, f64) {
 /// stopped, so the fleet is in the steady state the floor describes.
 const SETTLE_MS: u64 = 40_000;
 
+/// A span of the simulator's clock (milliseconds since it started), `from` included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+impl Window {
+    /// From the settled state to the last request the simulator saw.
+    pub fn settled(stats: &SimStats) -> Window {
+        let end = stats.requests.iter().map(|r| r.at_ms).max().unwrap_or(0);
+        Window {
+            from_ms: SETTLE_MS,
+            to_ms: end,
+        }
+    }
+
+    pub fn contains(&self, at_ms: u64) -> bool {
+        (self.from_ms..self.to_ms).contains(&at_ms)
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.to_ms.saturating_sub(self.from_ms) as f64 / 1000.0
+    }
+}
+
+/// The user agent of vastfleet's own client (the benchmark's baseline uses it too); another
+/// client on the same key, as the outside-client mode runs one, does not.
+pub fn ours(request: &RequestRecord) -> bool {
+    request
+        .headers
+        .iter()
+        .any(|(name, value)| name == "user-agent" && value.starts_with("vastfleet/"))
+}
+
 /// The instance a request was about, from its path (`/api/v0/instances/…/{id}/`).
 fn instance_of(path: &str) -> Option<u64> {
     path.trim_end_matches('/').rsplit('/').next()?.parse().ok()
 }
 
-/// Gaps between consecutive successful calls to `endpoint`, per instance. A wait since the last
-/// success (to the end of the run) that is longer than any gap counts too, so an instance that
-/// is starved shows up as a long age, not as a missing sample.
-fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
-    let end = stats.requests.iter().map(|r| r.at_ms).max().unwrap_or(0);
+/// Gaps between consecutive successful calls of ours to `endpoint` in `window`, per instance.
+/// A wait since the last success (to the end of the window) that is longer than any gap counts
+/// too, so an instance that is starved shows up as a long age, not as a missing sample.
+fn ages_per_instance(stats: &SimStats, endpoint: &str, window: Window) -> Vec<f64> {
     let mut times: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for request in stats.requests.iter().filter(|r| r.at_ms >= SETTLE_MS) {
-        if request.endpoint == endpoint && request.status == 200 {
+    for request in stats.requests.iter().filter(|r| window.contains(r.at_ms)) {
+        if request.endpoint == endpoint && request.status == 200 && ours(request) {
             if let Some(id) = instance_of(&request.path) {
                 times.entry(id).or_default().push(request.at_ms);
             }
@@ -88,7 +122,10 @@ fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
             .map(|w| (w[1] - w[0]) as f64 / 1000.0)
             .collect();
         let longest = gaps.iter().copied().fold(0.0, f64::max);
-        let waiting = t.last().map_or(0, |last| end - last) as f64 / 1000.0;
+        let waiting = t
+            .last()
+            .map_or(0, |last| window.to_ms.saturating_sub(*last)) as f64
+            / 1000.0;
         ages.extend(gaps);
         if waiting > longest {
             ages.push(waiting);
@@ -99,11 +136,11 @@ fn ages_per_instance(stats: &SimStats, endpoint: &str) -> Vec<f64> {
 
 /// Gaps between the starts of consecutive complete sweeps of the paged list: every instance's
 /// status is refreshed once per sweep.
-fn sweep_ages(stats: &SimStats) -> Vec<f64> {
+fn sweep_ages(stats: &SimStats, window: Window) -> Vec<f64> {
     let starts: Vec<u64> = stats
         .requests
         .iter()
-        .filter(|r| r.at_ms >= SETTLE_MS)
+        .filter(|r| window.contains(r.at_ms) && ours(r))
         .filter(|r| r.endpoint == "list" && r.status == 200 && !r.query.contains("after_token"))
         .map(|r| r.at_ms)
         .collect();
@@ -113,15 +150,36 @@ fn sweep_ages(stats: &SimStats) -> Vec<f64> {
         .collect()
 }
 
-/// Status ages: from list sweeps (vastfleet) or show-one calls (the baseline).
+/// Status ages since the fleet settled: from list sweeps (vastfleet) or show-one calls (the
+/// baseline).
 pub fn status_ages(stats: &SimStats) -> Vec<f64> {
-    let mut ages = sweep_ages(stats);
-    ages.extend(ages_per_instance(stats, "show"));
+    status_ages_in(stats, Window::settled(stats))
+}
+
+pub fn status_ages_in(stats: &SimStats, window: Window) -> Vec<f64> {
+    let mut ages = sweep_ages(stats, window);
+    ages.extend(ages_per_instance(stats, "show", window));
     ages
 }
 
 pub fn log_ages(stats: &SimStats) -> Vec<f64> {
-    ages_per_instance(stats, "request_logs")
+    log_ages_in(stats, Window::settled(stats))
+}
+
+pub fn log_ages_in(stats: &SimStats, window: Window) -> Vec<f64> {
+    ages_per_instance(stats, "request_logs", window)
+}
+
+/// Our calls to the rate-limited API (not the log downloads) that were accepted in `window`,
+/// per second.
+pub fn accepted_per_second(stats: &SimStats, window: Window) -> f64 {
+    let accepted = stats
+        .requests
+        .iter()
+        .filter(|r| window.contains(r.at_ms) && ours(r))
+        .filter(|r| r.endpoint != "log_result" && r.status == 200)
+        .count();
+    accepted as f64 / window.seconds().max(f64::MIN_POSITIVE)
 }
 
 /// What the watcher's stream did with the instances' numbered lines.
