@@ -1,6 +1,8 @@
 //! Events and their two renderings (human, JSON), written by one task that owns stdout.
 
 pub mod clock;
+#[cfg(test)]
+mod contract;
 pub mod event;
 pub mod filter;
 pub mod human;
