@@ -82,17 +82,23 @@ impl ConfigError {
             "invalid length",
             "duplicate field",
         ];
-        if let Some(rest) = message.strip_prefix("unknown field ") {
+        let typed = err
+            .span()
+            .and_then(|span| super::type_error::explain(text, span.start, &message));
+        if let Some((message, help)) = typed {
+            error.message = message;
+            error.help = Some(help);
+        } else if let Some(rest) = message.strip_prefix("unknown field ") {
             let (name, valid) = split_expected(rest);
             error.message = format!("unknown key {name}");
             error.help = Some(match valid {
-                Some(valid) => format!("valid keys here: {valid}"),
+                Some(valid) => suggest(name, &valid, "valid keys here"),
                 None => "this table takes no keys".to_string(),
             });
         } else if let Some(rest) = message.strip_prefix("unknown variant ") {
             let (name, valid) = split_expected(rest);
             error.message = format!("unknown value {name}");
-            error.help = valid.map(|valid| format!("valid values: {valid}"));
+            error.help = valid.map(|valid| suggest(name, &valid, "valid values"));
         } else if message == "missing field `id`" {
             error.message = "[[instance]] without `id`".into();
             error.help = Some("every [[instance]] needs `id = NUMBER`".into());
@@ -110,6 +116,25 @@ impl ConfigError {
         error
     }
 }
+
+/// "did you mean `interval`? valid keys here: …" when one valid name is close to the `name`
+/// the user wrote (a typo, a plural, a dash for an underscore), else just the list.
+pub(crate) fn suggest(name: &str, valid: &str, list: &str) -> String {
+    let name = name.trim_matches('`');
+    let closest = valid
+        .split(", ")
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .filter(|(score, _)| *score >= SUGGEST_SCORE)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match closest {
+        Some((_, candidate)) => format!("did you mean `{candidate}`? {list}: {valid}"),
+        None => format!("{list}: {valid}"),
+    }
+}
+
+/// Jaro-Winkler similarity from which a valid name counts as what the user meant: catches
+/// `intervall`, `on_completion`, `burts`, and leaves `halt` or `done` alone.
+const SUGGEST_SCORE: f64 = 0.85;
 
 /// Splits serde's "`name`, expected one of `a`, `b`" (or "expected `a` or `b`", or "there are
 /// no fields") into the name and the valid names joined by commas.

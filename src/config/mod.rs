@@ -5,6 +5,7 @@ pub mod describe;
 pub mod edit;
 pub mod error;
 mod layout;
+mod type_error;
 pub mod read;
 pub mod schema;
 pub mod settings;

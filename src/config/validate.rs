@@ -315,7 +315,11 @@ fn notify(cx: &Ctx, table: &Spanned<NotifyFile>) -> Result<NotifyTarget, ConfigE
                 if !NOTIFY_EVENTS.contains(&name) {
                     return Err(cx
                         .err(event.span(), format!("unknown event {name:?}"))
-                        .with_help(format!("valid events: {}", NOTIFY_EVENTS.join(", "))));
+                        .with_help(crate::config::error::suggest(
+                            name,
+                            &NOTIFY_EVENTS.join(", "),
+                            "valid events",
+                        )));
                 }
                 if !events.iter().any(|e| e == name) {
                     events.push(name.to_string());

@@ -39,15 +39,15 @@ fn every_error_names_its_place_and_the_fix() {
         ),
         (
             "[[instance]]\nid = 1\nintervall = \"5s\"\n",
-            format!("fleet.toml:3:1: unknown key `intervall`\n  help: valid keys here: {policy_keys}"),
+            format!("fleet.toml:3:1: unknown key `intervall`\n  help: did you mean `interval`? valid keys here: {policy_keys}"),
         ),
         (
             "[default]\ntail = 5\n",
-            "fleet.toml:1:2: unknown key `default`\n  help: valid keys here: api, defaults, instance, discover, notify, budget".into(),
+            "fleet.toml:1:2: unknown key `default`\n  help: did you mean `defaults`? valid keys here: api, defaults, instance, discover, notify, budget".into(),
         ),
         (
             "[api]\nrate_limit = { per_second = 2, bursts = 4 }\n",
-            "fleet.toml:2:32: unknown key `bursts`\n  help: valid keys here: per_second, burst".into(),
+            "fleet.toml:2:32: unknown key `bursts`\n  help: did you mean `burst`? valid keys here: per_second, burst".into(),
         ),
         (
             "[defaults]\non_complete = \"halt\"\n",
@@ -74,7 +74,7 @@ fn every_error_names_its_place_and_the_fix() {
         ("[defaults]\nhistory = -1\n", "fleet.toml:2:11: `history` is -1; it must be between 0 and 10000".into()),
         (
             "[defaults]\ntail = \"200\"\n",
-            "fleet.toml:2:8: invalid type: string \"200\", expected i64".into(),
+            "fleet.toml:2:8: `tail` must be a whole number, like tail = 200\n  help: numbers are written without quotes".into(),
         ),
         (
             "[defaults]\ncompletion = '(done'\n",
@@ -169,6 +169,78 @@ fn every_error_names_its_place_and_the_fix() {
         (
             "[[instance]]\nid = 1\nlabel = \"a\\tb\"\n",
             "fleet.toml:3:9: a label must fit on one line, without tabs or control characters\n  help: remove `label` to prefix the lines with the id".into(),
+        ),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let actual = error(text);
+            (actual != *expected)
+                .then(|| format!("for {text:?}\n  expected {expected:?}\n  actual   {actual:?}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// serde's type errors in the user's words (issue 14), each naming the key, what it must be
+/// and an example: the user's own value made right when it converts, else examples/fleet.toml's.
+#[test]
+fn type_errors_say_what_the_key_must_be_with_an_example() {
+    const QUOTES: &str = "  help: numbers are written without quotes";
+    const BARE: &str = "  help: text goes in quotes: \"…\", or '…' for a regex";
+    const SEE: &str = "  help: examples/fleet.toml shows every key with an example";
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "[[instance]]\nid = \"1002\"\n",
+            format!("fleet.toml:2:6: `id` must be a number, like id = 1002\n{QUOTES}"),
+        ),
+        (
+            "[[instance]]\nid = 1002.0\n",
+            format!("fleet.toml:2:6: `id` must be a number, like id = 1002\n{SEE}"),
+        ),
+        (
+            "[[instance]]\nid = \"abc\"\n",
+            format!("fleet.toml:2:6: `id` must be a number, like id = 28421359\n{QUOTES}"),
+        ),
+        (
+            "[defaults]\ninterval = 5\n",
+            format!("fleet.toml:2:12: `interval` must be a duration in quotes, like interval = \"5s\"\n{BARE}"),
+        ),
+        (
+            "[[instance]]\nid = 1\nlabel = 7\n",
+            format!("fleet.toml:3:9: `label` must be text in quotes, like label = \"7\"\n{BARE}"),
+        ),
+        (
+            "[api]\nrate_limit = { per_second = \"2\", burst = 4 }\n",
+            format!("fleet.toml:2:29: `per_second` must be a number, like per_second = 2\n{QUOTES}"),
+        ),
+        (
+            "[api]\nrate_limit = { burst = \"four\" }\n",
+            format!("fleet.toml:2:24: `burst` must be a whole number, like burst = 4\n{QUOTES}"),
+        ),
+        (
+            "[discover]\nall = \"true\"\n",
+            "fleet.toml:2:7: `all` must be true or false, like all = true\n  help: true and false are written without quotes".into(),
+        ),
+        (
+            "[defaults]\nidle = \"20m\"\n",
+            format!("fleet.toml:2:8: `idle` must be a table, like idle = {{ gpu_util_below = 5, for = \"20m\" }}\n{SEE}"),
+        ),
+        (
+            "[[notify]]\nurl = \"https://ntfy.sh/x\"\nevents = \"completion\"\n",
+            format!("fleet.toml:3:10: `events` must be a list, like events = [\"completion\", \"guard\", \"api_down\"]\n{SEE}"),
+        ),
+        (
+            "[budget]\nmax_spend = \"$500\"\n",
+            format!("fleet.toml:2:13: `max_spend` must be a number, like max_spend = 500.0\n{QUOTES}"),
+        ),
+        (
+            "[defaults]\non_complete = \"destory\"\n",
+            "fleet.toml:2:15: unknown value `destory`\n  help: did you mean `destroy`? valid values: none, stop, destroy".into(),
+        ),
+        (
+            "[defaults]\non_completion = \"stop\"\n",
+            "fleet.toml:2:1: unknown key `on_completion`\n  help: did you mean `on_complete`? valid keys here: interval, max_backoff, tail, history, completion, result, on_complete, failure, on_failure, on_exit, max_runtime, max_cost, idle, stuck, silent, destroy_after_stop, contract_warning, on_guard".into(),
         ),
     ];
     let wrong: Vec<String> = cases
