@@ -5,10 +5,10 @@ pub mod describe;
 pub mod edit;
 pub mod error;
 mod layout;
-mod type_error;
 pub mod read;
 pub mod schema;
 pub mod settings;
+mod type_error;
 mod validate;
 mod values;
 

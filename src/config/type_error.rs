@@ -84,7 +84,10 @@ pub(super) fn explain(text: &str, at: usize, message: &str) -> Option<(String, S
         (Found::Bare(_), Want::Text) => "text goes in quotes: \"…\", or '…' for a regex",
         _ => "examples/fleet.toml shows every key with an example",
     };
-    Some((format!("`{key}` must be {what}, like {example}"), help.into()))
+    Some((
+        format!("`{key}` must be {what}, like {example}"),
+        help.into(),
+    ))
 }
 
 /// The key whose value starts at byte `at`: the name before the last `=` on that line, after
@@ -112,7 +115,9 @@ fn own_example(key: &str, want: Want, found: &Found) -> Option<String> {
         }
         (Want::Number, Found::Text(s)) => {
             let n = s.trim().parse::<f64>().ok().filter(|n| n.is_finite())?;
-            s.trim().parse::<i64>().map_or(n.to_string(), |i| i.to_string())
+            s.trim()
+                .parse::<i64>()
+                .map_or(n.to_string(), |i| i.to_string())
         }
         (Want::Bool, Found::Text(s)) if matches!(s.trim(), "true" | "false") => {
             s.trim().to_string()

@@ -59,7 +59,10 @@ fn readme_rows() -> BTreeMap<String, Row> {
             other => panic!("README row {name}: about {other:?}"),
         };
         let fields = parse_fields(cells[2]);
-        assert!(rows.insert(name.clone(), Row { about, fields }).is_none(), "{name} twice");
+        assert!(
+            rows.insert(name.clone(), Row { about, fields }).is_none(),
+            "{name} twice"
+        );
     }
     rows
 }
@@ -319,7 +322,11 @@ fn readme_lists_every_event_and_field_the_json_stream_writes() {
     let rows = readme_rows();
     let samples = samples();
     let covered: BTreeSet<usize> = samples.iter().map(variant).collect();
-    assert_eq!(covered.len(), VARIANTS, "every EventKind variant has a sample");
+    assert_eq!(
+        covered.len(),
+        VARIANTS,
+        "every EventKind variant has a sample"
+    );
 
     let mut seen: BTreeMap<String, (BTreeSet<String>, BTreeSet<bool>)> = BTreeMap::new();
     for kind in samples {
