@@ -76,7 +76,6 @@ pub fn spawn(
                     let new_hash = hash(&error);
                     if new_hash != last_hash {
                         last_hash = new_hash;
-                        let error = format!("{error}\n(the fleet keeps running as it was)");
                         let kind = EventKind::ReloadRejected { error };
                         let _ = events.send(Event::now(kind)).await;
                     }
@@ -95,9 +94,7 @@ pub fn spawn(
                     settings.send_replace(Arc::new(next));
                 }
                 Err(error) => {
-                    let kind = EventKind::ReloadRejected {
-                        error: format!("{error}\n(the fleet keeps running as it was)"),
-                    };
+                    let kind = EventKind::ReloadRejected { error };
                     let _ = events.send(Event::now(kind)).await;
                 }
             }

@@ -158,7 +158,7 @@ impl Plan {
         let throttle = Throttle::with_config(
             ThrottleConfig::new(api.rate_limit).with_max_retry_after(api.max_retry_after),
         );
-        let client = connect::build(self.api_url(), key, throttle.clone())?;
+        let client = connect::build(self.api_url(), key.clone(), throttle.clone())?;
         let lock = watch::lock_state(self.state_path.as_deref())?;
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
         let board = Board::new(Sources {
@@ -199,7 +199,7 @@ impl Plan {
             config
         });
         let reload = self.file.map(|(path, text)| {
-            let prepare = reload_prepare(path.clone(), self.overrides, self.only);
+            let prepare = reload_prepare(path.clone(), self.overrides, self.only, key);
             (path, text, prepare)
         });
         // Last of the start-up checks: the local ones (lock, metrics port) cost the API nothing.
@@ -290,10 +290,18 @@ fn writer_for(args: &WatchArgs, terminal: Terminal, label_width: usize) -> Resul
     Ok(Writer::new(format, filter))
 }
 
-/// Applied to every new text of the fleet file: the same flags and `--only` as at start.
-fn reload_prepare(path: PathBuf, overrides: Overrides, only: Vec<GlobMatcher>) -> Prepare {
+/// Applied to every new text of the fleet file: the same flags and `--only` as at start. A
+/// rejection is the text a start-up error would print, scrubbed of the key like one (a key
+/// pasted into the file must not reach the stream or a webhook).
+fn reload_prepare(
+    path: PathBuf,
+    overrides: Overrides,
+    only: Vec<GlobMatcher>,
+    key: ApiKey,
+) -> Prepare {
     Arc::new(move |text: &str| {
-        let mut settings = Settings::from_toml(text, &path).map_err(|err| err.to_string())?;
+        let mut settings = Settings::from_toml(text, &path)
+            .map_err(|err| crate::api::scrub::scrub(&err.to_string(), key.expose()).into_owned())?;
         settings.apply(&overrides);
         keep_only(&mut settings, &only);
         Ok(settings)

@@ -85,7 +85,8 @@ impl HumanRenderer {
         shown(&event.kind) && (!self.options.quiet || shown_when_quiet(&event.kind))
     }
 
-    /// The text of one event, without a trailing newline; `Shutdown` spans several lines.
+    /// The text of one event, without a trailing newline; `Shutdown` and `ReloadRejected` span
+    /// several lines.
     pub fn render(&mut self, event: &Event) -> String {
         if let EventKind::Status { source, status, .. } = &event.kind {
             self.statuses.insert(source.id, status.clone());
@@ -99,6 +100,14 @@ impl HumanRenderer {
         match &event.kind {
             EventKind::Left { source } => {
                 self.statuses.remove(&source.id);
+            }
+            // Formatted like the same error at start-up (`FILE:LINE:COL: what`, then
+            // `  help: …`): a line each, not run into one sentence.
+            EventKind::ReloadRejected { error } => {
+                for line in error.trim_end().lines() {
+                    out.push('\n');
+                    out.push_str(&capped(&clean_line(line), MESSAGE_CAP));
+                }
             }
             EventKind::Shutdown { summary, resume } => {
                 for row in shutdown_table(summary) {

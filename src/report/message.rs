@@ -128,8 +128,9 @@ pub(crate) fn describe(kind: &EventKind) -> String {
                 format!("fleet file reloaded: {}", parts.join("; "))
             }
         }
-        EventKind::ReloadRejected { error } => {
-            format!("fleet file change rejected, keeping the previous one: {error}")
+        // The error itself follows on lines of its own (see `human`), as `check` prints it.
+        EventKind::ReloadRejected { .. } => {
+            "fleet file change rejected, the fleet goes on as it was:".to_string()
         }
         EventKind::Orphans { ids } => format!(
             "{} in the account not in the fleet: {}",

@@ -215,3 +215,40 @@ async fn status_fits_a_70_column_terminal_and_is_never_cut_into_a_pipe() {
     }
     assert!(text.contains('…'), "the long label is cut to fit:\n{text}");
 }
+
+/// Issue 14: a rejected reload ran its `help:` into the next sentence on one line. It is now
+/// a header line, then the error exactly as `check` (and a start-up) prints it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_reload_is_printed_like_the_same_error_at_start_up() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path());
+    let watch = Human::start(dir.path(), &sim, &["watch"], &[("NO_COLOR", "1")]);
+    watch.wait_for("status: running").await;
+    fleet_file(
+        dir.path(),
+        &format!("[defaults]\nintervall = \"200ms\"\n[[instance]]\nid = {JOB}\n"),
+    );
+    watch.wait_for("fleet file change rejected").await;
+    watch.wait_for("  help: ").await;
+    let (code, _, stderr) = run(dir.path(), Some(&sim), &["check"]).await;
+    let lines = watch.stop().await;
+    assert_eq!(code, 2, "{stderr}");
+    let at_start: Vec<&str> = stderr
+        .strip_prefix("vastfleet: ")
+        .expect("check's error")
+        .lines()
+        .collect();
+    assert!(at_start[0].starts_with("fleet.toml:2:1: unknown key `intervall`"));
+    assert!(at_start[1].starts_with("  help: did you mean `interval`?"));
+    let header = lines
+        .iter()
+        .position(|l| l.ends_with("fleet file change rejected, the fleet goes on as it was:"))
+        .expect("the header line");
+    let block: Vec<&str> = lines[header + 1..]
+        .iter()
+        .take(at_start.len())
+        .map(String::as_str)
+        .collect();
+    assert_eq!(block, at_start, "{}", lines.join("\n"));
+}

@@ -224,8 +224,10 @@ fn every_event_kind_renders_exactly() {
             "   fleet │ fleet file reloaded: no changes",
         ),
         (
-            EventKind::ReloadRejected { error: "line 3: unknown field `lable`".into() },
-            "   fleet │ fleet file change rejected, keeping the previous one: line 3: unknown field `lable`",
+            EventKind::ReloadRejected {
+                error: "fleet.toml:3:1: unknown key `lable`\n  help: did you mean `label`? valid keys here: id, label".into(),
+            },
+            "   fleet │ fleet file change rejected, the fleet goes on as it was:\nfleet.toml:3:1: unknown key `lable`\n  help: did you mean `label`? valid keys here: id, label",
         ),
         (
             EventKind::Orphans { ids: vec![7, 8] },
