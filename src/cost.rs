@@ -86,6 +86,17 @@ pub struct BudgetWatch {
 }
 
 impl BudgetWatch {
+    /// Resumes the episodes an earlier run had under way (from the state file), so they do not
+    /// alert again.
+    pub fn resume(over: BTreeSet<BudgetKind>) -> Self {
+        BudgetWatch { over }
+    }
+
+    /// The limits the fleet is over, as last checked.
+    pub fn over(&self) -> &BTreeSet<BudgetKind> {
+        &self.over
+    }
+
     /// The alerts these totals raise.
     pub fn check(&mut self, budget: &Budget, totals: &Totals) -> Vec<EventKind> {
         let limits = [

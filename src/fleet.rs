@@ -73,6 +73,7 @@ pub async fn supervise<A: Api>(
     ));
 
     let mut discovery = sweeps_rx.clone();
+    let budget = BudgetWatch::resume(ctx.state.budget_over());
     let mut fleet = Supervisor {
         ctx,
         monitors: BTreeMap::new(),
@@ -82,7 +83,7 @@ pub async fn supervise<A: Api>(
         settings: Arc::clone(&current),
         discovered: BTreeMap::new(),
         orphans: None,
-        budget: BudgetWatch::default(),
+        budget,
     };
     for instance in &current.instances {
         fleet.spawn(instance.clone(), None).await;
@@ -235,6 +236,9 @@ impl<A: Api> Supervisor<A> {
     async fn check_budget(&mut self, sweep: &Sweep) {
         let budget = self.settings.budget;
         if budget == Budget::default() {
+            // No limits, no episodes: one added later starts afresh.
+            self.budget = BudgetWatch::default();
+            self.ctx.state.save_budget_over(self.budget.over());
             return;
         }
         let wall = SystemTime::now()
@@ -253,7 +257,13 @@ impl<A: Api> Supervisor<A> {
                 row.as_ref().and_then(|r| r.spend_usd(wall)),
             );
         }
-        for kind in self.budget.check(&budget, &totals) {
+        let alerts = self.budget.check(&budget, &totals);
+        self.ctx.state.save_budget_over(self.budget.over());
+        if !alerts.is_empty() {
+            // Write-ahead, like an action: a restart right after the alert must know it was sent.
+            self.ctx.state.flush().await;
+        }
+        for kind in alerts {
             let _ = self.ctx.events.send(Event::now(kind)).await;
         }
     }

@@ -4,8 +4,10 @@
 //! Writes are coalesced: a monitor marks its state dirty without waiting, and only waits
 //! ([`StateHandle::flush`]) before an action, so an action is never taken that a restart could
 //! not remember (write-ahead), while 1,000 monitors' cursor updates cost one write per window.
+//! Beside the instances it keeps the fleet's `[budget]` episodes, so a restart mid-episode does
+//! not alert again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::monitor::DurableState;
-use crate::report::event::{Event, EventKind};
+use crate::report::event::{BudgetKind, Event, EventKind};
 
 /// How long dirty state may wait to be coalesced with other updates before it is written.
 const COALESCE: Duration = Duration::from_millis(100);
@@ -25,6 +27,9 @@ const COALESCE: Duration = Duration::from_millis(100);
 struct StateFile {
     version: u32,
     instances: BTreeMap<u64, DurableState>,
+    /// Absent in files written before budgets were kept: no episode under way.
+    #[serde(default)]
+    budget_over: BTreeSet<BudgetKind>,
 }
 
 const VERSION: u32 = 1;
@@ -45,6 +50,7 @@ struct Store {
 #[derive(Default)]
 struct Inner {
     instances: BTreeMap<u64, DurableState>,
+    budget_over: BTreeSet<BudgetKind>,
     generation: u64,
 }
 
@@ -75,12 +81,13 @@ impl StateHandle {
     /// Loads `path` (moving a corrupt file aside) and starts the background writer, which
     /// reports a failing save on `events` once per episode.
     pub fn open(path: &Path, events: mpsc::Sender<Event>) -> (StateHandle, Opened) {
-        let (instances, opened) = read_state(path);
+        let (saved, opened) = read_state(path);
         let (written, _) = watch::channel(0);
         let store = Arc::new(Store {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner {
-                instances,
+                instances: saved.instances,
+                budget_over: saved.budget_over,
                 generation: 0,
             }),
             dirty: Notify::new(),
@@ -105,6 +112,27 @@ impl StateHandle {
             inner.instances.insert(id, state);
             inner.generation += 1;
             store.dirty.notify_one();
+        }
+    }
+
+    /// The `[budget]` limits the fleet was over when the state was last saved.
+    pub fn budget_over(&self) -> BTreeSet<BudgetKind> {
+        self.store
+            .as_ref()
+            .map(|store| lock(&store.inner).budget_over.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records the `[budget]` limits the fleet is over now (a change only: the callers keep
+    /// the set and call this when it moves).
+    pub fn save_budget_over(&self, over: &BTreeSet<BudgetKind>) {
+        if let Some(store) = &self.store {
+            let mut inner = lock(&store.inner);
+            if &inner.budget_over != over {
+                inner.budget_over = over.clone();
+                inner.generation += 1;
+                store.dirty.notify_one();
+            }
         }
     }
 
@@ -156,6 +184,7 @@ async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
             let file = StateFileRef {
                 version: VERSION,
                 instances: &inner.instances,
+                budget_over: &inner.budget_over,
             };
             let mut bytes = Vec::with_capacity(last_len + last_len / 8);
             let json = serde_json::to_writer(&mut bytes, &file).map(|()| bytes);
@@ -196,20 +225,22 @@ async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
 struct StateFileRef<'a> {
     version: u32,
     instances: &'a BTreeMap<u64, DurableState>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    budget_over: &'a BTreeSet<BudgetKind>,
 }
 
-fn read_state(path: &Path) -> (BTreeMap<u64, DurableState>, Opened) {
+fn read_state(path: &Path) -> (StateFile, Opened) {
     let text = match read_no_follow(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return (BTreeMap::new(), Opened::Fresh)
+            return (StateFile::default(), Opened::Fresh)
         }
         Err(err) => return move_aside(path, format!("unreadable: {err}")),
     };
     match serde_json::from_slice::<StateFile>(&text) {
         Ok(file) if file.version == VERSION => {
             let count = file.instances.len();
-            (file.instances, Opened::Restored { instances: count })
+            (file, Opened::Restored { instances: count })
         }
         Ok(file) => move_aside(path, format!("unknown version {}", file.version)),
         Err(err) => move_aside(path, format!("not valid state JSON: {err}")),
@@ -260,7 +291,7 @@ const ELOOP: i32 = libc::ELOOP;
 #[cfg(not(unix))]
 const ELOOP: i32 = -1;
 
-fn move_aside(path: &Path, reason: String) -> (BTreeMap<u64, DurableState>, Opened) {
+fn move_aside(path: &Path, reason: String) -> (StateFile, Opened) {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -272,7 +303,7 @@ fn move_aside(path: &Path, reason: String) -> (BTreeMap<u64, DurableState>, Open
         Ok(()) => reason,
         Err(err) => format!("{reason}; could not move it aside: {err}"),
     };
-    (BTreeMap::new(), Opened::Corrupt { reason, moved_to })
+    (StateFile::default(), Opened::Corrupt { reason, moved_to })
 }
 
 /// The default state file for a fleet file: `.<name>.state.json` beside it.

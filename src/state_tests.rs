@@ -96,3 +96,26 @@ async fn a_failing_save_is_one_state_error_then_one_notice_when_it_works_again()
         "{back:?}"
     );
 }
+
+#[tokio::test]
+async fn budget_episodes_survive_a_reopen_and_older_files_have_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, r#"{"version": 1, "instances": {}}"#).unwrap();
+    let (events, _rx) = mpsc::channel(8);
+    let (handle, _) = StateHandle::open(&state, events.clone());
+    assert!(handle.budget_over().is_empty());
+
+    handle.save_budget_over(&BTreeSet::from([BudgetKind::MaxSpend]));
+    handle.flush().await;
+    let written = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        written.contains(r#""budget_over":["max_spend"]"#),
+        "{written}"
+    );
+    let (reopened, _) = StateHandle::open(&state, events);
+    assert_eq!(
+        reopened.budget_over(),
+        BTreeSet::from([BudgetKind::MaxSpend])
+    );
+}

@@ -58,8 +58,11 @@ pub struct RunCost {
     pub cost_usd: Option<f64>,
 }
 
-/// Which `[budget]` limit the fleet went over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Which `[budget]` limit the fleet went over. Kept in the state file by its `as_str` name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum BudgetKind {
     /// The fleet's running instances burn more $/hr than `max_dph`.
     MaxDph,

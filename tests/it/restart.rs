@@ -209,3 +209,47 @@ async fn a_corrupt_state_file_is_moved_aside_and_a_second_watcher_is_refused() {
     let finished = first.terminate().await;
     assert!(finished.status.success());
 }
+
+fn budget_alerts(events: &[Value]) -> usize {
+    events.iter().filter(|e| e["event"] == "budget").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_episode_under_way_is_not_alerted_again_after_a_restart() {
+    let sim = sim_with(InstanceSpec {
+        dph_total: 2.5,
+        ..InstanceSpec::new(JOB)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), "[budget]\nmax_dph = 1.0");
+    let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    first
+        .wait_for("the budget alert", |e| e["event"] == "budget")
+        .await;
+    let before = first.kill9().await;
+    assert_eq!(budget_alerts(&before.events), 1);
+
+    let second = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    second.wait_for("running", |e| is(e, "status", JOB)).await;
+    crate::support::wait_for_sweeps(&sim, 3).await;
+    let after = second.terminate().await;
+    assert_eq!(
+        budget_alerts(&after.events),
+        0,
+        "the episode was under way before the restart"
+    );
+
+    // Back under the limit the episode ends, and going over again alerts again.
+    fleet(dir.path(), "[budget]\nmax_dph = 10.0");
+    let third = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    third.wait_for("running", |e| is(e, "status", JOB)).await;
+    crate::support::wait_for_sweeps(&sim, 2).await;
+    let _ = third.terminate().await;
+    fleet(dir.path(), "[budget]\nmax_dph = 1.0");
+    let fourth = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    fourth
+        .wait_for("a new episode's alert", |e| e["event"] == "budget")
+        .await;
+    let _ = fourth.terminate().await;
+}
