@@ -23,6 +23,9 @@ pub async fn run(args: SimArgs) -> Result<(), Fatal> {
         .await
         .map_err(|err| Fatal::input(format!("cannot listen on {addr}: {err}")))?;
     let url = handle.url();
+    // Listening for the stop before saying where we listen: a supervisor (or a test) that
+    // reads the first line and sends SIGTERM at once must get a clean stop, not a kill.
+    let stop = stop_signals();
     // The simulator's key opens nothing but this simulator, so printing it is fine. A closed
     // stdout (the reader only wanted the first line) must not stop the server.
     let mut out = std::io::stdout().lock();
@@ -37,25 +40,36 @@ pub async fn run(args: SimArgs) -> Result<(), Fatal> {
         "counters and request log: {url}/__sim/stats   (Ctrl+C to stop)"
     );
     drop(out);
-    wait_for_stop().await;
+    stop.await;
     handle.shutdown().await;
     Ok(())
 }
 
-/// Ctrl+C, or SIGTERM where there is one.
-async fn wait_for_stop() {
+/// Ctrl+C, or SIGTERM where there is one; both handlers are installed before this returns.
+fn stop_signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                // Without a handler there is nothing to wait for but Ctrl+C; if even that
+                // cannot be installed, stopping at once beats serving forever unstoppably.
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    // Without a handler there is nothing to wait for but Ctrl+C; if even that cannot be
-    // installed, stopping at once is better than serving forever unstoppably.
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

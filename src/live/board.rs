@@ -12,11 +12,12 @@ use std::time::SystemTime;
 
 use tokio::sync::{broadcast, watch};
 
+use super::encode::{fleet_json, Kept, RowFacts};
 use super::snapshot::{
     epoch_seconds, ActionView, ApiHealth, ApiView, EndpointView, FleetSnapshot, GuardView,
     InstanceView, LogLine, LogView, Totals, VERSION,
 };
-use crate::feed::SweepSlot;
+use crate::feed::{Sweep, SweepSlot};
 use crate::report::event::{Event, EventKind, Source};
 use crate::report::sanitize::clean_line;
 use crate::status::Status;
@@ -83,6 +84,8 @@ struct Tracked {
     guard: Option<GuardView>,
     actions: VecDeque<ActionView>,
     error: Option<String>,
+    /// Its `/v1/fleet` JSON, until something here or in its row changes.
+    kept: Kept,
 }
 
 impl Board {
@@ -146,31 +149,80 @@ impl Board {
     /// The fleet now.
     pub fn snapshot(&self, now: SystemTime) -> FleetSnapshot {
         let at = epoch_seconds(now);
-        let sweep = self
-            .shared
-            .sources
-            .sweeps
-            .as_ref()
-            .and_then(|s| s.borrow().clone());
+        let sweep = self.sweep();
         let inner = self.lock();
         let instances: Vec<InstanceView> = inner
             .instances
             .iter()
             .map(|(&id, tracked)| {
-                let row = sweep.as_ref().and_then(|s| s.rows.get(&id));
-                tracked.view(id, row, at)
+                let row = tracked.row(sweep.as_deref(), id);
+                let mut view = tracked.view(id, RowFacts::of(row));
+                view.spend_usd = row.and_then(|r| r.spend_usd(at));
+                view
             })
             .collect();
         let failing = inner.sweep_failing.clone();
         drop(inner);
+        let mut snapshot = self.head(now, failing);
+        snapshot.totals = totals(&instances);
+        snapshot.instances = instances;
+        snapshot
+    }
+
+    /// [`Board::snapshot`] as `/v1/fleet` sends it, re-encoding only the instances that
+    /// changed since the last ask.
+    pub fn snapshot_json(&self, now: SystemTime) -> String {
+        let at = epoch_seconds(now);
+        let sweep = self.sweep();
+        let mut inner = self.lock();
+        let mut instances = String::from("[");
+        let mut totals = Totals::default();
+        for (&id, tracked) in inner.instances.iter_mut() {
+            let row = tracked.row(sweep.as_deref(), id);
+            let facts = RowFacts::of(row);
+            let spend_usd = row.and_then(|r| r.spend_usd(at));
+            totals.add(
+                tracked.status.as_ref(),
+                facts.dph_total,
+                spend_usd,
+                tracked.completions,
+                tracked.failures,
+            );
+            if instances.len() > 1 {
+                instances.push(',');
+            }
+            if !tracked.kept.is_for(&facts) {
+                let view = tracked.view(id, facts.clone());
+                tracked.kept.keep(facts, &view);
+            }
+            tracked.kept.append(&mut instances, spend_usd);
+        }
+        instances.push(']');
+        let failing = inner.sweep_failing.clone();
+        drop(inner);
+        let mut head = self.head(now, failing);
+        head.totals = totals;
+        fleet_json(&head, &instances)
+    }
+
+    fn sweep(&self) -> SweepSlot {
+        self.shared
+            .sources
+            .sweeps
+            .as_ref()
+            .and_then(|s| s.borrow().clone())
+    }
+
+    /// Everything of the snapshot but its instances and totals.
+    fn head(&self, now: SystemTime, failing: Option<(u32, SystemTime, String)>) -> FleetSnapshot {
         FleetSnapshot {
             version: VERSION,
             pid: std::process::id(),
-            at,
+            at: epoch_seconds(now),
             started_at: epoch_seconds(self.shared.started_at),
             fleet_file: self.shared.sources.fleet_file.clone(),
-            totals: totals(&instances),
-            instances,
+            instances: Vec::new(),
+            totals: Totals::default(),
             api: self.api_view(now, failing),
         }
     }
@@ -268,6 +320,7 @@ impl Inner {
         let tracked = self.instances.entry(source.id).or_default();
         if tracked.label != source.label {
             tracked.label.clone_from(&source.label);
+            tracked.kept.invalidate();
         }
         tracked
     }
@@ -275,6 +328,7 @@ impl Inner {
 
 impl Tracked {
     fn fold(&mut self, kind: &EventKind, at: SystemTime) {
+        self.kept.invalidate();
         match kind {
             EventKind::Status {
                 status, message, ..
@@ -342,18 +396,25 @@ impl Tracked {
         }
     }
 
-    fn view(&self, id: u64, row: Option<&crate::api::Instance>, at: f64) -> InstanceView {
-        // A row of an instance the stream calls gone is stale by definition.
-        let row = row.filter(|_| self.status != Some(Status::Gone));
+    /// Its row of the last sweep; none for an instance the stream calls gone (the row is
+    /// stale by definition).
+    fn row<'a>(&self, sweep: Option<&'a Sweep>, id: u64) -> Option<&'a crate::api::Instance> {
+        sweep
+            .and_then(|s| s.rows.get(&id))
+            .filter(|_| self.status != Some(Status::Gone))
+    }
+
+    /// Its view without the spend, which moves with the clock.
+    fn view(&self, id: u64, facts: RowFacts) -> InstanceView {
         InstanceView {
             id,
             label: self.label.clone(),
             status: self.status.clone(),
             message: self.message.clone(),
-            gpu: row.and_then(|r| r.gpu_label()),
-            dph_total: row.and_then(|r| r.dph_total).filter(|d| d.is_finite()),
-            spend_usd: row.and_then(|r| r.spend_usd(at)),
-            started_at: row.and_then(|r| r.start_date).filter(|s| s.is_finite()),
+            gpu: facts.gpu,
+            dph_total: facts.dph_total,
+            spend_usd: None,
+            started_at: facts.started_at,
             last_line: self.recent.back().map(|l| l.line.clone()),
             last_line_at: self.last_new_line_at.map(epoch_seconds),
             log_lines: self.log_lines,
@@ -363,7 +424,7 @@ impl Tracked {
             guard: self.guard.clone(),
             actions: self.actions.iter().cloned().collect(),
             error: self.error.clone(),
-            ssh: row.and_then(crate::commands::ssh::SshTarget::of),
+            ssh: facts.ssh,
         }
     }
 }
@@ -373,19 +434,36 @@ pub const UNSEEN: &str = "unseen";
 
 /// Counts by status, the running burn and the spend so far.
 pub fn totals(instances: &[InstanceView]) -> Totals {
-    let mut totals = Totals {
-        instances: instances.len(),
-        ..Totals::default()
-    };
-    for instance in instances {
-        let name = instance.status.as_ref().map_or(UNSEEN, Status::as_str);
-        *totals.by_status.entry(name.to_owned()).or_default() += 1;
-        if instance.status == Some(Status::Running) {
-            totals.dph_running += instance.dph_total.unwrap_or(0.0);
-        }
-        totals.spend_usd += instance.spend_usd.unwrap_or(0.0);
-        totals.completions += u64::from(instance.completions);
-        totals.failures += u64::from(instance.failures);
+    let mut totals = Totals::default();
+    for i in instances {
+        totals.add(
+            i.status.as_ref(),
+            i.dph_total,
+            i.spend_usd,
+            i.completions,
+            i.failures,
+        );
     }
     totals
+}
+
+impl Totals {
+    fn add(
+        &mut self,
+        status: Option<&Status>,
+        dph_total: Option<f64>,
+        spend_usd: Option<f64>,
+        completions: u32,
+        failures: u32,
+    ) {
+        self.instances += 1;
+        let name = status.map_or(UNSEEN, Status::as_str);
+        *self.by_status.entry(name.to_owned()).or_default() += 1;
+        if status == Some(&Status::Running) {
+            self.dph_running += dph_total.unwrap_or(0.0);
+        }
+        self.spend_usd += spend_usd.unwrap_or(0.0);
+        self.completions += u64::from(completions);
+        self.failures += u64::from(failures);
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod client;
+mod encode;
 pub mod serve;
 pub mod snapshot;
 

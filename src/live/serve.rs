@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,7 +46,8 @@ pub fn router(board: Board, cancel: CancellationToken) -> Router {
 }
 
 async fn fleet(State(live): State<Live>) -> Response {
-    Json(live.board.snapshot(SystemTime::now())).into_response()
+    let json = live.board.snapshot_json(SystemTime::now());
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 async fn log(State(live): State<Live>, UrlPath(id): UrlPath<u64>) -> Response {

@@ -44,7 +44,9 @@ pub struct InstanceView {
     /// "2x RTX 4090", from the last status sweep.
     pub gpu: Option<String>,
     pub dph_total: Option<f64>,
-    /// An estimate: the current price times the time since the instance started.
+    /// An estimate: the current price times the time since the instance started. Left out
+    /// when unknown (the encoder writes it in front of each kept instance object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend_usd: Option<f64>,
     pub started_at: Option<f64>,
     /// The last log line (escape sequences removed) and when it was printed.

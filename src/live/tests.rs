@@ -447,3 +447,72 @@ fn a_long_state_path_puts_the_socket_in_the_runtime_directory() {
         .to_string_lossy()
         .starts_with("vastfleet-"));
 }
+
+/// `/v1/fleet`'s bytes, read back as `top` and `status` read them.
+fn wire(board: &Board, now: SystemTime) -> FleetSnapshot {
+    serde_json::from_str(&board.snapshot_json(now)).expect("the kept encoding is not JSON")
+}
+
+#[test]
+fn the_kept_encoding_reads_back_as_the_snapshot_through_every_change() {
+    let row = |dph: f64| Instance {
+        id: Some(1),
+        actual_status: Some("running".into()),
+        gpu_name: Some("RTX 4090".into()),
+        num_gpus: Some(2),
+        dph_total: Some(dph),
+        start_date: Some(1000.0),
+        ..Instance::default()
+    };
+    let sweep = |dph: f64| {
+        Some(Arc::new(Sweep {
+            rows: HashMap::from([(1, row(dph))]),
+            running: 1,
+        }))
+    };
+    let (tx, rx) = tokio::sync::watch::channel(sweep(0.5));
+    let board = Board::new(Sources {
+        sweeps: Some(rx),
+        fleet_file: Some("with \"instances\":[] in its name.toml".into()),
+        ..Sources::default()
+    });
+    alpha_story(&board);
+    board.observe(&status(130, 2, "beta", "stopped"));
+    let same = |now| {
+        let mut read = wire(&board, now);
+        let mut direct = board.snapshot(now);
+        // Both take the pid and the throttle's view at their own moment; nothing else differs.
+        read.api = direct.api.clone();
+        direct.pid = read.pid;
+        assert_eq!(read, direct);
+        read
+    };
+    let first = same(at(1000 + 3600));
+    assert_eq!(first.instances[0].spend_usd, Some(0.5));
+    assert_eq!(
+        first.fleet_file.as_deref(),
+        Some("with \"instances\":[] in its name.toml")
+    );
+
+    // Only the clock moved: the kept objects are reused, the spend is not.
+    let later = same(at(1000 + 7200));
+    assert_eq!(later.instances[0].spend_usd, Some(1.0));
+    assert_eq!(later.instances[1].spend_usd, None);
+
+    // The stream moved one instance, the sweep changed its price: both are seen.
+    board.observe(&log(7300, 1, "epoch 3", false));
+    tx.send_replace(sweep(2.0));
+    let moved = same(at(1000 + 7200));
+    assert_eq!(moved.instances[0].last_line.as_deref(), Some("epoch 3"));
+    assert_eq!(moved.instances[0].dph_total, Some(2.0));
+    assert_eq!(moved.totals.spend_usd, 4.0);
+
+    // An instance that leaves is gone from the bytes too.
+    board.observe(&event(
+        7301,
+        EventKind::Left {
+            source: source(2, "beta"),
+        },
+    ));
+    assert_eq!(same(at(1000 + 7200)).instances.len(), 1);
+}
