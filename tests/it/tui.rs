@@ -24,7 +24,20 @@ struct Pty {
 
 impl Pty {
     fn start(dir: &Path, sim: Option<&vastfleet::sim::SimHandle>, args: &str) -> Pty {
-        let command = format!("stty cols 120 rows 20; exec {} {args}", support::bin());
+        Pty::start_after(dir, sim, "", args)
+    }
+
+    /// As [`Pty::start`], with `before` run by the shell first (in the same terminal).
+    fn start_after(
+        dir: &Path,
+        sim: Option<&vastfleet::sim::SimHandle>,
+        before: &str,
+        args: &str,
+    ) -> Pty {
+        let command = format!(
+            "stty cols 120 rows 20; {before} exec {} {args}",
+            support::bin()
+        );
         let mut script = tokio::process::Command::new("script");
         script
             .args(["-qec", &command, "/dev/null"])
@@ -198,4 +211,49 @@ async fn sigterm_stops_watch_tui_in_order_too() {
         restored < summary,
         "the summary comes after the view is gone"
     );
+}
+
+/// A terminal resized under `top` (the kernel's SIGWINCH, as a window manager sends it) gets a
+/// clean redraw at the new size, and the view goes on and quits as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_redraws_cleanly_when_the_terminal_is_resized() {
+    let sim = two_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    two_job_fleet(dir.path());
+    let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    watcher.wait_for("alpha's status", |e| is(e, "status", ALPHA)).await;
+    // A shell beside `top` resizes the terminal when the test says so.
+    let resizer = "(while [ ! -e resize-now ]; do sleep 0.05; done; stty cols 60 rows 12 </dev/tty) &";
+    let mut top = Pty::start_after(dir.path(), None, resizer, "top");
+    top.wait_for(&["vastfleet top", "alpha", "beta"]).await;
+    let before = top.seen.len();
+    std::fs::write(dir.path().join("resize-now"), "").unwrap();
+    // A resize clears the screen and draws everything again at the new width.
+    let clear = "\u{1b}[2J";
+    let redrawn = tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 8192];
+        loop {
+            let after = &top.seen[before..];
+            if let Some(at) = after.find(clear) {
+                let drawn = &after[at..];
+                if ["vastfleet top", "alpha", "beta"].iter().all(|t| drawn.contains(t)) {
+                    return drawn.to_owned();
+                }
+            }
+            let n = top.stdout.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the view ended at the resize: {}", top.seen);
+            top.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no clean redraw after the resize: {:?}", &top.seen[before..]));
+    // Nothing is drawn past column 60 after it: no cursor move beyond the new width.
+    assert!(
+        !(61..=120).any(|col| redrawn.contains(&format!(";{col}H"))),
+        "drawn past the new width: {redrawn:?}"
+    );
+    let (status, rest) = top.type_and_finish(b"q").await;
+    assert!(status.success(), "{status:?}");
+    assert!(rest.contains(LEAVE_ALTERNATE), "the alternate screen is left");
+    let _ = watcher.terminate().await;
 }
