@@ -1,6 +1,7 @@
 //! Live reload of the fleet file. Editors save by rename, so the file's folder is watched and
 //! events are filtered by name; a content hash makes our own `add` writes that change nothing,
 //! and no-op saves, cost nothing. An invalid edit is reported and the running fleet is kept.
+//! SIGHUP (systemd's `ExecReload`) reads the file at once, through the same path.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::report::event::{Event, EventKind};
+use crate::signals::Hangups;
 
 /// Saves often come as several events (truncate, write, rename); one read after they settle.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -23,83 +25,157 @@ const REREAD_EVERY: Duration = Duration::from_secs(5);
 /// Turns the file's text into the fleet to run (parse, validate, apply command-line overrides).
 pub type Prepare = Arc<dyn Fn(&str) -> Result<Settings, String> + Send + Sync>;
 
-/// Follows `path` until cancelled, sending every valid new fleet on `settings`.
+/// Follows `path` until cancelled, sending every valid new fleet on `settings`. A SIGHUP
+/// (`hangups`) reads the file at once, and always answers: applied, unchanged or rejected.
 pub fn spawn(
     path: PathBuf,
     initial_text: &str,
     prepare: Prepare,
     settings: watch::Sender<Arc<Settings>>,
     events: mpsc::Sender<Event>,
+    mut hangups: Hangups,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let mut last_hash = hash(initial_text);
+    let mut reloader = Reloader {
+        last_hash: hash(initial_text),
+        path,
+        prepare,
+        settings,
+        events,
+    };
     tokio::spawn(async move {
         let (nudge_tx, mut nudges) = mpsc::channel::<()>(16);
         // Keep the watcher alive for the life of the task; without it, the poll below still works.
-        let _watcher = match folder_watcher(&path, nudge_tx) {
+        let _watcher = match folder_watcher(&reloader.path, nudge_tx) {
             Ok(watcher) => Some(watcher),
             Err(err) => {
                 tracing::warn!(
                     "cannot watch {} for changes ({err}); re-reading it every {}s instead",
-                    path.display(),
+                    reloader.path.display(),
                     REREAD_EVERY.as_secs()
                 );
                 None
             }
         };
         loop {
-            tokio::select! {
+            let trigger = tokio::select! {
                 _ = cancel.cancelled() => return,
                 Some(()) = nudges.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while nudges.try_recv().is_ok() {}
+                    Trigger::Changed
                 }
-                _ = tokio::time::sleep(REREAD_EVERY) => {}
-            }
-            let read = {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || crate::config::read::read_fleet_text(&path))
-                    .await
-                    .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+                () = hangups.recv() => Trigger::Hangup,
+                _ = tokio::time::sleep(REREAD_EVERY) => Trigger::Changed,
             };
-            let text = match read {
-                Ok(text) => text,
-                // Something that is not a fleet file now sits at the path: say so once per
-                // change, and keep the fleet as it was.
-                Err(err)
-                    if matches!(
+            reloader.check(trigger).await;
+        }
+    })
+}
+
+/// Without a fleet file (`watch --id`) there is nothing to read again: a SIGHUP says so instead
+/// of ending the watch.
+pub fn spawn_without_file(
+    events: mpsc::Sender<Event>,
+    mut hangups: Hangups,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = hangups.recv() => {}
+            }
+            let message = "SIGHUP: this watch has no fleet file to read again (it was started \
+                           with --id); nothing changes"
+                .to_owned();
+            let _ = events.send(Event::now(EventKind::Notice { message })).await;
+        }
+    })
+}
+
+/// Why the file is being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// A change notification or the safety-net poll: quiet unless the text changed.
+    Changed,
+    /// SIGHUP: the user asked, so the answer is always said.
+    Hangup,
+}
+
+struct Reloader {
+    path: PathBuf,
+    prepare: Prepare,
+    settings: watch::Sender<Arc<Settings>>,
+    events: mpsc::Sender<Event>,
+    /// Of the last text (or read error) acted on.
+    last_hash: u64,
+}
+
+impl Reloader {
+    async fn check(&mut self, trigger: Trigger) {
+        let asked = trigger == Trigger::Hangup;
+        let read = {
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || crate::config::read::read_fleet_text(&path))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+        };
+        let text = match read {
+            Ok(text) => text,
+            // Something that is not a fleet file now sits at the path: say so once per
+            // change (and at every SIGHUP), and keep the fleet as it was.
+            Err(err)
+                if asked
+                    || matches!(
                         err.kind(),
                         std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
                     ) =>
-                {
-                    let error = format!("{}: {err}", path.display());
-                    let new_hash = hash(&error);
-                    if new_hash != last_hash {
-                        last_hash = new_hash;
-                        let kind = EventKind::ReloadRejected { error };
-                        let _ = events.send(Event::now(kind)).await;
-                    }
-                    continue;
+            {
+                let error = format!("{}: {err}", self.path.display());
+                let new_hash = hash(&error);
+                if asked || new_hash != self.last_hash {
+                    self.last_hash = new_hash;
+                    self.reject(error).await;
                 }
-                // Mid-rename the file may briefly not exist; the next event or poll catches up.
-                Err(_) => continue,
-            };
-            let new_hash = hash(&text);
-            if new_hash == last_hash {
-                continue;
+                return;
             }
-            last_hash = new_hash;
-            match prepare(&text) {
-                Ok(next) => {
-                    settings.send_replace(Arc::new(next));
-                }
-                Err(error) => {
-                    let kind = EventKind::ReloadRejected { error };
-                    let _ = events.send(Event::now(kind)).await;
-                }
-            }
+            // Mid-rename the file may briefly not exist; the next event or poll catches up.
+            Err(_) => return,
+        };
+        let new_hash = hash(&text);
+        let unchanged = new_hash == self.last_hash;
+        if unchanged && !asked {
+            return;
         }
-    })
+        self.last_hash = new_hash;
+        match (self.prepare)(&text) {
+            Ok(next) => {
+                if asked {
+                    let outcome = match unchanged {
+                        true => "it is unchanged, nothing to apply",
+                        false => "applying it",
+                    };
+                    let message = format!("SIGHUP: read {} again; {outcome}", self.path.display());
+                    self.notice(message).await;
+                }
+                if !unchanged {
+                    self.settings.send_replace(Arc::new(next));
+                }
+            }
+            Err(error) => self.reject(error).await,
+        }
+    }
+
+    async fn reject(&self, error: String) {
+        let kind = EventKind::ReloadRejected { error };
+        let _ = self.events.send(Event::now(kind)).await;
+    }
+
+    async fn notice(&self, message: String) {
+        let kind = EventKind::Notice { message };
+        let _ = self.events.send(Event::now(kind)).await;
+    }
 }
 
 fn folder_watcher(

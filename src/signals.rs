@@ -50,3 +50,38 @@ async fn first_signal() {
         std::future::pending::<()>().await;
     }
 }
+
+/// SIGHUP, the daemon convention (and systemd's `ExecReload=/bin/kill -HUP $MAINPID`) for
+/// "read the configuration again". Installing it replaces the default action, which would end
+/// the process: a hangup never stops a watch (a closed terminal shows as a closed stdout).
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Installs the handler now, so a SIGHUP from here on is a request and never a kill.
+    pub fn install() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|err| tracing::warn!("cannot listen for SIGHUP ({err})"))
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    /// The next SIGHUP; never, where there is no such signal or its handler failed.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            if signal.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}

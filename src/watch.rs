@@ -163,16 +163,19 @@ pub async fn run<A: Api>(
         .log_queue()
         .set_order(session.settings.api.log_order);
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
-    let reloader = session.reload.map(|(path, text, prepare)| {
-        reload::spawn(
+    let hangups = crate::signals::Hangups::install();
+    let reloader = match session.reload {
+        Some((path, text, prepare)) => reload::spawn(
             path,
             &text,
             prepare,
             settings_tx,
             events.clone(),
+            hangups,
             inner.clone(),
-        )
-    });
+        ),
+        None => reload::spawn_without_file(events.clone(), hangups, inner.clone()),
+    };
     let ctx = FleetContext {
         api,
         events: events.clone(),
@@ -184,9 +187,7 @@ pub async fn run<A: Api>(
     let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
 
     inner.cancel();
-    if let Some(reloader) = reloader {
-        let _ = reloader.await;
-    }
+    let _ = reloader.await;
     let _ = throttle_reporter.await;
     let api_line = api_summary(&throttle.stats());
     let mut resume = api_line + &session.resume_hint;

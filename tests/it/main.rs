@@ -26,3 +26,4 @@ mod restart;
 
 mod metrics;
 mod notify;
+mod ops;

@@ -188,6 +188,11 @@ impl Watcher {
             .join("\n")
     }
 
+    /// Sends a signal (`"-HUP"`, ...) and goes on watching.
+    pub async fn signal(&self, which: &str) {
+        signal(self.pid(), which).await;
+    }
+
     /// SIGTERM, then the exit status and everything printed.
     pub async fn terminate(mut self) -> Finished {
         signal(self.pid(), "-TERM").await;
