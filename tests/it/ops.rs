@@ -51,7 +51,9 @@ async fn sighup_reloads_the_fleet_file_and_a_bad_one_is_rejected_while_watching_
     watcher
         .wait_for("the SIGHUP notice", |e| notice(e, "SIGHUP: read"))
         .await;
-    let reload = watcher.wait_for("the reload", |e| e["event"] == "reload").await;
+    let reload = watcher
+        .wait_for("the reload", |e| e["event"] == "reload")
+        .await;
     assert_eq!(reload["added"], serde_json::json!([B]));
     watcher.wait_for("B's history", |e| is(e, "log", B)).await;
     sim.control().append_log(B, "B is monitored");
@@ -85,11 +87,18 @@ async fn sighup_reloads_the_fleet_file_and_a_bad_one_is_rejected_while_watching_
     let finished = watcher.terminate().await;
     assert!(finished.status.success(), "{}", finished.stderr);
     assert_eq!(
-        finished.events.iter().filter(|e| e["event"] == "reload").count(),
+        finished
+            .events
+            .iter()
+            .filter(|e| e["event"] == "reload")
+            .count(),
         1,
         "only the SIGHUP with a new fleet changed it"
     );
-    assert!(!finished.events.iter().any(|e| is(e, "left", A) || is(e, "left", B)));
+    assert!(!finished
+        .events
+        .iter()
+        .any(|e| is(e, "left", A) || is(e, "left", B)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
