@@ -221,9 +221,12 @@ async fn top_redraws_cleanly_when_the_terminal_is_resized() {
     let dir = tempfile::tempdir().unwrap();
     two_job_fleet(dir.path());
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
-    watcher.wait_for("alpha's status", |e| is(e, "status", ALPHA)).await;
+    watcher
+        .wait_for("alpha's status", |e| is(e, "status", ALPHA))
+        .await;
     // A shell beside `top` resizes the terminal when the test says so.
-    let resizer = "(while [ ! -e resize-now ]; do sleep 0.05; done; stty cols 60 rows 12 </dev/tty) &";
+    let resizer =
+        "(while [ ! -e resize-now ]; do sleep 0.05; done; stty cols 60 rows 12 </dev/tty) &";
     let mut top = Pty::start_after(dir.path(), None, resizer, "top");
     top.wait_for(&["vastfleet top", "alpha", "beta"]).await;
     let before = top.seen.len();
@@ -236,7 +239,10 @@ async fn top_redraws_cleanly_when_the_terminal_is_resized() {
             let after = &top.seen[before..];
             if let Some(at) = after.find(clear) {
                 let drawn = &after[at..];
-                if ["vastfleet top", "alpha", "beta"].iter().all(|t| drawn.contains(t)) {
+                if ["vastfleet top", "alpha", "beta"]
+                    .iter()
+                    .all(|t| drawn.contains(t))
+                {
                     return drawn.to_owned();
                 }
             }
@@ -246,7 +252,12 @@ async fn top_redraws_cleanly_when_the_terminal_is_resized() {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("no clean redraw after the resize: {:?}", &top.seen[before..]));
+    .unwrap_or_else(|_| {
+        panic!(
+            "no clean redraw after the resize: {:?}",
+            &top.seen[before..]
+        )
+    });
     // Nothing is drawn past column 60 after it: no cursor move beyond the new width.
     assert!(
         !(61..=120).any(|col| redrawn.contains(&format!(";{col}H"))),
@@ -254,6 +265,9 @@ async fn top_redraws_cleanly_when_the_terminal_is_resized() {
     );
     let (status, rest) = top.type_and_finish(b"q").await;
     assert!(status.success(), "{status:?}");
-    assert!(rest.contains(LEAVE_ALTERNATE), "the alternate screen is left");
+    assert!(
+        rest.contains(LEAVE_ALTERNATE),
+        "the alternate screen is left"
+    );
     let _ = watcher.terminate().await;
 }
