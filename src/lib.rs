@@ -30,10 +30,10 @@ pub use exit::Fatal;
 
 /// What the process learned about its terminal before the runtime started its threads, and
 /// the global output flags.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Terminal {
     pub color: bool,
-    pub offset: time::UtcOffset,
+    pub zone: report::clock::TimeZone,
     /// `-q`: the human stream shows instance events only.
     pub quiet: bool,
 }
@@ -43,7 +43,7 @@ impl Terminal {
     pub fn detect(cli: &cli::Cli) -> Self {
         Terminal {
             color: report::style::detect_color(cli.color),
-            offset: report::clock::local_offset(),
+            zone: report::clock::local_zone(),
             quiet: cli.quiet,
         }
     }

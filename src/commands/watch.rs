@@ -278,7 +278,7 @@ fn writer_for(args: &WatchArgs, terminal: Terminal, label_width: usize) -> Resul
     let format = if args.json {
         Format::Json
     } else {
-        let mut options = HumanOptions::new(terminal.color, terminal.offset);
+        let mut options = HumanOptions::new(terminal.color, terminal.zone.clone());
         options.no_prefix = args.no_prefix;
         options.timestamps = args.timestamps;
         options.label_width = label_width;

@@ -1,19 +1,28 @@
-//! Wall-clock text for the stream: the local UTC offset (found once, at start) and the three
+//! Wall-clock text for the stream: the local time zone (found once, at start) and the three
 //! timestamp shapes the renderings use.
 //!
-//! Reading the local offset on Unix goes through the C time-zone state, which races with
-//! `setenv` from other threads; `time` may answer "indeterminate" for that reason (older
-//! releases always did once a second thread existed). So the offset is determined once in
-//! `main`, before the tokio runtime starts its workers, and handed to the human renderer; the
-//! whole run then uses one offset, even across a daylight-saving change.
+//! The zone is the system's rules (`TZ`, else /etc/localtime), read by `jiff` in Rust, not a
+//! fixed offset: each time is shown at the offset in force at that instant, so a run of months
+//! follows daylight-saving changes (issue 14: the offset read once at start was an hour off
+//! after the change). No C time-zone state is touched, so the `setenv` race `time`'s local
+//! offset guards against cannot happen either.
 
 use std::time::SystemTime;
 
+pub use jiff::tz::TimeZone;
 use time::{OffsetDateTime, UtcOffset};
 
-/// The local offset, or UTC when it cannot be determined. Call it before building the runtime.
-pub fn local_offset() -> UtcOffset {
-    UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC)
+/// The system's time zone, or UTC when it cannot be determined.
+pub fn local_zone() -> TimeZone {
+    TimeZone::try_system().unwrap_or(TimeZone::UTC)
+}
+
+/// The offset `zone` has at `at` (UTC for instants outside jiff's range, ±9999 years).
+pub fn offset_at(zone: &TimeZone, at: SystemTime) -> UtcOffset {
+    jiff::Timestamp::try_from(at)
+        .ok()
+        .and_then(|ts| UtcOffset::from_whole_seconds(zone.to_offset(ts).seconds()).ok())
+        .unwrap_or(UtcOffset::UTC)
 }
 
 /// `HH:MM:SS` at `offset`.
@@ -109,5 +118,35 @@ mod tests {
         assert_eq!(rfc3339_utc(before), "1969-12-31T23:59:58.500Z");
         let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
         assert_eq!(rfc3339_utc(far), "1970-01-01T00:00:00.000Z");
+    }
+
+    fn instant(text: &str) -> SystemTime {
+        SystemTime::from(text.parse::<jiff::Timestamp>().unwrap())
+    }
+
+    /// New York's rules as TZ would give them (a POSIX rule needs no zoneinfo files): each time
+    /// is shown at the offset of its own instant, one second either side of both changes.
+    #[test]
+    fn local_times_follow_daylight_saving_changes() {
+        let zone = TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        let cases = [
+            ("2026-03-08T06:59:59Z", "01:59:59", "-05:00"),
+            ("2026-03-08T07:00:00Z", "03:00:00", "-04:00"),
+            ("2026-11-01T05:59:59Z", "01:59:59", "-04:00"),
+            ("2026-11-01T06:00:00Z", "01:00:00", "-05:00"),
+        ];
+        for (utc, clock, offset) in cases {
+            let at = instant(utc);
+            let local = offset_at(&zone, at);
+            assert_eq!(clock_time(at, local), clock, "{utc}");
+            assert!(rfc3339_local(at, local).ends_with(offset), "{utc}");
+        }
+    }
+
+    #[test]
+    fn instants_outside_the_zone_s_range_are_shown_in_utc() {
+        let zone = TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(offset_at(&zone, far), UtcOffset::UTC);
     }
 }

@@ -6,9 +6,8 @@ use std::time::SystemTime;
 
 use anstyle::{AnsiColor, Color, Style};
 use regex::Regex;
-use time::UtcOffset;
 
-use super::clock;
+use super::clock::{self, TimeZone};
 use super::event::{Event, EventKind, Source};
 use super::message::{describe, shutdown_table};
 use super::sanitize::{capped, clean_line, LOG_LINE_CAP, MESSAGE_CAP};
@@ -33,8 +32,9 @@ const MATCH: Style = Style::new()
 pub struct HumanOptions {
     /// Decided once at start (see [`super::style::detect_color`]).
     pub color: bool,
-    /// The local offset, read once before threads start (see [`super::clock::local_offset`]).
-    pub offset: UtcOffset,
+    /// The local time zone's rules (see [`super::clock::local_zone`]): each line's time is shown
+    /// at the offset in force at that instant.
+    pub zone: TimeZone,
     /// Leave out the `glyph label │` prefix.
     pub no_prefix: bool,
     /// Full RFC 3339 instead of `HH:MM:SS`.
@@ -48,10 +48,10 @@ pub struct HumanOptions {
 }
 
 impl HumanOptions {
-    pub fn new(color: bool, offset: UtcOffset) -> Self {
+    pub fn new(color: bool, zone: TimeZone) -> Self {
         HumanOptions {
             color,
-            offset,
+            zone,
             no_prefix: false,
             timestamps: false,
             highlight: Vec::new(),
@@ -125,10 +125,11 @@ impl HumanRenderer {
     }
 
     fn write_time(&self, out: &mut String, at: SystemTime) {
+        let offset = clock::offset_at(&self.options.zone, at);
         let text = if self.options.timestamps {
-            clock::rfc3339_local(at, self.options.offset)
+            clock::rfc3339_local(at, offset)
         } else {
-            clock::clock_time(at, self.options.offset)
+            clock::clock_time(at, offset)
         };
         self.paint(out, DIM, &text);
         out.push(' ');

@@ -252,3 +252,30 @@ async fn a_rejected_reload_is_printed_like_the_same_error_at_start_up() {
         .collect();
     assert_eq!(block, at_start, "{}", lines.join("\n"));
 }
+
+/// Issue 14: times follow the system zone's rules, read from `TZ` like every Unix tool (the
+/// switch at a daylight-saving change itself is `report::clock`'s unit test, on fixed instants).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_shown_in_the_zone_tz_names() {
+    const NEW_YORK: &str = "EST5EDT,M3.2.0,M11.1.0";
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path());
+    let env = [("NO_COLOR", "1"), ("TZ", NEW_YORK)];
+    let watch = Human::start(dir.path(), &sim, &["watch", "--timestamps"], &env);
+    watch.wait_for("status: running").await;
+    let lines = watch.stop().await;
+    let zone = vastfleet::report::clock::TimeZone::posix(NEW_YORK).unwrap();
+    let now = jiff::Timestamp::now();
+    let offset = zone.to_offset(now);
+    let suffix = format!(
+        "{}{:02}:00 ",
+        if offset.seconds() < 0 { '-' } else { '+' },
+        offset.seconds().abs() / 3600
+    );
+    let line = lines
+        .iter()
+        .find(|l| l.contains("status: running"))
+        .unwrap();
+    assert!(line.contains(&suffix), "{suffix:?} in {line:?}");
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Color, Style};
 use regex::Regex;
-use time::macros::offset;
+use vastfleet::report::clock::TimeZone;
 use vastfleet::report::event::{
     ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
 };
@@ -14,8 +14,13 @@ use vastfleet::throttle::{Change, Endpoint, Scope};
 
 use super::{ev, log, src, status};
 
+/// A zone at +02:00 all year.
+fn plus_two() -> TimeZone {
+    TimeZone::fixed(jiff::tz::offset(2))
+}
+
 fn options() -> HumanOptions {
-    HumanOptions::new(false, offset!(+2))
+    HumanOptions::new(false, plus_two())
 }
 
 fn writer(options: HumanOptions) -> Writer {
@@ -370,7 +375,7 @@ fn escape_sequences_in_log_lines_are_stripped_with_or_without_colour() {
     let raw = "\u{1b}]0;owned\u{7}\u{1b}[31mred\u{1b}[0m 10%\r20%";
     let plain = writer(options()).render(&log(&a, raw)).unwrap();
     assert_eq!(plain, "14:03:07 ❓ gpu-a │ 20%");
-    let coloured = writer(HumanOptions::new(true, offset!(+2)))
+    let coloured = writer(HumanOptions::new(true, plus_two()))
         .render(&log(&a, raw))
         .unwrap();
     assert!(coloured.ends_with("│\u{1b}[0m 20%"), "{coloured:?}");
@@ -380,7 +385,7 @@ fn escape_sequences_in_log_lines_are_stripped_with_or_without_colour() {
 #[test]
 fn colour_on_paints_time_label_separator_and_history() {
     let a = src(1, "gpu-a");
-    let mut w = writer(HumanOptions::new(true, offset!(+2)));
+    let mut w = writer(HumanOptions::new(true, plus_two()));
     let history = ev(EventKind::Log {
         source: a.clone(),
         line: "old line".into(),
@@ -397,8 +402,8 @@ fn colour_on_paints_time_label_separator_and_history() {
 #[test]
 fn colour_per_label_is_stable_across_writers_and_order() {
     let target = src(7, "trainer-01");
-    let mut first = writer(HumanOptions::new(true, offset!(+2)));
-    let mut second = writer(HumanOptions::new(true, offset!(+2)));
+    let mut first = writer(HumanOptions::new(true, plus_two()));
+    let mut second = writer(HumanOptions::new(true, plus_two()));
     for label in ["zeta", "alpha", "trainer-10"] {
         second.render(&log(&src(99, label), "warm-up")).unwrap();
     }
@@ -424,7 +429,7 @@ fn highlight_paints_matches_only_when_colour_is_on() {
     );
     let mut on = writer(HumanOptions {
         highlight,
-        ..HumanOptions::new(true, offset!(+2))
+        ..HumanOptions::new(true, plus_two())
     });
     let mark = Style::new()
         .fg_color(Some(Color::Ansi(AnsiColor::Black)))

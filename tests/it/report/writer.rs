@@ -9,16 +9,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use regex::Regex;
-use time::UtcOffset;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
+use vastfleet::report::clock::TimeZone;
 use vastfleet::report::event::{Event, EventKind};
 use vastfleet::report::{spawn_into, Format, HumanOptions, LineFilter, Writer};
 
 use super::{ev, log, src};
 
 fn human() -> Format {
-    Format::Human(HumanOptions::new(false, UtcOffset::UTC))
+    Format::Human(HumanOptions::new(false, TimeZone::UTC))
 }
 
 fn numbered(n: usize) -> Event {
