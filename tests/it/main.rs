@@ -1,4 +1,5 @@
 //! The integration tests, compiled into one binary to keep link time low. One module per area.
+#[cfg(feature = "bench")]
 mod bench;
 mod client;
 mod commands;
@@ -27,3 +28,4 @@ mod restart;
 mod metrics;
 mod notify;
 mod ops;
+mod packaging;
