@@ -192,7 +192,8 @@ impl Default for Policy {
 pub struct Guards {
     /// Act once the instance has been running this long.
     pub max_runtime: Option<Duration>,
-    /// Act once the instance has cost this many dollars since watching started.
+    /// Act once the instance has cost this many dollars: `dph_total` × hours since `start_date`.
+    /// An estimate: the API has no billing history, so stopped periods count at the running price.
     pub max_cost: Option<f64>,
     /// Act when GPU utilisation stays low while running.
     pub idle: Option<IdleGuard>,
@@ -202,7 +203,8 @@ pub struct Guards {
     pub silent: Option<Duration>,
     /// Destroy an instance that has been stopped this long (a stopped disk still bills).
     pub destroy_after_stop: Option<Duration>,
-    /// Warn (never act) when the rental contract ends within this long.
+    /// Warn (never act) when the rental contract ends within this long; unset, the guard uses
+    /// `monitor::guards::DEFAULT_CONTRACT_WARNING`.
     pub contract_warning: Option<Duration>,
     /// What max_runtime, max_cost, idle, stuck and silent do when they fire; `None` reports only.
     pub on_guard: Option<ActionKind>,

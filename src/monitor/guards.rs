@@ -12,50 +12,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::Instance;
-use crate::config::Guards;
+use crate::config::{Guards, IdleGuard};
 use crate::monitor::machine::Now;
 use crate::report::event::ActionKind;
 use crate::status::Status;
 
-/// The guards of one instance; `None` switches a guard off.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GuardConfig {
-    /// Running longer than this since `start_date`.
-    pub max_runtime: Option<Duration>,
-    /// Spent more than this many dollars: `dph_total` × hours since `start_date`. An estimate:
-    /// the API has no billing history, so stopped periods are counted at the running price.
-    pub max_cost: Option<f64>,
-    /// GPU utilisation below this percentage for this long, while running.
-    pub idle: Option<(f64, Duration)>,
-    /// Still provisioning / created / loading after this long.
-    pub stuck: Option<Duration>,
-    /// Running without a new log line for this long.
-    pub silent: Option<Duration>,
-    /// Stopped this long → destroy (always destroy, whatever `on_guard` says).
-    pub destroy_after_stop: Option<Duration>,
-    /// Warn when the contract's `end_date` is this close.
-    pub contract_warning: Option<Duration>,
-    /// What the acting guards (runtime, cost, idle, stuck, silent) do; `None` = alert only.
-    pub on_guard: Option<ActionKind>,
-}
-
-/// The default: warn a day before the host's contract ends.
+/// The default: warn a day before the host's contract ends (`contract_warning` unset).
 pub const DEFAULT_CONTRACT_WARNING: Duration = Duration::from_secs(24 * 3600);
-
-impl From<&Guards> for GuardConfig {
-    fn from(guards: &Guards) -> Self {
-        GuardConfig {
-            max_runtime: guards.max_runtime,
-            max_cost: guards.max_cost,
-            idle: guards.idle.map(|idle| (idle.gpu_util_below, idle.duration)),
-            stuck: guards.stuck,
-            silent: guards.silent,
-            destroy_after_stop: guards.destroy_after_stop,
-            contract_warning: guards.contract_warning.or(Some(DEFAULT_CONTRACT_WARNING)),
-            on_guard: guards.on_guard,
-        }
-    }
-}
 
 /// Every guard. The three alerts (outbid, contract ending, down) never act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,7 +71,7 @@ impl GuardKind {
     }
 
     /// What firing this guard asks of the instance.
-    pub fn action(self, config: &GuardConfig) -> Option<ActionKind> {
+    pub fn action(self, config: &Guards) -> Option<ActionKind> {
         match self {
             GuardKind::DestroyAfterStop => Some(ActionKind::Destroy),
             GuardKind::Outbid | GuardKind::ContractEnding | GuardKind::Down => None,
@@ -226,7 +189,7 @@ fn elapsed(now: Duration, since: Option<Duration>) -> Option<Duration> {
 }
 
 /// Every guard's verdict (a guard that is switched off never holds).
-pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
+pub fn check(config: &Guards, input: &GuardInput) -> Vec<Check> {
     let mut checks = Vec::new();
     let Some(row) = input.row.filter(|_| *input.status != Status::Gone) else {
         // A vanished instance ends every episode.
@@ -272,7 +235,11 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
             spent.map(|s| format!("about ${s:.2} spent at ${dph:.3}/h (limit ${limit:.2})")),
         );
     }
-    if let Some((below, period)) = config.idle {
+    if let Some(IdleGuard {
+        gpu_util_below: below,
+        duration: period,
+    }) = config.idle
+    {
         let idle_for = elapsed(mono, input.clock.idle_since);
         push(
             GuardKind::Idle,
@@ -324,7 +291,8 @@ pub fn check(config: &GuardConfig, input: &GuardInput) -> Vec<Check> {
         outbid,
         Some("intended to run but stopped: outbid, or interrupted by the host".to_string()),
     );
-    if let Some(warning) = config.contract_warning {
+    {
+        let warning = config.contract_warning.unwrap_or(DEFAULT_CONTRACT_WARNING);
         let left = row.end_date.map(|end| end - input.now.wall);
         let ending = left.filter(|left| *left <= warning.as_secs_f64());
         let detail = ending.map(|left| match left {
@@ -389,7 +357,7 @@ impl Episodes {
 
     /// Applies the verdicts: ended episodes re-arm, due guards outside an episode fire.
     /// Returns what fired and whether the set changed.
-    pub fn advance(&mut self, config: &GuardConfig, checks: Vec<Check>) -> (Vec<Firing>, bool) {
+    pub fn advance(&mut self, config: &Guards, checks: Vec<Check>) -> (Vec<Firing>, bool) {
         let mut fired = Vec::new();
         let mut changed = false;
         for check in checks {

@@ -14,7 +14,7 @@ use crate::config::settings::Policy;
 use crate::monitor::actions::{ActionBook, Ctx};
 use crate::monitor::durable::{ActionRecord, DurableState, Trigger};
 use crate::monitor::failures;
-use crate::monitor::guards::{self, Episodes, GuardClock, GuardConfig, GuardInput, GuardKind};
+use crate::monitor::guards::{self, Episodes, GuardClock, GuardInput, GuardKind};
 use crate::monitor::logs::{Found, LogFollower};
 use crate::monitor::pace::PaceMeter;
 pub(crate) use crate::monitor::protocol::Batch;
@@ -48,7 +48,6 @@ pub struct MonitorMachine {
     source: Source,
     policy: Policy,
     options: MachineOptions,
-    guards: GuardConfig,
     jitter: Jitter,
     /// The last status (durable).
     status: Option<Status>,
@@ -85,7 +84,6 @@ impl MonitorMachine {
             jitter: Jitter::seeded(source.id),
             source,
             logs: LogFollower::new(policy.tail),
-            guards: GuardConfig::from(&policy.guards),
             policy,
             options,
             status: None,
@@ -130,8 +128,8 @@ impl MonitorMachine {
         self.fleet_running = running;
     }
 
-    pub fn set_guards(&mut self, guards: GuardConfig) {
-        self.guards = guards;
+    pub fn set_guards(&mut self, guards: crate::config::Guards) {
+        self.policy.guards = guards;
     }
 
     pub fn source(&self) -> &Source {
@@ -161,7 +159,6 @@ impl MonitorMachine {
             }
             Observation::PolicyChanged(policy) => {
                 self.logs.policy_changed(self.policy.tail, policy.tail);
-                self.guards = GuardConfig::from(&policy.guards);
                 self.policy = policy;
             }
             Observation::Tick => {}
@@ -245,7 +242,7 @@ impl MonitorMachine {
             self.fetch.next_at = Some(now.mono);
         }
         self.fetch.await_status = false;
-        let idle_below = self.guards.idle.map(|(below, _)| below);
+        let idle_below = self.policy.guards.idle.map(|idle| idle.gpu_util_below);
         self.clock.on_status(
             now.mono,
             &status,
@@ -485,8 +482,8 @@ impl MonitorMachine {
             clock: &self.clock,
             interval: self.policy.interval,
         };
-        let checks = guards::check(&self.guards, &input);
-        let (fired, changed) = self.episodes.advance(&self.guards, checks);
+        let checks = guards::check(&self.policy.guards, &input);
+        let (fired, changed) = self.episodes.advance(&self.policy.guards, checks);
         if changed {
             out.checkpoint();
         }

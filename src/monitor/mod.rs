@@ -16,7 +16,6 @@ pub mod tail;
 pub mod task;
 
 pub use durable::{ActionRecord, DurableState, Trigger, CURSOR_LINES};
-pub use guards::GuardConfig;
 pub use lines::Lines;
 pub use machine::{MachineOptions, MonitorMachine, Now, Observation, Output};
 

@@ -62,7 +62,15 @@ impl Sweep {
 
 /// Feeds the sweeps through a clock and the episodes, as the machine does, and returns the
 /// names of the guards fired at each step (with their action).
-fn run(config: &GuardConfig, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<ActionKind>)>> {
+/// Every guard off and no action: each test switches on what it is about.
+fn off() -> Guards {
+    Guards {
+        on_guard: None,
+        ..Guards::default()
+    }
+}
+
+fn run(config: &Guards, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<ActionKind>)>> {
     let mut clock = GuardClock::default();
     let mut episodes = Episodes::default();
     let mut previous: Option<&str> = None;
@@ -90,7 +98,7 @@ fn run(config: &GuardConfig, sweeps: &[Sweep]) -> Vec<Vec<(&'static str, Option<
                 &status,
                 before.as_ref(),
                 Some(&row),
-                config.idle.map(|i| i.0),
+                config.idle.map(|i| i.gpu_util_below),
             );
             if s.new_line {
                 clock.on_new_lines(now.mono);
@@ -125,10 +133,10 @@ fn fired(steps: &[Vec<(&'static str, Option<ActionKind>)>]) -> Vec<String> {
 
 #[test]
 fn max_runtime_fires_once_and_rearms_after_a_stop() {
-    let config = GuardConfig {
+    let config = Guards {
         max_runtime: Some(mins(10)),
         on_guard: STOP,
-        ..Default::default()
+        ..off()
     };
     let steps = run(
         &config,
@@ -148,9 +156,9 @@ fn max_runtime_fires_once_and_rearms_after_a_stop() {
 #[test]
 fn max_cost_is_price_times_hours_since_start() {
     // $2/h: $1 after 30 minutes.
-    let config = GuardConfig {
+    let config = Guards {
         max_cost: Some(1.0),
-        ..Default::default()
+        ..off()
     };
     let steps = run(
         &config,
@@ -162,10 +170,13 @@ fn max_cost_is_price_times_hours_since_start() {
 
 #[test]
 fn idle_needs_the_whole_period_below_the_threshold() {
-    let config = GuardConfig {
-        idle: Some((5.0, mins(1))),
+    let config = Guards {
+        idle: Some(IdleGuard {
+            gpu_util_below: 5.0,
+            duration: mins(1),
+        }),
         on_guard: STOP,
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(0, RUNNING).util(0.02),  // a fraction: 2 %
@@ -184,9 +195,12 @@ fn idle_needs_the_whole_period_below_the_threshold() {
 
 #[test]
 fn idle_is_not_inferred_from_a_missing_reading() {
-    let config = GuardConfig {
-        idle: Some((5.0, mins(1))),
-        ..Default::default()
+    let config = Guards {
+        idle: Some(IdleGuard {
+            gpu_util_below: 5.0,
+            duration: mins(1),
+        }),
+        ..off()
     };
     let sweeps = [
         at(0, RUNNING).util(0.0),
@@ -207,10 +221,10 @@ fn util_percent_reads_small_values_as_fractions() {
 
 #[test]
 fn stuck_counts_the_whole_boot_not_each_boot_status() {
-    let config = GuardConfig {
+    let config = Guards {
         stuck: Some(mins(5)),
         on_guard: Some(ActionKind::Destroy),
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(0, PROVISIONING),
@@ -229,9 +243,9 @@ fn stuck_counts_the_whole_boot_not_each_boot_status() {
 
 #[test]
 fn silent_fires_once_per_quiet_period() {
-    let config = GuardConfig {
+    let config = Guards {
         silent: Some(mins(2)),
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(0, RUNNING),
@@ -253,10 +267,10 @@ fn silent_fires_once_per_quiet_period() {
 
 #[test]
 fn destroy_after_stop_always_destroys() {
-    let config = GuardConfig {
+    let config = Guards {
         destroy_after_stop: Some(mins(10)),
         on_guard: STOP,
-        ..Default::default()
+        ..off()
     };
     let stopped = |t| at(t, "stopped").intended("stopped");
     let sweeps = [
@@ -276,9 +290,9 @@ fn destroy_after_stop_always_destroys() {
 
 #[test]
 fn outbid_alerts_when_intended_running_but_stopped() {
-    let config = GuardConfig {
+    let config = Guards {
         on_guard: STOP,
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(0, RUNNING),
@@ -296,10 +310,10 @@ fn outbid_alerts_when_intended_running_but_stopped() {
 
 #[test]
 fn contract_ending_warns_once_until_extended() {
-    let config = GuardConfig {
+    let config = Guards {
         contract_warning: Some(mins(60)),
         on_guard: STOP,
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(0, RUNNING).end_in(7_200.0),
@@ -316,7 +330,7 @@ fn contract_ending_warns_once_until_extended() {
 
 #[test]
 fn down_alerts_after_two_intervals_in_exited_unknown_or_offline() {
-    let config = GuardConfig::default();
+    let config = off();
     let sweeps = [
         at(0, RUNNING),
         at(5, "exited"),
@@ -335,9 +349,9 @@ fn down_alerts_after_two_intervals_in_exited_unknown_or_offline() {
 
 #[test]
 fn gone_ends_every_episode() {
-    let config = GuardConfig {
+    let config = Guards {
         max_runtime: Some(mins(1)),
-        ..Default::default()
+        ..off()
     };
     let sweeps = [
         at(60, RUNNING),
@@ -353,9 +367,9 @@ fn gone_ends_every_episode() {
 
 #[test]
 fn details_say_what_was_seen() {
-    let config = GuardConfig {
+    let config = Guards {
         max_runtime: Some(mins(10)),
-        ..Default::default()
+        ..off()
     };
     let clock = GuardClock::default();
     let row = Instance {
@@ -388,7 +402,7 @@ fn episodes_survive_by_name_and_a_switched_off_guard_rearms() {
     assert_eq!(episodes.names(), ["idle", "down"]);
     let mut episodes = episodes;
     let checks = check(
-        &GuardConfig::default(),
+        &off(),
         &GuardInput {
             now: Now {
                 mono: Duration::ZERO,
@@ -400,7 +414,7 @@ fn episodes_survive_by_name_and_a_switched_off_guard_rearms() {
             interval: INTERVAL,
         },
     );
-    let (fired, changed) = episodes.advance(&GuardConfig::default(), checks);
+    let (fired, changed) = episodes.advance(&off(), checks);
     assert!(fired.is_empty());
     assert!(changed);
     assert!(episodes.names().is_empty());
@@ -408,11 +422,11 @@ fn episodes_survive_by_name_and_a_switched_off_guard_rearms() {
 
 #[test]
 fn absurd_api_values_do_not_panic() {
-    let config = GuardConfig {
+    let config = Guards {
         max_runtime: Some(mins(1)),
         max_cost: Some(1.0),
         contract_warning: Some(mins(1)),
-        ..Default::default()
+        ..off()
     };
     let row = Instance {
         start_date: Some(-1e300),

@@ -3,7 +3,7 @@
 
 use super::*;
 
-use crate::monitor::GuardConfig;
+use crate::config::{Guards, IdleGuard};
 
 #[test]
 fn each_change_is_said_once_with_the_host_message() {
@@ -130,10 +130,13 @@ fn a_fetch_answered_after_a_stop_still_counts_but_its_errors_do_not() {
 #[test]
 fn a_guard_fires_once_and_acts_like_a_completion() {
     let mut h = Harness::started(&["a"]);
-    h.m.set_guards(GuardConfig {
-        idle: Some((5.0, secs(60))),
+    h.m.set_guards(Guards {
+        idle: Some(IdleGuard {
+            gpu_util_below: 5.0,
+            duration: secs(60),
+        }),
         on_guard: Some(ActionKind::Stop),
-        ..GuardConfig::default()
+        ..Guards::default()
     });
     let idle = |h: &mut Harness, t| {
         h.row(
@@ -174,10 +177,10 @@ fn guards_respect_dry_run_and_alerts_never_act() {
             ..MachineOptions::default()
         },
     );
-    h.m.set_guards(GuardConfig {
+    h.m.set_guards(Guards {
         stuck: Some(secs(60)),
         on_guard: Some(ActionKind::Destroy),
-        ..GuardConfig::default()
+        ..Guards::default()
     });
     h.status(0, Some("loading"));
     let out = h.status(60, Some("loading"));
