@@ -22,9 +22,6 @@ use super::{body, scrub};
 use super::{Api, ApiError, Instance, LogTail, PAGE_SIZE};
 use crate::throttle::{Endpoint, Throttle};
 
-/// The API's own address, used when neither a flag, the fleet file nor `VAST_URL` names one.
-pub const DEFAULT_BASE_URL: &str = "https://console.vast.ai";
-
 const USER_AGENT: &str = concat!("vastfleet/", env!("CARGO_PKG_VERSION"));
 
 /// Everything the client needs. Its `Debug` is safe to print: [`ApiKey`] hides the secret.
@@ -79,7 +76,7 @@ pub fn resolve_base_url_with(flag: Option<&str>, file: Option<&str>, env: Option
         .flatten()
         .map(|u| u.trim().trim_end_matches('/'))
         .find(|u| !u.is_empty())
-        .unwrap_or(DEFAULT_BASE_URL)
+        .unwrap_or(crate::config::settings::DEFAULT_API_URL)
         .to_owned()
 }
 

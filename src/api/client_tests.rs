@@ -30,7 +30,10 @@ fn the_base_url_comes_from_flag_then_file_then_env_then_default() {
         "http://file"
     );
     assert_eq!(r(Some(" "), None, Some("http://env/")), "http://env");
-    assert_eq!(r(None, Some(""), None), DEFAULT_BASE_URL);
+    assert_eq!(
+        r(None, Some(""), None),
+        crate::config::settings::DEFAULT_API_URL
+    );
 }
 
 #[test]

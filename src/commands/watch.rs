@@ -317,12 +317,7 @@ fn notify_targets(targets: &[NotifyTarget]) -> Vec<notify::Target> {
                 .into_iter()
                 .filter(|topic| target.wants(topic.as_str()))
                 .collect(),
-            format: match target.format {
-                crate::config::settings::NotifyFormat::Json => notify::Format::Json,
-                crate::config::settings::NotifyFormat::Slack => notify::Format::Slack,
-                crate::config::settings::NotifyFormat::Discord => notify::Format::Discord,
-                crate::config::settings::NotifyFormat::Ntfy => notify::Format::Ntfy,
-            },
+            format: target.format,
         })
         .collect()
 }

@@ -163,28 +163,5 @@ pub struct DiscoverFile {
 pub struct NotifyFile {
     pub url: Spanned<String>,
     pub events: Option<Spanned<Vec<Spanned<String>>>>,
-    pub format: Option<Spanned<NotifyFormat>>,
-}
-
-/// The body shape a webhook expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifyFormat {
-    /// One event as the `--json` stream writes it.
-    #[default]
-    Json,
-    Slack,
-    Discord,
-    Ntfy,
-}
-
-impl NotifyFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotifyFormat::Json => "json",
-            NotifyFormat::Slack => "slack",
-            NotifyFormat::Discord => "discord",
-            NotifyFormat::Ntfy => "ntfy",
-        }
-    }
+    pub format: Option<Spanned<crate::notify::Format>>,
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::error::ConfigError;
-pub use super::schema::NotifyFormat;
 use crate::report::event::ActionKind;
 use crate::throttle::RateLimit;
 
@@ -306,7 +305,7 @@ pub struct NotifyTarget {
     pub url: url::Url,
     /// Names from [`NOTIFY_EVENTS`], without duplicates.
     pub events: Vec<String>,
-    pub format: NotifyFormat,
+    pub format: crate::notify::Format,
 }
 
 impl NotifyTarget {

@@ -205,7 +205,7 @@ fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), Confi
         return Ok((settings, down_after));
     };
     if let Some(url) = &api.url {
-        cx.http_url("url", url, "https://console.vast.ai")?;
+        cx.http_url("url", url, super::settings::DEFAULT_API_URL)?;
         settings.url = Some(url.get_ref().trim().to_string());
     }
     if let Some(limit) = &api.rate_limit {

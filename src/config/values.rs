@@ -12,7 +12,8 @@ use super::schema::Spanned;
 
 pub(super) const DURATION_HELP: &str =
     "write a number and a unit, e.g. \"500ms\", \"5s\", \"20m\", \"1h30m\"";
-pub(super) const MAX_TAIL: i64 = 10_000;
+/// `tail` and `history` may not exceed the largest tail the log follower ever asks for.
+pub(super) const MAX_TAIL: i64 = crate::monitor::logs::MAX_TAIL as i64;
 
 /// Where errors point: the file's name and text.
 pub(super) struct Ctx<'a> {

@@ -28,14 +28,29 @@ use deliver::{redact, tell, Queue, Worker};
 use format::{Notification, What};
 use outage::OutageTracker;
 
-/// How a target wants its body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// How a target wants its body (`format` of a `[[notify]]` table).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// One event as the `--json` stream writes it.
+    #[default]
     Json,
     Slack,
     Discord,
     Ntfy,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Slack => "slack",
+            Format::Discord => "discord",
+            Format::Ntfy => "ntfy",
+        }
+    }
 }
 
 /// What a target subscribes to.

@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::settings::{NotifyFormat, DEFAULT_API_URL};
+use crate::config::settings::DEFAULT_API_URL;
 use crate::config::{Discover, IdleGuard, Overrides, Policy, Settings};
+use crate::notify::Format;
 use crate::report::event::ActionKind;
 
 fn load(text: &str) -> Settings {
@@ -132,7 +133,7 @@ url = "https://ntfy.sh/fleet"
             && !discover.matches(None)
     );
     assert_eq!(settings.notify[0].events, ["guard", "completion"]);
-    assert_eq!(settings.notify[0].format, NotifyFormat::Slack);
+    assert_eq!(settings.notify[0].format, Format::Slack);
     assert!(settings.notify[0].wants("guard") && !settings.notify[0].wants("status"));
     assert_eq!(
         settings.notify[1].events,
@@ -146,7 +147,7 @@ url = "https://ntfy.sh/fleet"
             "api_down"
         ]
     );
-    assert_eq!(settings.notify[1].format, NotifyFormat::Json);
+    assert_eq!(settings.notify[1].format, Format::Json);
     let debug = format!("{settings:?}");
     assert!(
         !debug.contains("SECRET"),
