@@ -193,6 +193,12 @@ impl<A: Api> Supervisor<A> {
     /// unlisted instances are reported whenever that set changes (they keep billing too).
     async fn account_seen(&mut self, sweep: &Sweep) {
         self.check_budget(sweep).await;
+        let running = self
+            .monitors
+            .keys()
+            .filter(|id| Status::of(sweep.rows.get(id)) == Status::Running)
+            .count();
+        self.ctx.logs.set_share(running);
         let listed = self.listed();
         match &self.settings.discover {
             Some(discover) => {

@@ -1,9 +1,13 @@
 //! The pure order of the log queue: who fetches next, with no clock and no IO of its own.
 //!
 //! Every waiter gets two numbers when it joins, both counted in *turns* (grants of the queue):
-//! - its **deadline**: the turn by which it must go, `1.5 × (its round-robin wait + 1)` turns
-//!   after joining. Round robin would serve it after exactly the waiters already queued, so
-//!   1.5× that is the fairness bound of issue 18, and [`Scheduler::pick`] never lets it pass;
+//! - its **deadline**: the turn by which it must go, `1.5 ×` its round-robin fair share after
+//!   joining. The share is one fetch per turn of every instance sharing the queue (the running
+//!   ones, [`Scheduler::set_share`]), or the waiters already queued plus one when more wait;
+//!   that is the fairness bound of issue 18, and [`Scheduler::pick`] never lets it pass. Taking
+//!   the share, not only the place in the queue, matters at start: a thousand monitors join
+//!   at once, and a bound of 1.5× each one's place would leave the first round (17 minutes)
+//!   room for one early fetch in three turns, fewer than the jobs that end in it;
 //! - its **soft key**: when it would go in plain round robin, scaled by its [`Pace`] (a quiet
 //!   log later, a fast one sooner).
 //!
@@ -85,6 +89,8 @@ struct Waiter {
     id: u64,
     soft: f64,
     deadline: u64,
+    /// The turn it joined at.
+    joined: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +110,8 @@ pub struct Scheduler {
     episodes: HashMap<u64, Episode>,
     /// Turns granted so far.
     turns: u64,
+    /// Instances sharing the queue: a fetch each per round of round robin.
+    share: u64,
 }
 
 impl Scheduler {
@@ -126,6 +134,32 @@ impl Scheduler {
         self.waiting.is_empty()
     }
 
+    /// How many instances share the queue (the running ones of the fleet), from the latest
+    /// sweep. A larger share also moves the deadlines of those already waiting out to it: the
+    /// monitors of the first sweep may join before the fleet has counted them. Deadlines only
+    /// ever move later, so a feasible queue stays feasible.
+    pub fn set_share(&mut self, instances: usize) {
+        let grew = instances as u64 > self.share;
+        self.share = instances as u64;
+        if !grew {
+            return;
+        }
+        let bound = Self::bound(self.share as f64);
+        for (ticket, waiter) in &mut self.waiting {
+            let deadline = waiter.joined + bound;
+            if deadline > waiter.deadline {
+                self.by_deadline.remove(&(waiter.deadline, *ticket));
+                waiter.deadline = deadline;
+                self.by_deadline.insert((deadline, *ticket));
+            }
+        }
+    }
+
+    /// The turns a fair share of `turns` may stretch to.
+    fn bound(turns: f64) -> u64 {
+        (turns * FAIRNESS_BOUND).floor() as u64
+    }
+
     /// `id` asks for a fetch; `ticket` must be new and larger than every earlier one.
     pub fn join(&mut self, ticket: Ticket, id: u64, pace: Pace) {
         let ahead = self.waiting.len() as u64;
@@ -133,11 +167,13 @@ impl Scheduler {
             Order::Signals => pace,
             Order::RoundRobin => Pace::Normal,
         };
-        let fair = (ahead + 1) as f64;
+        let place = (ahead + 1) as f64;
+        let fair = place.max(self.share as f64);
         let waiter = Waiter {
             id,
-            soft: self.turns as f64 + fair * pace.factor(),
-            deadline: self.turns + (fair * FAIRNESS_BOUND).floor() as u64,
+            soft: self.turns as f64 + place * pace.factor(),
+            deadline: self.turns + Self::bound(fair),
+            joined: self.turns,
         };
         self.by_deadline.insert((waiter.deadline, ticket));
         self.waiting.insert(ticket, waiter);

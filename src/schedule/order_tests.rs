@@ -37,8 +37,9 @@ impl Fleet {
     fn join(&mut self, id: u64) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        let ahead = self.queue.len() as u64;
-        self.joined.insert(ticket, (self.queue.turns, ahead));
+        // The round-robin share it is owed: its place, or one turn of everyone sharing.
+        let fair = (self.queue.len() as u64).max(self.queue.share.saturating_sub(1));
+        self.joined.insert(ticket, (self.queue.turns, fair));
         let pace = self.pace.get(&id).copied().unwrap_or_default();
         self.queue.join(ticket, id, pace);
     }
@@ -268,4 +269,82 @@ fn a_waiter_that_leaves_is_never_picked_and_forget_drops_the_episode() {
     assert!(queue.is_empty());
     queue.join(3, 10, Pace::Normal);
     assert_eq!(queue.pick().map(|g| g.answers), Some(None));
+}
+
+#[test]
+fn a_first_round_leaves_room_for_every_job_that_ends_in_it() {
+    // A thousand monitors join at once (the first sweep), and from turn 60 on a job ends every
+    // other turn: each signalled instance is read at once and then stops (leaves the rotation).
+    // Bounded by each one's place in that first queue, the head would have had room for one
+    // early fetch in three turns; bounded by the fair share, every signal goes within a turn
+    // or two, and still nobody waits past 1.5x the share.
+    let n = 1000;
+    let mut fleet = Fleet::new(Order::Signals, []);
+    fleet.queue.set_share(n);
+    for id in 0..n as u64 {
+        fleet.join(id);
+    }
+    let mut stopped = std::collections::HashSet::new();
+    let mut signalled_at = BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut next_ending = 7u64;
+    for turn in 0..1500u64 {
+        if turn >= 60 && turn % 2 == 0 && next_ending < n as u64 {
+            fleet
+                .queue
+                .signal(next_ending, SignalKind::GpuIdle, secs(turn));
+            signalled_at.insert(next_ending, turn);
+            next_ending += 3;
+        }
+        let grant = fleet.queue.pick().expect("a waiter");
+        let (joined_at, fair) = fleet.joined.remove(&grant.ticket).unwrap();
+        let waited = fleet.queue.turns - joined_at;
+        fleet.worst_ratio = fleet.worst_ratio.max(waited as f64 / (fair + 1) as f64);
+        if let Some(at) = signalled_at.remove(&grant.id) {
+            latencies.push(turn - at);
+            stopped.insert(grant.id);
+            fleet.queue.set_share(n - stopped.len());
+        } else {
+            fleet.join(grant.id);
+        }
+    }
+    assert!(
+        latencies.len() > 300,
+        "{} signals answered",
+        latencies.len()
+    );
+    assert!(signalled_at.is_empty(), "unanswered: {signalled_at:?}");
+    let worst = latencies.iter().max().copied().unwrap_or(0);
+    assert!(worst <= 2, "a signal waited {worst} turns");
+    assert!(
+        fleet.worst_ratio <= FAIRNESS_BOUND + 1e-9,
+        "{}",
+        fleet.worst_ratio
+    );
+}
+
+#[test]
+fn a_share_counted_after_the_monitors_joined_still_frees_the_first_round() {
+    let mut queue = Scheduler::new(Order::Signals);
+    for ticket in 0..10 {
+        queue.join(ticket, ticket, Pace::Normal);
+    }
+    queue.signal(9, SignalKind::GpuIdle, secs(1));
+    let mut tight = queue.clone();
+    let blocked = tight.pick().unwrap();
+    assert_eq!(
+        (blocked.id, blocked.reason),
+        (0, Reason::Deadline),
+        "by their places alone the head is due at once"
+    );
+    queue.set_share(10);
+    let freed = queue.pick().unwrap();
+    assert_eq!(
+        (freed.id, freed.reason),
+        (9, Reason::Signal(SignalKind::GpuIdle))
+    );
+    // A smaller share later never pulls a deadline in: the head still has its room.
+    queue.set_share(2);
+    queue.signal(8, SignalKind::GpuIdle, secs(2));
+    assert_eq!(queue.pick().unwrap().id, 8);
 }

@@ -77,6 +77,12 @@ impl LogQueue {
         inner.stats.signals += 1;
     }
 
+    /// How many watched instances are running (each sweep): the round-robin share the
+    /// fairness bound is taken against.
+    pub fn set_share(&self, running: usize) {
+        self.lock().order.set_share(running);
+    }
+
     /// The pace `id`'s monitor measured; applies from its next fetch.
     pub fn set_pace(&self, id: u64, pace: Pace) {
         let mut inner = self.lock();

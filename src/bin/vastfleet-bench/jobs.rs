@@ -168,6 +168,8 @@ struct Outcome {
     idle_hours: f64,
     worst_age_ratio: f64,
     answered_429: u64,
+    /// Which endpoints answered them: a self-inflicted 429 names the pace that was too fast.
+    by_endpoint_429: BTreeMap<String, u64>,
     lines: LineAccount,
 }
 
@@ -212,6 +214,13 @@ fn outcome(side: &Side, stats: &SimStats, args: &Args, ends: &BTreeMap<usize, u6
         idle_hours: idle_seconds / 3600.0 * 100.0 / ends.len().max(1) as f64,
         worst_age_ratio: worst_age_ratio(&fetches, &stops, args.jobs_n, end),
         answered_429: stats.total_429,
+        by_endpoint_429: stats.counts.iter().filter(|c| c.status == 429).fold(
+            BTreeMap::new(),
+            |mut by, c| {
+                *by.entry(c.endpoint.clone()).or_default() += c.count;
+                by
+            },
+        ),
         lines: side.lines.lock().map(|a| a.account).unwrap_or_default(),
     }
 }
@@ -293,8 +302,18 @@ fn print(args: &Args, ends: &BTreeMap<usize, u64>, outcomes: &[Outcome]) {
     println!("|---|---|---|---|---|---|---|---|");
     for o in outcomes {
         let (p50, p90) = (percentile(&o.latencies, 0.5), percentile(&o.latencies, 0.9));
+        let by: Vec<String> = o
+            .by_endpoint_429
+            .iter()
+            .map(|(endpoint, n)| format!("{endpoint} {n}"))
+            .collect();
+        let by = if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        };
         println!(
-            "| {:?} | {} | {p50:.0} s / {p90:.0} s ({:.2}× / {:.2}×) | {} | {:.3} | {:.2} | {} | {} / {} ({}, {}) |",
+            "| {:?} | {} | {p50:.0} s / {p90:.0} s ({:.2}× / {:.2}×) | {} | {:.3} | {:.2} | {}{by} | {} / {} ({}, {}) |",
             o.gpu,
             o.order.key(),
             p50 / floor,
