@@ -12,7 +12,7 @@ use vastfleet::sim::SimStats;
 use vastfleet::throttle::Endpoint;
 
 use super::measure::{self, Floor, Window};
-use super::storm::{after, fleet, BEFORE};
+use super::storm::{after, fleet, numbered_lines, BEFORE};
 use super::watched::{self, Row, Watched};
 use super::{Args, SIM_KEY};
 
@@ -46,21 +46,6 @@ impl Burst {
             guard_at: from + span * 3 / 4,
         }
     }
-}
-
-fn scenario(n: usize, args: &Args) -> String {
-    let mut text = format!(
-        "key = \"{SIM_KEY}\"\n[limits]\nmodel = \"{}\"\n[logs]\nmax_lines = 20000\n",
-        args.model
-    );
-    for i in 0..n {
-        text.push_str(&format!(
-            "[[instance]]\nid = {}\nlines_per_second = {}\nline_text = \"instance {{id}} line {{n}}\"\n",
-            FIRST_ID + i as u64,
-            args.lines_per_second
-        ));
-    }
-    text
 }
 
 /// The other client: back to back, as fast as `EVERY` allows, whatever it is answered.
@@ -153,7 +138,7 @@ pub fn run(dir: &Path, args: &Args) -> Result<Row, String> {
         ),
         1,
     );
-    let watched = Watched::start(dir, "outside", &scenario(n, args), &fleet)?;
+    let watched = Watched::start(dir, "outside", &numbered_lines(FIRST_ID, n, args), &fleet)?;
     let (url, started) = (watched.url().to_owned(), watched.started);
     let ids: Vec<u64> = (FIRST_ID..FIRST_ID + n as u64).collect();
     let other = std::thread::spawn(move || other_client(url, ids, burst, started));

@@ -121,6 +121,14 @@ pub fn self_inflicted(stats: &SimStats, windows: &[FaultWindow]) -> (u64, u64) {
 
 /// `n` running instances, each printing numbered lines, and the storm.
 fn scenario(n: usize, args: &Args, windows: &[FaultWindow]) -> String {
+    let mut text = numbered_lines(FIRST_ID, n, args);
+    windows.iter().for_each(|w| text.push_str(&w.toml()));
+    text
+}
+
+/// A simulator scenario of `n` running instances from `first_id`, each printing numbered lines
+/// (so lost and doubled lines can be counted).
+pub fn numbered_lines(first_id: u64, n: usize, args: &Args) -> String {
     let mut text = format!(
         "key = \"{SIM_KEY}\"\n[limits]\nmodel = \"{}\"\n[logs]\nmax_lines = 20000\n",
         args.model
@@ -128,11 +136,10 @@ fn scenario(n: usize, args: &Args, windows: &[FaultWindow]) -> String {
     for i in 0..n {
         text.push_str(&format!(
             "[[instance]]\nid = {}\nlines_per_second = {}\nline_text = \"instance {{id}} line {{n}}\"\n",
-            FIRST_ID + i as u64,
+            first_id + i as u64,
             args.lines_per_second
         ));
     }
-    windows.iter().for_each(|w| text.push_str(&w.toml()));
     text
 }
 
