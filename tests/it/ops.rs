@@ -2,7 +2,7 @@
 //! use, with the real binary against the simulator over loopback.
 
 use serde_json::Value;
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::SimHandle;
 
 use crate::support::{is, Watcher};
 
@@ -10,19 +10,7 @@ const A: u64 = 62000001;
 const B: u64 = 62000002;
 
 async fn account() -> SimHandle {
-    let instances = [A, B]
-        .iter()
-        .map(|&id| InstanceSpec {
-            history: vec![format!("history of {id}")],
-            ..InstanceSpec::new(id)
-        })
-        .collect();
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
+    crate::support::account_with_history(&[A, B]).await
 }
 
 const HEAD: &str = "[defaults]\ninterval = \"300ms\"\n";

@@ -3,7 +3,7 @@
 //! demo, run for a bounded time, tells its whole story.
 
 use serde_json::Value;
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::SimHandle;
 
 use crate::support::{fleet_file, is, run, Watcher};
 
@@ -12,19 +12,7 @@ const B: u64 = 61000002;
 const C: u64 = 61000003;
 
 async fn account() -> SimHandle {
-    let instances = [A, B, C]
-        .iter()
-        .map(|&id| InstanceSpec {
-            history: vec![format!("history of {id}")],
-            ..InstanceSpec::new(id)
-        })
-        .collect();
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
+    crate::support::account_with_history(&[A, B, C]).await
 }
 
 const HEAD: &str = "# my fleet: keep this comment\n[defaults]\ninterval = \"300ms\"\n";

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
-use vastfleet::sim::SimHandle;
+use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
 
 /// How long any expected event may take before the test fails with the whole stream.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -267,4 +267,21 @@ pub async fn wait_for_sweeps(sim: &SimHandle, more: u64) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A simulated account of running instances, each with one line of history (`history of ID`).
+pub async fn account_with_history(ids: &[u64]) -> SimHandle {
+    let instances = ids
+        .iter()
+        .map(|&id| InstanceSpec {
+            history: vec![format!("history of {id}")],
+            ..InstanceSpec::new(id)
+        })
+        .collect();
+    Simulator::start(Scenario {
+        instances,
+        ..Scenario::empty()
+    })
+    .await
+    .unwrap()
 }
