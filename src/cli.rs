@@ -59,6 +59,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Print the manual page (roff): `vastfleet man > ~/.local/share/man/man1/vastfleet.1`.
+    Man,
 }
 
 /// Where the API lives, for every command that calls it.

@@ -69,5 +69,6 @@ pub async fn run(cli: cli::Cli, terminal: Terminal) -> Result<(), Fatal> {
         Command::Ssh(args) => commands::ssh::run(args).await,
         Command::Sim(args) => commands::sim::run(args).await,
         Command::Completions(args) => commands::completions::run(args),
+        Command::Man => commands::man::run(),
     }
 }

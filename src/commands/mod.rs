@@ -7,6 +7,7 @@ pub mod demo;
 pub mod fleet_file;
 pub mod lifecycle;
 pub mod logs;
+pub mod man;
 pub mod select;
 pub mod sim;
 pub mod ssh;

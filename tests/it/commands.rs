@@ -125,7 +125,7 @@ async fn stop_start_and_destroy_with_its_confirmation_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_and_completions_need_no_api() {
+async fn check_completions_and_the_man_page_need_no_api() {
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path());
     let mut check = crate::support::command(dir.path(), None, &["check"]);
@@ -142,4 +142,17 @@ async fn check_and_completions_need_no_api() {
     let (code, script, _) = run(dir.path(), None, &["completions", "bash"]).await;
     assert_eq!(code, 0);
     assert!(script.contains("vastfleet") && script.contains("complete"));
+
+    let (code, page, err) = run(dir.path(), None, &["man"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH vastfleet 1"),
+        "{page}"
+    );
+    for command in ["watch", "status", "destroy", "man"] {
+        assert!(
+            page.contains(&format!(".SS \"vastfleet {command}\"")),
+            "{command}"
+        );
+    }
 }

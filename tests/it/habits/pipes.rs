@@ -50,12 +50,14 @@ async fn run_closed(
 }
 
 #[tokio::test]
-async fn completions_into_a_closed_pipe_exit_0_without_a_panic() {
+async fn completions_and_the_man_page_into_a_closed_pipe_exit_0_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
         let (code, stderr) = run_closed(dir.path(), None, &["completions", shell]).await;
         assert_eq!((code, stderr.as_str()), (0, ""), "completions {shell}");
     }
+    let (code, stderr) = run_closed(dir.path(), None, &["man"]).await;
+    assert_eq!((code, stderr.as_str()), (0, ""), "man");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
