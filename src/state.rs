@@ -1,9 +1,10 @@
 //! The restart-safe store: each instance's durable monitor state in one JSON file beside the
 //! fleet file, written atomically, plus the advisory lock that keeps a second `watch` away.
 //!
-//! Writes are coalesced: a monitor marks its state dirty without waiting, and only waits
-//! ([`StateHandle::flush`]) before an action, so an action is never taken that a restart could
-//! not remember (write-ahead), while 1,000 monitors' cursor updates cost one write per window.
+//! Writes are coalesced: saves within one window (`COALESCE`) become one write of the file,
+//! so 1,000 monitors' cursor updates cost one write per window. A monitor waits for the write
+//! ([`StateHandle::flush`]) where the persistence contract of [`crate::monitor::Step`] says:
+//! before printing what changed its state, and before an action.
 //! Beside the instances it keeps the fleet's `[budget]` episodes, so a restart mid-episode does
 //! not alert again.
 

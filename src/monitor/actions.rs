@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::api::ApiError;
 use crate::backoff::{Backoff, Jitter};
 use crate::monitor::durable::{ActionRecord, Trigger};
-use crate::monitor::machine::Batch;
+use crate::monitor::machine::Step;
 use crate::report::event::{ActionKind, EventKind, Source};
 use crate::status::Status;
 
@@ -19,7 +19,7 @@ pub(crate) struct Ctx<'a> {
     /// How long a done action's effect may take to show.
     pub grace: Duration,
     pub jitter: &'a mut Jitter,
-    pub out: &'a mut Batch,
+    pub out: &'a mut Step,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl ActionBook {
 
     /// Records the intent to act. An intended action of the same kind that is not done yet
     /// answers this trigger too, so one burst of completions makes one call.
-    pub fn request(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
+    pub fn request(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Step) {
         if self.records.iter().any(|r| !r.done && r.kind == kind) {
             return;
         }

@@ -1,10 +1,8 @@
 //! The monitor's pure decision machine: one instance's rules, with no IO and no clock of its
 //! own. The async shell feeds it observations (a status row, a log snapshot, an action's
 //! result, a tick) stamped with the time, and carries out what comes back: events to report,
-//! logs to fetch, actions to take, state to persist, and when to wake it next.
-//!
-//! Output order within one observation: events in the order they happened, then at most one
-//! `Checkpoint` (always before the first `Act`), the `Act`, and the `FetchLogs`.
+//! logs to fetch, actions to take, state to persist, and when to wake it next: one [`Step`]
+//! per observation, whose docs give the order the shell carries it out in.
 
 use std::time::Duration;
 
@@ -17,8 +15,7 @@ use crate::monitor::failures;
 use crate::monitor::guards::{self, Episodes, GuardClock, GuardInput, GuardKind};
 use crate::monitor::logs::{Found, LogFollower};
 use crate::monitor::pace::PaceMeter;
-pub(crate) use crate::monitor::protocol::Batch;
-pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Output};
+pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Step};
 use crate::monitor::signals::{self, SignalKind, Signals};
 use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
 use crate::schedule::Pace;
@@ -147,8 +144,8 @@ impl MonitorMachine {
         self.pace.pace()
     }
 
-    pub fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
-        let mut out = Batch::default();
+    pub fn observe(&mut self, now: Now, observation: Observation) -> Step {
+        let mut out = Step::default();
         self.wall = now.wall;
         match observation {
             Observation::Status(row) => self.on_status(now, row, &mut out),
@@ -165,7 +162,7 @@ impl MonitorMachine {
         }
         self.run_guards(now, &mut out);
         self.drive(now, &mut out);
-        out.finish()
+        out
     }
 
     /// The monotonic instant at which the shell must send `Tick`; `None` = only on new status.
@@ -205,7 +202,7 @@ impl MonitorMachine {
         self.status.as_ref()
     }
 
-    fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Batch) {
+    fn on_status(&mut self, now: Now, row: Option<Instance>, out: &mut Step) {
         let row = row.map(|row| self.without_impossible(now, row, out));
         let status = Status::of(row.as_ref());
         let previous = self.status.take();
@@ -266,7 +263,7 @@ impl MonitorMachine {
 
     /// `row` without the numbers no real instance has (issue 17): guards must not stop a
     /// healthy job over a `start_date` of 0. Said once while the row keeps lying.
-    fn without_impossible(&mut self, now: Now, row: Instance, out: &mut Batch) -> Instance {
+    fn without_impossible(&mut self, now: Now, row: Instance, out: &mut Step) -> Instance {
         let (row, bad) = sanity::without_impossible(row, now.wall);
         if !bad.is_empty() && bad != self.impossible {
             let names: Vec<&str> = bad.iter().map(|field| field.as_str()).collect();
@@ -305,7 +302,7 @@ impl MonitorMachine {
                 .is_some_and(|row| signals::gpu_idle(row, running))
     }
 
-    fn on_logs(&mut self, now: Now, result: Result<Vec<String>, ApiError>, out: &mut Batch) {
+    fn on_logs(&mut self, now: Now, result: Result<Vec<String>, ApiError>, out: &mut Step) {
         let requested = self
             .fetch
             .in_flight
@@ -364,7 +361,7 @@ impl MonitorMachine {
     }
 
     /// The container left `running` for `exited` while meant to run: a failure of its own.
-    fn exit(&mut self, now: Now, out: &mut Batch) {
+    fn exit(&mut self, now: Now, out: &mut Step) {
         self.exits = self.exits.saturating_add(1);
         out.checkpoint();
         let event = failures::exit_failure(&self.source, self.row.as_ref(), now, self.exits);
@@ -375,7 +372,7 @@ impl MonitorMachine {
         }
     }
 
-    fn fail(&mut self, event: EventKind, out: &mut Batch) {
+    fn fail(&mut self, event: EventKind, out: &mut Step) {
         let EventKind::Failure { count, .. } = event else {
             return;
         };
@@ -389,7 +386,7 @@ impl MonitorMachine {
     /// while the instance is down (an exit, then the Traceback its last log read brings) are
     /// the same failure. One seen while it still runs is acted on: the instance was started
     /// again, or the first action has not taken (its verification would retry it anyway).
-    fn act_on_failure(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
+    fn act_on_failure(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Step) {
         if !failures::acts(
             self.failure_episode,
             self.status.as_ref(),
@@ -403,7 +400,7 @@ impl MonitorMachine {
         self.act_for(kind, trigger, out);
     }
 
-    fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Batch) {
+    fn on_logs_failed(&mut self, now: Now, error: ApiError, out: &mut Step) {
         if self.status != Some(Status::Running) {
             return; // polling is paused: there is nothing to retry
         }
@@ -434,7 +431,7 @@ impl MonitorMachine {
         });
     }
 
-    fn complete(&mut self, now: Now, found: Found, out: &mut Batch) {
+    fn complete(&mut self, now: Now, found: Found, out: &mut Step) {
         let row = self.row.as_ref();
         out.event(EventKind::Completion {
             source: self.source.clone(),
@@ -450,7 +447,7 @@ impl MonitorMachine {
     }
 
     /// Asks for an action, or only reports it under `--dry-run`.
-    fn act_for(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Batch) {
+    fn act_for(&mut self, kind: ActionKind, trigger: Trigger, out: &mut Step) {
         if self.options.dry_run {
             let reason = ActionRecord {
                 kind,
@@ -471,7 +468,7 @@ impl MonitorMachine {
         }
     }
 
-    fn run_guards(&mut self, now: Now, out: &mut Batch) {
+    fn run_guards(&mut self, now: Now, out: &mut Step) {
         let Some(status) = self.status.as_ref().filter(|_| self.status_seen) else {
             return;
         };
@@ -503,7 +500,7 @@ impl MonitorMachine {
 
     /// Issues whatever is due: an action (first, so a stop is not delayed by a log fetch),
     /// then a log fetch.
-    fn drive(&mut self, now: Now, out: &mut Batch) {
+    fn drive(&mut self, now: Now, out: &mut Step) {
         let status = self.status.as_ref().filter(|_| self.status_seen);
         let mut cx = ctx(&self.source, &self.policy, &mut self.jitter, now, out);
         self.actions.drive(status, &mut cx);
@@ -541,7 +538,7 @@ fn ctx<'a>(
     policy: &Policy,
     jitter: &'a mut Jitter,
     now: Now,
-    out: &'a mut Batch,
+    out: &'a mut Step,
 ) -> Ctx<'a> {
     Ctx {
         now: now.mono,

@@ -17,7 +17,7 @@ pub mod task;
 
 pub use durable::{ActionRecord, DurableState, Trigger, CURSOR_LINES};
 pub use lines::Lines;
-pub use machine::{MachineOptions, MonitorMachine, Now, Observation, Output};
+pub use machine::{MachineOptions, MonitorMachine, Now, Observation, Step};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! The machine's vocabulary: the time stamp and the observations that go in, the outputs that
-//! come out, and the batch that orders one observation's outputs.
+//! The machine's vocabulary: the time stamp and the observations that go in, and the step that
+//! comes out of each (with the persistence contract the shell follows).
 
 use std::time::Duration;
 
@@ -23,9 +23,9 @@ pub struct Now {
 pub enum Observation {
     /// This instance's row from the latest fleet-wide list sweep; `None` = absent (gone).
     Status(Option<Instance>),
-    /// The answer to [`Output::FetchLogs`]: the last `tail` lines.
+    /// The answer to [`Step::fetch`]: the last `tail` lines.
     Logs(Result<Vec<String>, ApiError>),
-    /// The answer to [`Output::Act`].
+    /// The answer to [`Step::act`].
     ActionDone {
         action: ActionKind,
         result: Result<(), ApiError>,
@@ -36,20 +36,57 @@ pub enum Observation {
     Tick,
 }
 
-/// What the machine asks of the shell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    Event(EventKind),
-    /// Call `api.logs(id, tail)`, then observe [`Observation::Logs`].
-    FetchLogs {
-        tail: u32,
-    },
-    /// Call stop / destroy, then observe [`Observation::ActionDone`].
-    Act(ActionKind),
-    /// Durable state changed: persist [`MonitorMachine::durable`] before executing any later
-    /// `Act` of the same batch. At most one per batch: `durable()`, read after `observe`
-    /// returned, already holds every change of the batch.
-    Checkpoint,
+/// What one observation asks of the shell, carried out in this order: save
+/// [`MonitorMachine::durable`] if `persist`, print `events`, take `act`, fetch `fetch`.
+///
+/// The persistence contract, decided here and nowhere else (the shell and the state store
+/// follow it):
+/// - **Saved before printed.** A step that changed durable state (the log cursor, a status,
+///   an intended action) is on disk before any of its events is printed: after a `kill -9` the
+///   restarted watcher knows every line the stream showed, so none is shown twice. The
+///   trade-off: the step's events wait for the store's write (its coalescing window), and the
+///   window left is the other way round, written but not yet printed: a kill there leaves
+///   those lines unprinted (the next run goes on after the saved cursor). It lasts only as
+///   long as the hand-over to the writer.
+/// - **Written ahead of an action.** Everything saved is on disk before an action is taken,
+///   so a restart can never repeat or forget it.
+///
+/// `durable()` is read once, after `observe` returned: it holds every change of the step.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Step {
+    /// Durable state changed: save it before anything else of this step goes out.
+    pub persist: bool,
+    pub events: Vec<EventKind>,
+    /// Call stop / destroy, then observe [`Observation::ActionDone`]. At most one at a time:
+    /// the next one waits for this one's answer.
+    pub act: Option<ActionKind>,
+    /// Call `api.logs(id, tail)` with this tail, then observe [`Observation::Logs`].
+    pub fetch: Option<u32>,
+}
+
+impl Step {
+    pub(crate) fn event(&mut self, kind: EventKind) {
+        self.events.push(kind);
+    }
+
+    /// Durable state changed.
+    pub(crate) fn checkpoint(&mut self) {
+        self.persist = true;
+    }
+
+    pub(crate) fn act(&mut self, kind: ActionKind) {
+        debug_assert!(self.act.is_none(), "one action per step");
+        self.act = Some(kind);
+    }
+
+    pub(crate) fn fetch(&mut self, tail: u32) {
+        self.fetch = Some(tail);
+    }
+
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        !self.persist && self.events.is_empty() && self.act.is_none() && self.fetch.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,46 +96,4 @@ pub struct MachineOptions {
     /// The least time between two log fetches of the fleet (the API's request_logs gap): with
     /// the number of running instances it predicts how long until this monitor's next turn.
     pub fetch_spacing: Duration,
-}
-
-/// The outputs of one observation.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    outputs: Vec<Output>,
-    dirty: bool,
-    checkpointed: bool,
-}
-
-impl Batch {
-    pub fn event(&mut self, kind: EventKind) {
-        self.outputs.push(Output::Event(kind));
-    }
-
-    /// Durable state changed. The shell reads `durable()` after the whole observation, so one
-    /// `Checkpoint` per batch is enough, as long as it comes before the first `Act`.
-    pub fn checkpoint(&mut self) {
-        self.dirty = true;
-    }
-
-    pub fn act(&mut self, kind: ActionKind) {
-        self.flush_checkpoint();
-        self.outputs.push(Output::Act(kind));
-    }
-
-    pub fn fetch(&mut self, tail: u32) {
-        self.flush_checkpoint();
-        self.outputs.push(Output::FetchLogs { tail });
-    }
-
-    fn flush_checkpoint(&mut self) {
-        if self.dirty && !self.checkpointed {
-            self.checkpointed = true;
-            self.outputs.push(Output::Checkpoint);
-        }
-    }
-
-    pub fn finish(mut self) -> Vec<Output> {
-        self.flush_checkpoint();
-        self.outputs
-    }
 }

@@ -16,13 +16,13 @@ use crate::api::Instance;
 use crate::api::{Api, ApiError, LogTail};
 use crate::config::Policy;
 use crate::feed::{Sweep, SweepSlot};
-use crate::monitor::machine::{MonitorMachine, Now, Observation, Output};
+use crate::monitor::machine::{MonitorMachine, Now, Observation, Step};
 use crate::report::event::{ActionKind, Event, EventKind};
 use crate::schedule::LogQueue;
 use crate::state::StateHandle;
 
-/// Outputs an idle monitor keeps room for.
-const IDLE_QUEUE: usize = 8;
+/// Steps an idle monitor keeps room for: the queue rarely holds more than two.
+const IDLE_QUEUE: usize = 2;
 
 /// Everything one monitor task needs besides its machine.
 pub struct MonitorIo<A> {
@@ -43,98 +43,214 @@ pub struct MonitorIo<A> {
 /// Runs until cancelled, then hands the machine back for the shutdown summary.
 #[allow(clippy::manual_async_fn)] // on purpose, see the comment in the body
 pub fn run<A: Api>(
-    mut machine: MonitorMachine,
-    mut io: MonitorIo<A>,
+    machine: MonitorMachine,
+    io: MonitorIo<A>,
 ) -> impl std::future::Future<Output = MonitorMachine> {
     // An async block, not an `async fn`: the future then holds the machine once, where an
     // `async fn` keeps its arguments and their moved-into locals side by side — a kilobyte per
     // monitor, a megabyte for a large fleet.
     async move {
-        let mut pending: VecDeque<Output> = VecDeque::new();
-        // A cut log body is said once per episode, not at every poll.
-        let mut cut_said = false;
+        let mut shell = Shell {
+            machine,
+            io,
+            queue: VecDeque::new(),
+            fetching: None,
+            acting: None,
+            fetched: None,
+            cut_said: false,
+        };
+        shell.run().await;
+        shell.machine
+    }
+}
+
+/// A log fetch under way, boxed: an HTTP call's future is kilobytes, and inline it would make
+/// every idle monitor of a large fleet that big.
+type Fetching = Pin<Box<dyn Future<Output = Result<LogTail, ApiError>> + Send>>;
+
+/// An action under way; boxed like a fetch.
+type Acting = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+
+/// One monitor's loop state around its machine.
+///
+/// What is heard depends on what is in flight. Idle: the sweeps, the policy, the clock. A
+/// fetch may wait its turn behind the whole fleet's (about a second per running instance), or
+/// out a storm on request_logs, so beside it the sweeps and the clock are still heard: their
+/// events (a stop, say) go out at once, and an action they ask for (a guard's stop) goes out
+/// beside the fetch, not behind it, waiting only for its own endpoint (issue 11); what else
+/// they ask for waits for the fetch, which doubles as the last look at the log of an instance
+/// that left. An action alone, or one still under way when its fetch answered, is waited out:
+/// its answer comes before the fetch's.
+struct Shell<A> {
+    machine: MonitorMachine,
+    io: MonitorIo<A>,
+    /// Steps whose events, action or fetch wait for what is in flight, in order.
+    queue: VecDeque<Step>,
+    fetching: Option<Fetching>,
+    acting: Option<(ActionKind, Acting)>,
+    /// A fetch's lines, held until the action that went out beside it is answered.
+    fetched: Option<Result<Vec<String>, ApiError>>,
+    /// A cut log body is said once per episode, not at every poll.
+    cut_said: bool,
+}
+
+/// What one wait of the loop brought.
+enum Heard {
+    Observation(Observation),
+    Fetched(Result<LogTail, ApiError>),
+    Nothing,
+    /// Cancelled, or the fleet is shutting down.
+    Stop,
+}
+
+impl<A: Api> Shell<A> {
+    async fn run(&mut self) {
         // A row that arrived before this task started is still news to the machine.
+        let io = &mut self.io;
         let first = io
             .sweeps
             .borrow_and_update()
             .as_ref()
-            .map(|sweep| seen(&mut machine, sweep, io.id));
+            .map(|sweep| seen(&mut self.machine, sweep, io.id));
         if let Some(row) = first {
-            let outputs = machine.observe(now(io.origin), Observation::Status(row));
-            pending.extend(write_ahead(&mut machine, &io, outputs).await);
+            self.observe(Observation::Status(row)).await;
         }
         loop {
-            while let Some(output) = pending.pop_front() {
-                let answer = match output {
-                    Output::Event(kind) => {
-                        // The writer only goes away at shutdown; nothing to do about it then.
-                        let _ = io.events.send(Event::now(kind)).await;
-                        continue;
-                    }
-                    // Already on disk: `write_ahead` saved the batch before its first event.
-                    Output::Checkpoint => continue,
-                    Output::FetchLogs { tail } => {
-                        let Some(result) =
-                            fetch_logs(&mut machine, &mut io, &mut pending, tail).await
-                        else {
-                            return machine;
-                        };
-                        let cut = matches!(result, Ok(LogTail { cut: true, .. }));
-                        if cut && !cut_said {
-                            let kind = EventKind::Note {
-                                source: machine.source().clone(),
-                                message: "the log body was longer than its read cap; only the \
-                                          lines before the cut were read (said once until a \
-                                          body fits)"
-                                    .to_owned(),
-                            };
-                            let _ = io.events.send(Event::now(kind)).await;
-                        }
-                        cut_said = cut || (cut_said && result.is_err());
-                        Observation::Logs(result.map(|tail| tail.lines))
-                    }
-                    Output::Act(action) => {
-                        let mut acting = start_action(&io, action).await;
-                        let result = tokio::select! {
-                            result = &mut acting => result,
-                            _ = io.cancel.cancelled() => return machine,
-                        };
-                        Observation::ActionDone { action, result }
-                    }
-                };
-                let outputs = machine.observe(now(io.origin), answer);
-                pending.extend(write_ahead(&mut machine, &io, outputs).await);
+            self.advance().await;
+            match self.hear().await {
+                Heard::Observation(observation) => self.observe(observation).await,
+                Heard::Fetched(result) => {
+                    let lines = self.after_fetch(result).await;
+                    self.fetched = Some(lines);
+                }
+                Heard::Nothing => {}
+                Heard::Stop => return,
             }
-            // A snapshot's batch can be hundreds of lines; an idle monitor must not keep room
-            // for them (a thousand monitors kept tens of MB that way).
-            pending.shrink_to(IDLE_QUEUE);
-
-            let wake = machine.next_wake().map(|at| io.origin + at);
-            let observation = tokio::select! {
-                _ = io.cancel.cancelled() => return machine,
-                changed = io.sweeps.changed() => match changed {
-                    Ok(()) => match io.sweeps.borrow_and_update().as_ref() {
-                        Some(sweep) => Observation::Status(seen(&mut machine, sweep, io.id)),
-                        None => continue,
-                    },
-                    // The fleet dropped our feed: it is shutting down.
-                    Err(_) => return machine,
-                },
-                changed = io.policy.changed() => match changed {
-                    Ok(()) => Observation::PolicyChanged(io.policy.borrow_and_update().clone()),
-                    Err(_) => return machine,
-                },
-                _ = sleep_until(wake) => Observation::Tick,
-            };
-            let outputs = machine.observe(now(io.origin), observation);
-            pending.extend(write_ahead(&mut machine, &io, outputs).await);
+            if self.acting.is_none() {
+                if let Some(lines) = self.fetched.take() {
+                    self.observe(Observation::Logs(lines)).await;
+                }
+            }
         }
     }
-}
 
-/// An action under way; boxed, like a fetch: an HTTP call's future is kilobytes, and inline it
-/// would make every idle monitor of a large fleet that big.
-type Acting = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+    /// Carries out the queued steps in order while nothing is in flight.
+    async fn advance(&mut self) {
+        while self.fetching.is_none() && self.acting.is_none() {
+            let Some(step) = self.queue.front_mut() else {
+                // A burst of steps must not leave an idle monitor holding room for it (a
+                // thousand monitors kept tens of MB that way).
+                self.queue.shrink_to(IDLE_QUEUE);
+                return;
+            };
+            for kind in step.events.drain(..) {
+                // The writer only goes away at shutdown; nothing to do about it then.
+                let _ = self.io.events.send(Event::now(kind)).await;
+            }
+            if let Some(action) = step.act.take() {
+                self.acting = Some((action, start_action(&self.io, action).await));
+                continue;
+            }
+            if let Some(tail) = step.fetch.take() {
+                let (api, id) = (Arc::clone(&self.io.api), self.io.id);
+                self.fetching = Some(Box::pin(async move { api.logs(id, tail).await }));
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    /// Waits for the next thing worth the machine's attention (see [`Shell`] for what is heard
+    /// when).
+    async fn hear(&mut self) -> Heard {
+        let fetching = self.fetching.is_some();
+        let acting = self.acting.is_some();
+        let fleet = !acting || fetching;
+        // A failed action's retry is due by the clock, not by a sweep.
+        let wake = self.machine.next_wake().map(|at| self.io.origin + at);
+        let io = &mut self.io;
+        tokio::select! {
+            _ = io.cancel.cancelled() => Heard::Stop,
+            result = fetched(&mut self.fetching), if fetching => {
+                self.fetching = None;
+                Heard::Fetched(result)
+            }
+            result = acted(&mut self.acting), if acting => match self.acting.take() {
+                Some((action, _)) => Heard::Observation(Observation::ActionDone { action, result }),
+                None => Heard::Nothing,
+            },
+            changed = io.sweeps.changed(), if fleet => match changed {
+                Ok(()) => match io.sweeps.borrow_and_update().as_ref() {
+                    Some(sweep) => {
+                        Heard::Observation(Observation::Status(seen(&mut self.machine, sweep, io.id)))
+                    }
+                    None => Heard::Nothing,
+                },
+                // The fleet dropped our feed: it is shutting down.
+                Err(_) => Heard::Stop,
+            },
+            changed = io.policy.changed(), if !acting && !fetching => match changed {
+                Ok(()) => Heard::Observation(Observation::PolicyChanged(io.policy.borrow_and_update().clone())),
+                Err(_) => Heard::Stop,
+            },
+            _ = sleep_until(wake), if fleet => Heard::Observation(Observation::Tick),
+        }
+    }
+
+    /// Hands the machine `observation`, persists what the step asks, and carries out or queues
+    /// the rest: beside a fetch, its events go out now and its action too when none is under
+    /// way; otherwise it waits its turn in the queue.
+    async fn observe(&mut self, observation: Observation) {
+        let mut step = self.machine.observe(now(self.io.origin), observation);
+        self.after_observe(std::mem::take(&mut step.persist)).await;
+        if self.fetching.is_some() {
+            for kind in step.events.drain(..) {
+                let _ = self.io.events.send(Event::now(kind)).await;
+            }
+            if let (None, Some(action)) = (&self.acting, step.act) {
+                step.act = None;
+                self.acting = Some((action, start_action(&self.io, action).await));
+            }
+        }
+        if !step.is_empty() {
+            self.queue.push_back(step);
+        }
+    }
+
+    /// Hands the log queue what the observation taught the machine (a signal of the job
+    /// ending moves its next fetch forward; the log's pace), then saves the step's durable
+    /// state when it changed: on disk before anything of the step goes out (the contract is
+    /// [`Step`]'s).
+    async fn after_observe(&mut self, persist: bool) {
+        let (machine, io) = (&mut self.machine, &self.io);
+        if let Some(kind) = machine.take_signal() {
+            io.logs.signal(io.id, kind);
+        }
+        io.logs.set_pace(io.id, machine.pace());
+        if persist {
+            io.state.save(io.id, machine.durable()).await;
+            io.state.flush().await;
+        }
+    }
+
+    /// A fetch's answer as the machine's lines, after saying a cut body once per episode.
+    async fn after_fetch(
+        &mut self,
+        result: Result<LogTail, ApiError>,
+    ) -> Result<Vec<String>, ApiError> {
+        let cut = matches!(result, Ok(LogTail { cut: true, .. }));
+        if cut && !self.cut_said {
+            let kind = EventKind::Note {
+                source: self.machine.source().clone(),
+                message: "the log body was longer than its read cap; only the lines before \
+                          the cut were read (said once until a body fits)"
+                    .to_owned(),
+            };
+            let _ = self.io.events.send(Event::now(kind)).await;
+        }
+        self.cut_said = cut || (self.cut_said && result.is_err());
+        result.map(|tail| tail.lines)
+    }
+}
 
 /// Starts `action`. Write-ahead: its intent is on disk before it is taken, so a restart can
 /// never repeat or forget it.
@@ -142,6 +258,14 @@ async fn start_action<A: Api>(io: &MonitorIo<A>, action: ActionKind) -> Acting {
     io.state.flush().await;
     let (api, id) = (Arc::clone(&io.api), io.id);
     Box::pin(async move { act(&*api, id, action).await })
+}
+
+/// The answer to the fetch under way, if there is one; never, otherwise.
+async fn fetched(fetching: &mut Option<Fetching>) -> Result<LogTail, ApiError> {
+    match fetching {
+        Some(fetch) => fetch.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The answer to the action under way, if there is one; never, otherwise.
@@ -152,92 +276,10 @@ async fn acted(acting: &mut Option<(ActionKind, Acting)>) -> Result<(), ApiError
     }
 }
 
-/// Fetches the log while still hearing the sweeps: the fetch may wait its turn behind the
-/// whole fleet's, about a second per running instance, or out a storm on request_logs. Their
-/// events (a stop, say) go out now, and an action they ask for (a guard's stop) goes out
-/// beside the fetch, not behind it: it waits only for its own endpoint (issue 11). What else
-/// they ask for waits for the fetch, which doubles as the last look at the log of an instance
-/// that left. `None`: cancelled, or the fleet is shutting down.
-async fn fetch_logs<A: Api>(
-    machine: &mut MonitorMachine,
-    io: &mut MonitorIo<A>,
-    pending: &mut VecDeque<Output>,
-    tail: u32,
-) -> Option<Result<LogTail, ApiError>> {
-    let api = Arc::clone(&io.api);
-    let mut fetch = Box::pin(api.logs(io.id, tail));
-    let mut acting: Option<(ActionKind, Acting)> = None;
-    let result = loop {
-        // A failed action's retry is due by the clock, not by a sweep.
-        let wake = machine.next_wake().map(|at| io.origin + at);
-        let observation = tokio::select! {
-            result = &mut fetch => break result,
-            _ = io.cancel.cancelled() => return None,
-            _ = sleep_until(wake) => Observation::Tick,
-            result = acted(&mut acting) => {
-                let Some((action, _)) = acting.take() else { continue };
-                Observation::ActionDone { action, result }
-            }
-            changed = io.sweeps.changed() => {
-                changed.ok()?;
-                let row = io.sweeps.borrow_and_update().as_ref().map(|s| seen(machine, s, io.id));
-                let Some(row) = row else { continue };
-                Observation::Status(row)
-            }
-        };
-        let outputs = machine.observe(now(io.origin), observation);
-        for output in write_ahead(machine, io, outputs).await {
-            match output {
-                Output::Event(kind) => {
-                    let _ = io.events.send(Event::now(kind)).await;
-                }
-                Output::Checkpoint => {}
-                Output::Act(action) if acting.is_none() => {
-                    acting = Some((action, start_action(io, action).await));
-                }
-                later => pending.push_back(later),
-            }
-        }
-    };
-    // An action that went out beside the fetch is seen through before the fetch's answer.
-    if let Some((action, acting)) = acting {
-        let result = tokio::select! {
-            result = acting => result,
-            _ = io.cancel.cancelled() => return None,
-        };
-        let outputs = machine.observe(now(io.origin), Observation::ActionDone { action, result });
-        pending.extend(write_ahead(machine, io, outputs).await);
-    }
-    Some(result)
-}
-
 /// Our row of a sweep, after telling the machine how busy the fleet is.
 fn seen(machine: &mut MonitorMachine, sweep: &Sweep, id: u64) -> Option<Instance> {
     machine.set_fleet_running(sweep.running);
     sweep.row(id)
-}
-
-/// Puts a batch's checkpoint on disk before any of its events is printed: after a `kill -9`
-/// the restarted watcher then knows every line the stream showed, so none is shown twice.
-/// (The window left is the other way round — written but not yet printed — and lasts only as
-/// long as the hand-over to the writer.)
-///
-/// It also hands the log queue what the observation taught the machine: a signal of the job
-/// ending (its next fetch goes early) and the log's pace.
-async fn write_ahead<A: Api>(
-    machine: &mut MonitorMachine,
-    io: &MonitorIo<A>,
-    outputs: Vec<Output>,
-) -> Vec<Output> {
-    if let Some(kind) = machine.take_signal() {
-        io.logs.signal(io.id, kind);
-    }
-    io.logs.set_pace(io.id, machine.pace());
-    if outputs.contains(&Output::Checkpoint) {
-        io.state.save(io.id, machine.durable()).await;
-        io.state.flush().await;
-    }
-    outputs
 }
 
 async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), ApiError> {

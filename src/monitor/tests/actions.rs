@@ -90,7 +90,7 @@ fn failures_retry_with_backoff_until_success() {
         "no retry before its time"
     );
     assert_eq!(
-        h.m.observe(
+        h.observe(
             Now {
                 mono: retry_at,
                 wall: WALL0
@@ -99,7 +99,7 @@ fn failures_retry_with_backoff_until_success() {
         ),
         [Output::Act(Destroy)]
     );
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: retry_at,
             wall: WALL0,
@@ -113,7 +113,7 @@ fn failures_retry_with_backoff_until_success() {
     assert_eq!(out, [api_error(2, waits[1], text)]);
     assert_eq!(waits[1], secs(45), "Retry-After wins");
     let second = retry_at + waits[1];
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: second,
             wall: WALL0,
@@ -121,7 +121,7 @@ fn failures_retry_with_backoff_until_success() {
         Observation::Tick,
     );
     assert_eq!(out, [Output::Act(Destroy), fetch(10)]);
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: second,
             wall: WALL0,
@@ -182,7 +182,7 @@ fn an_instance_stopped_by_someone_else_while_retrying_needs_no_stop() {
     h.done(6, Stop, Err(transient()));
     let wait = expected_waits(&[(1, None)])[0];
     h.status(7, Some("stopped"));
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: secs(6) + wait,
             wall: WALL0,

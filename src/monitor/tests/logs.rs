@@ -89,7 +89,7 @@ fn poll(h: &mut Harness, t: u64, fake: &FakeLog) -> Vec<Output> {
     let [Output::FetchLogs { tail }] = tick[..] else {
         panic!("no fetch at {t}: {tick:?}")
     };
-    h.m.observe(at(t), Observation::Logs(Ok(fake.tail(tail))))
+    h.observe(at(t), Observation::Logs(Ok(fake.tail(tail))))
 }
 
 #[test]
@@ -148,14 +148,14 @@ fn a_snapshot_that_misses_lines_is_taken_again_wider_then_the_tail_decays() {
     fake.push_numbered("x", 10);
     let mut h = Harness::new();
     h.status(0, Some("running"));
-    h.m.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
+    h.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
     fake.push_numbered("y", 15);
     assert_eq!(h.tick(5), [fetch(10)]);
     // y5..y14 does not reach back to x9: nothing is printed, a four times wider tail is asked
     // for at once, and every missed line comes with it.
-    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
+    let out = h.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
     assert_eq!(out, [fetch(40)]);
-    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(40))));
+    let out = h.observe(at(5), Observation::Logs(Ok(fake.tail(40))));
     let expected: Vec<Output> = (0..15)
         .map(|i| log(&format!("y{i}"), false))
         .chain([Output::Checkpoint])
@@ -166,7 +166,7 @@ fn a_snapshot_that_misses_lines_is_taken_again_wider_then_the_tail_decays() {
         t += 5;
         assert_eq!(h.tick(t), [fetch(40)], "poll {poll}");
         fake.push(&["z"]);
-        let out = h.m.observe(at(t), Observation::Logs(Ok(fake.tail(40))));
+        let out = h.observe(at(t), Observation::Logs(Ok(fake.tail(40))));
         assert_eq!(out, [log("z", false), Output::Checkpoint], "poll {poll}");
     }
     assert_eq!(
@@ -182,10 +182,10 @@ fn the_tail_grows_before_a_gap_when_new_lines_crowd_it() {
     fake.push_numbered("a", 10);
     let mut h = Harness::new();
     h.status(0, Some("running"));
-    h.m.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
+    h.observe(at(0), Observation::Logs(Ok(fake.tail(10))));
     h.tick(5);
     fake.push_numbered("b", 6);
-    let out = h.m.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
+    let out = h.observe(at(5), Observation::Logs(Ok(fake.tail(10))));
     assert_eq!(out.len(), 7, "six new lines and a checkpoint, no gap");
     assert_eq!(h.tick(10), [fetch(20)]);
 }
@@ -208,7 +208,7 @@ fn fetch_errors_back_off_once_per_attempt_then_recover() {
     {
         let attempt = attempt as u32 + 1;
         let text = format!("logs failed: {error}");
-        let out = h.m.observe(
+        let out = h.observe(
             Now {
                 mono: now,
                 wall: WALL0,
@@ -223,10 +223,10 @@ fn fetch_errors_back_off_once_per_attempt_then_recover() {
             mono: now + *wait - Duration::from_millis(1),
             wall: WALL0,
         };
-        assert_eq!(h.m.observe(early, Observation::Tick), []);
+        assert_eq!(h.observe(early, Observation::Tick), []);
         now += *wait;
         assert_eq!(
-            h.m.observe(
+            h.observe(
                 Now {
                     mono: now,
                     wall: WALL0
@@ -236,7 +236,7 @@ fn fetch_errors_back_off_once_per_attempt_then_recover() {
             [fetch(10)]
         );
     }
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: now,
             wall: WALL0,
@@ -307,7 +307,7 @@ fn a_policy_change_applies_from_the_next_poll_without_reprinting_history() {
         on_complete: None,
         ..policy()
     };
-    assert_eq!(h.m.observe(at(1), Observation::PolicyChanged(changed)), []);
+    assert_eq!(h.observe(at(1), Observation::PolicyChanged(changed)), []);
     assert_eq!(
         h.m.next_wake(),
         Some(secs(5)),
@@ -339,8 +339,7 @@ fn a_steady_flood_loses_nothing_and_stops_needing_second_looks_once_the_tail_has
         let mut out = poll(&mut h, n * 5, &fake);
         if let [Output::FetchLogs { tail }] = out[..] {
             second_looks.push(n);
-            out =
-                h.m.observe(at(n * 5), Observation::Logs(Ok(fake.tail(tail))));
+            out = h.observe(at(n * 5), Observation::Logs(Ok(fake.tail(tail))));
         }
         let lines: Vec<&str> = out
             .iter()
@@ -408,7 +407,7 @@ fn a_refused_key_is_ridden_out_with_backoff_without_a_word_from_the_instance() {
     let waits = expected_waits(&[(1, None), (2, None), (3, None)]);
     let mut t = secs(5);
     for wait in &waits {
-        let out = h.m.observe(
+        let out = h.observe(
             Now {
                 mono: t,
                 wall: WALL0,
@@ -423,7 +422,7 @@ fn a_refused_key_is_ridden_out_with_backoff_without_a_word_from_the_instance() {
         assert_eq!(h.m.next_wake(), Some(t + *wait), "backing off all the same");
         t += *wait;
         assert_eq!(
-            h.m.observe(
+            h.observe(
                 Now {
                     mono: t,
                     wall: WALL0
@@ -433,7 +432,7 @@ fn a_refused_key_is_ridden_out_with_backoff_without_a_word_from_the_instance() {
             [fetch(10)]
         );
     }
-    let out = h.m.observe(
+    let out = h.observe(
         Now {
             mono: t,
             wall: WALL0,

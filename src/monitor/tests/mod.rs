@@ -17,13 +17,32 @@ use crate::api::{ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::settings::Policy;
 use crate::monitor::{
-    ActionRecord, DurableState, Lines, MachineOptions, MonitorMachine, Now, Observation, Output,
+    ActionRecord, DurableState, Lines, MachineOptions, MonitorMachine, Now, Observation, Step,
     Trigger,
 };
 use crate::report::event::{
     ActionKind, EventKind, FailureReason, InstanceSummary, RunCost, Source,
 };
 use crate::status::Status;
+
+/// A [`Step`] flattened into one sequence, so a test spells an observation's whole answer as
+/// one list: the events in order, `Checkpoint` where the step persists, then the action and
+/// the fetch.
+#[derive(Debug, Clone, PartialEq)]
+enum Output {
+    Event(EventKind),
+    Checkpoint,
+    Act(ActionKind),
+    FetchLogs { tail: u32 },
+}
+
+fn flatten(step: Step) -> Vec<Output> {
+    let mut out: Vec<Output> = step.events.into_iter().map(Output::Event).collect();
+    out.extend(step.persist.then_some(Output::Checkpoint));
+    out.extend(step.act.map(Output::Act));
+    out.extend(step.fetch.map(|tail| Output::FetchLogs { tail }));
+    out
+}
 
 /// The wall clock at mono 0, and the instance's `start_date`.
 const WALL0: f64 = 1_761_000_000.0;
@@ -208,34 +227,36 @@ impl Harness {
         }
     }
 
+    fn observe(&mut self, now: Now, observation: Observation) -> Vec<Output> {
+        flatten(self.m.observe(now, observation))
+    }
+
     fn status(&mut self, t: u64, status: Option<&str>) -> Vec<Output> {
-        self.m
-            .observe(at(t), Observation::Status(Some(row(status))))
+        self.observe(at(t), Observation::Status(Some(row(status))))
     }
 
     fn row(&mut self, t: u64, row: Instance) -> Vec<Output> {
-        self.m.observe(at(t), Observation::Status(Some(row)))
+        self.observe(at(t), Observation::Status(Some(row)))
     }
 
     fn gone(&mut self, t: u64) -> Vec<Output> {
-        self.m.observe(at(t), Observation::Status(None))
+        self.observe(at(t), Observation::Status(None))
     }
 
     fn logs(&mut self, t: u64, lines: &[&str]) -> Vec<Output> {
-        self.m.observe(at(t), Observation::Logs(Ok(strings(lines))))
+        self.observe(at(t), Observation::Logs(Ok(strings(lines))))
     }
 
     fn logs_err(&mut self, t: u64, error: ApiError) -> Vec<Output> {
-        self.m.observe(at(t), Observation::Logs(Err(error)))
+        self.observe(at(t), Observation::Logs(Err(error)))
     }
 
     fn done(&mut self, t: u64, action: ActionKind, result: Result<(), ApiError>) -> Vec<Output> {
-        self.m
-            .observe(at(t), Observation::ActionDone { action, result })
+        self.observe(at(t), Observation::ActionDone { action, result })
     }
 
     fn tick(&mut self, t: u64) -> Vec<Output> {
-        self.m.observe(at(t), Observation::Tick)
+        self.observe(at(t), Observation::Tick)
     }
 
     /// Running at `t` with the history snapshot `lines` (10 lines asked for) already taken.

@@ -170,7 +170,7 @@ fn a_cursor_lost_during_the_downtime_is_looked_for_up_to_the_largest_tail_then_i
     let mut asked = Vec::new();
     while let Some(&Output::FetchLogs { tail }) = out.last() {
         asked.push(tail);
-        out = r.m.observe(at(0), Observation::Logs(Ok(tail_of(tail))));
+        out = r.observe(at(0), Observation::Logs(Ok(tail_of(tail))));
     }
     assert_eq!(asked, [10, 40, 160, 640, 2560, 10_000]);
     let gap = ev(EventKind::Gap {
