@@ -95,6 +95,7 @@ struct Shell<A> {
 }
 
 /// What one wait of the loop brought.
+#[allow(clippy::large_enum_variant)] // made and matched in one turn of the loop, never kept
 enum Heard {
     Observation(Observation),
     Fetched(Result<LogTail, ApiError>),
