@@ -416,7 +416,7 @@ async fn stop(handle: MonitorHandle) -> Option<MonitorMachine> {
         .and_then(Result::ok)
 }
 
-fn cadence_of(settings: &Settings) -> Cadence {
+pub(crate) fn cadence_of(settings: &Settings) -> Cadence {
     let policies = settings
         .instances
         .iter()

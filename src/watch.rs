@@ -120,6 +120,12 @@ pub async fn run<A: Api>(
         Some(live) => (Some(live.board), Some(live.sweeps)),
         None => (None, None),
     };
+    // The metrics read the sweeps too (the last good one's time, `/healthz`).
+    let sweeps = match (sweeps, &session.metrics) {
+        (None, Some(_)) => Some(watch::channel(None).0),
+        (sweeps, _) => sweeps,
+    };
+    let follow_metrics = session.metrics.clone();
     let fan_out = tokio::spawn(fan_out(
         events_rx,
         to_writer,
@@ -163,6 +169,9 @@ pub async fn run<A: Api>(
         .log_queue()
         .set_order(session.settings.api.log_order);
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
+    if let (Some(metrics), Some(sweeps)) = (follow_metrics, &sweeps) {
+        metrics.follow(sweeps.subscribe(), settings_tx.subscribe());
+    }
     let hangups = crate::signals::Hangups::install();
     let reloader = match session.reload {
         Some((path, text, prepare)) => reload::spawn(

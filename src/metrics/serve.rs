@@ -1,9 +1,10 @@
-//! The scrape endpoint: `GET /metrics` renders the registry, `GET /` says where to look.
+//! The scrape endpoint: `GET /metrics` renders the registry, `GET /healthz` answers whether
+//! the status sweep is keeping up (see [`super::health`]), `GET /` says where to look.
 
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -41,6 +42,7 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(scrape))
+        .route("/healthz", get(healthz))
         .route("/", get(hint))
         .with_state(metrics);
     let app = match extra {
@@ -63,6 +65,21 @@ async fn scrape(State(metrics): State<Metrics>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render())
 }
 
+/// 200 or 503 with one line of reason, for a load balancer, a Kubernetes probe or a
+/// blackbox exporter; none of them needs to parse the metrics for it.
+async fn healthz(State(metrics): State<Metrics>) -> impl IntoResponse {
+    let health = metrics.health();
+    let status = match health.is_ok() {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        health.message() + "\n",
+    )
+}
+
 async fn hint() -> &'static str {
-    "vastfleet: Prometheus metrics are at /metrics\n"
+    "vastfleet: Prometheus metrics are at /metrics, health at /healthz\n"
 }

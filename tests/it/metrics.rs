@@ -23,7 +23,7 @@ fn event(kind: EventKind) -> Event {
 }
 
 /// Samples by their full series text (`name{labels}`), values parsed.
-fn parse(text: &str) -> BTreeMap<String, f64> {
+pub fn parse(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .map(|line| {
@@ -102,7 +102,13 @@ async fn a_scrape_shows_what_the_stream_said() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], CONTENT_TYPE);
-    let samples = parse(&response.text().await.unwrap());
+    let mut samples = parse(&response.text().await.unwrap());
+    // The build, the process and the health window are not the stream's (see `watcher`).
+    samples.retain(|series, _| {
+        !["process_", "vastfleet_build_info", "vastfleet_sweep_stale_after"]
+            .iter()
+            .any(|p| series.starts_with(p))
+    });
 
     let inst = r#"instance="28421359",label="sdxl-train""#;
     let expect = [
@@ -183,3 +189,5 @@ async fn a_taken_port_is_an_error_at_start() {
     let result = serve(addr, Metrics::new(), None, CancellationToken::new()).await;
     assert!(result.is_err());
 }
+
+mod watcher;
