@@ -313,18 +313,26 @@ mod tests {
         settings.api_down_after = Duration::from_secs(30);
         let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
         let task = metrics.follow(sweeps, settings_rx);
-        assert_eq!(metrics.lock().sweeps.window.down_after, Duration::from_secs(30));
+        assert_eq!(
+            metrics.lock().sweeps.window.down_after,
+            Duration::from_secs(30)
+        );
 
         tokio::time::advance(Duration::from_secs(40)).await;
         sweeps_tx.send_replace(Some(Arc::default()));
         tokio::task::yield_now().await;
         assert!(matches!(metrics.health(), Health::Fresh { .. }));
-        assert!(metrics.render().contains("vastfleet_last_sweep_timestamp_seconds 1"));
+        assert!(metrics
+            .render()
+            .contains("vastfleet_last_sweep_timestamp_seconds 1"));
 
         settings.api_down_after = Duration::from_secs(600);
         settings_tx.send_replace(Arc::new(settings));
         tokio::task::yield_now().await;
-        assert_eq!(metrics.lock().sweeps.window.down_after, Duration::from_secs(600));
+        assert_eq!(
+            metrics.lock().sweeps.window.down_after,
+            Duration::from_secs(600)
+        );
 
         drop(sweeps_tx);
         task.await.expect("the follower ends with the session");

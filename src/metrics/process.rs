@@ -174,7 +174,11 @@ mod tests {
                 resident_pages: 2048,
             })
         );
-        assert_eq!(parse_stat("4242 (x) S 1 2"), None, "a short line is no reading");
+        assert_eq!(
+            parse_stat("4242 (x) S 1 2"),
+            None,
+            "a short line is no reading"
+        );
         assert_eq!(parse_stat("garbage"), None);
     }
 
@@ -186,9 +190,13 @@ mod tests {
                       Max processes             63428                63428                processes\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(parse_max_fds(limits), Some(1024));
-        assert_eq!(parse_max_fds("Max open files  unlimited  unlimited  files\n"), None);
+        assert_eq!(
+            parse_max_fds("Max open files  unlimited  unlimited  files\n"),
+            None
+        );
 
-        let stats = ProcessStats::from_parts(parse_stat(STAT), boot, 100, 4096, Some(12), Some(1024));
+        let stats =
+            ProcessStats::from_parts(parse_stat(STAT), boot, 100, 4096, Some(12), Some(1024));
         assert_eq!(
             stats,
             ProcessStats {
@@ -230,6 +238,9 @@ mod tests {
             .as_secs_f64();
         let started = stats.start_time_seconds.expect("a start time");
         // The test binary started before this test and not before the kernel's 2000s.
-        assert!(started <= now + 1.0 && started > 9.5e8, "{started} vs {now}");
+        assert!(
+            started <= now + 1.0 && started > 9.5e8,
+            "{started} vs {now}"
+        );
     }
 }

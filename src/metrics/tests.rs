@@ -45,9 +45,13 @@ fn samples(text: &str) -> Vec<&str> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {
-            !["process_", "vastfleet_build_info", "vastfleet_sweep_stale_after"]
-                .iter()
-                .any(|p| l.starts_with(p))
+            ![
+                "process_",
+                "vastfleet_build_info",
+                "vastfleet_sweep_stale_after",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
         })
         .collect()
 }
@@ -84,7 +88,8 @@ fn an_empty_registry_still_declares_every_family_once() {
     );
     assert!(text.lines().any(|l| l == build), "{text}");
     assert!(
-        text.lines().any(|l| l == "vastfleet_sweep_stale_after_seconds 305"),
+        text.lines()
+            .any(|l| l == "vastfleet_sweep_stale_after_seconds 305"),
         "the default window: api_down_after 5m plus a 5s sweep interval\n{text}"
     );
     assert_eq!(

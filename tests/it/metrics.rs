@@ -105,9 +105,13 @@ async fn a_scrape_shows_what_the_stream_said() {
     let mut samples = parse(&response.text().await.unwrap());
     // The build, the process and the health window are not the stream's (see `watcher`).
     samples.retain(|series, _| {
-        !["process_", "vastfleet_build_info", "vastfleet_sweep_stale_after"]
-            .iter()
-            .any(|p| series.starts_with(p))
+        ![
+            "process_",
+            "vastfleet_build_info",
+            "vastfleet_sweep_stale_after",
+        ]
+        .iter()
+        .any(|p| series.starts_with(p))
     });
 
     let inst = r#"instance="28421359",label="sdxl-train""#;

@@ -14,7 +14,10 @@ const ID: u64 = 63000001;
 /// A watcher of one running instance with `--metrics` on a free loopback port, once its first
 /// status is out; also the base URL of the metrics listener.
 pub async fn watching(sim: &SimHandle, dir: &std::path::Path, head: &str) -> (Watcher, String) {
-    fleet_file(dir, &format!("{head}[[instance]]\nid = {ID}\nlabel = \"m\"\n"));
+    fleet_file(
+        dir,
+        &format!("{head}[[instance]]\nid = {ID}\nlabel = \"m\"\n"),
+    );
     let watcher = Watcher::start(dir, sim, &["watch", "--json", "--metrics", "127.0.0.1:0"]);
     watcher
         .wait_for("the first status", |e| is(e, "status", ID))
@@ -22,7 +25,10 @@ pub async fn watching(sim: &SimHandle, dir: &std::path::Path, head: &str) -> (Wa
     let stderr = watcher.stderr();
     let url = stderr
         .split_whitespace()
-        .find_map(|w| w.strip_suffix("/metrics").filter(|w| w.starts_with("http://")))
+        .find_map(|w| {
+            w.strip_suffix("/metrics")
+                .filter(|w| w.starts_with("http://"))
+        })
         .unwrap_or_else(|| panic!("no metrics address in: {stderr}"))
         .to_owned();
     (watcher, url)
@@ -63,7 +69,10 @@ async fn a_watcher_exports_its_build_its_process_and_its_last_sweep() {
     assert_eq!(first.get(&build), Some(&1.0), "{first:#?}");
     assert_eq!(first["vastfleet_sweep_stale_after_seconds"], 300.3);
     let swept = first["vastfleet_last_sweep_timestamp_seconds"];
-    assert!(swept >= before && swept <= now(), "{swept} not within the run");
+    assert!(
+        swept >= before && swept <= now(),
+        "{swept} not within the run"
+    );
 
     if cfg!(target_os = "linux") {
         assert!(first["process_cpu_seconds_total"] > 0.0, "{first:#?}");
