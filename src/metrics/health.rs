@@ -309,8 +309,10 @@ mod tests {
     async fn a_session_is_followed_through_sweeps_and_reloads() {
         let metrics = Metrics::new();
         let (sweeps_tx, sweeps) = watch::channel::<SweepSlot>(None);
-        let mut settings = Settings::default();
-        settings.api_down_after = Duration::from_secs(30);
+        let mut settings = Settings {
+            api_down_after: Duration::from_secs(30),
+            ..Settings::default()
+        };
         let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
         let task = metrics.follow(sweeps, settings_rx);
         assert_eq!(
