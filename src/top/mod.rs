@@ -24,6 +24,37 @@ use app::{App, Request};
 /// How often the snapshot (and an open log) is read again.
 pub const REFRESH: Duration = Duration::from_secs(1);
 
+/// The terminal, taken for the view: raw mode on the alternate screen. It is given back when
+/// this is dropped, whatever the view returned and also while a panic unwinds, and by the panic
+/// hook `ratatui::init` installs before the panic's message is printed, so the message lands
+/// on the user's own screen rather than in a raw alternate one.
+pub struct Screen(DefaultTerminal);
+
+impl Screen {
+    pub fn take() -> Screen {
+        Screen(ratatui::init())
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+impl std::ops::Deref for Screen {
+    type Target = DefaultTerminal;
+    fn deref(&self) -> &DefaultTerminal {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Screen {
+    fn deref_mut(&mut self) -> &mut DefaultTerminal {
+        &mut self.0
+    }
+}
+
 /// Where the view reads the fleet.
 pub enum Feed {
     /// A running watcher, over its socket (`top`).
@@ -59,11 +90,9 @@ pub async fn run(
     first: FleetSnapshot,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    // `init` puts the terminal in raw mode on the alternate screen and installs a panic hook
-    // that restores it first; `restore` does the same on the way out, whatever `view` returned.
-    let mut terminal = ratatui::init();
-    let result = view(&mut terminal, &feed, &mut app, first, &stop).await;
-    ratatui::restore();
+    let mut screen = Screen::take();
+    let result = view(&mut screen, &feed, &mut app, first, &stop).await;
+    drop(screen);
     // Raw mode turns Ctrl+C into a key: quitting asks for the same orderly stop the signal does.
     stop.cancel();
     result

@@ -11,8 +11,11 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use crate::live::{two_job_fleet, two_jobs, ALPHA, BETA};
 use crate::support::{self, is, Watcher, PATIENCE};
 
-/// Leaving the alternate screen: the terminal was given back.
+/// Entering and leaving the alternate screen: the terminal was taken, and given back.
+const ENTER_ALTERNATE: &str = "\u{1b}[?1049h";
 const LEAVE_ALTERNATE: &str = "\u{1b}[?1049l";
+/// Set for the child half of the panic test only, so a plain `--ignored` run skips it.
+const PANIC_CHILD: &str = "VASTFLEET_TEST_PANIC_CHILD";
 
 /// A vastfleet command in a pseudo-terminal, its screen output read as text.
 struct Pty {
@@ -34,10 +37,19 @@ impl Pty {
         before: &str,
         args: &str,
     ) -> Pty {
-        let command = format!(
-            "stty cols 120 rows 20; {before} exec {} {args}",
-            support::bin()
-        );
+        let command = format!("{before} exec {} {args}", support::bin());
+        Pty::run(dir, sim, &command, &[])
+    }
+
+    /// `command` run by the shell in a 120×20 pseudo-terminal, with `env` added to a clean
+    /// environment.
+    fn run(
+        dir: &Path,
+        sim: Option<&vastfleet::sim::SimHandle>,
+        command: &str,
+        env: &[(&str, &str)],
+    ) -> Pty {
+        let command = format!("stty cols 120 rows 20; {command}");
         let mut script = tokio::process::Command::new("script");
         script
             .args(["-qec", &command, "/dev/null"])
@@ -48,6 +60,7 @@ impl Pty {
             .env("TERM", "xterm-256color")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .envs(env.iter().copied())
             .kill_on_drop(true);
         if let Some(sim) = sim {
             script
@@ -270,4 +283,60 @@ async fn top_redraws_cleanly_when_the_terminal_is_resized() {
         "the alternate screen is left"
     );
     let _ = watcher.terminate().await;
+}
+
+/// A panic inside the view gives the terminal back before its message is printed: the message
+/// is readable on the user's own screen and the shell after it is not left in raw mode. The
+/// child is this test binary, re-run in the pseudo-terminal, taking the screen as `top` does.
+#[tokio::test]
+async fn a_panic_in_the_view_gives_the_terminal_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::env::current_exe().unwrap();
+    let command = format!(
+        "exec {} tui::panicking_view_child --exact --ignored --nocapture --test-threads=1",
+        me.display()
+    );
+    let child = Pty::run(dir.path(), None, &command, &[(PANIC_CHILD, "1")]);
+    let (status, seen) = child.type_and_finish(b"").await;
+    assert!(status.success(), "{status:?}: {seen}");
+    let taken = seen
+        .find(ENTER_ALTERNATE)
+        .unwrap_or_else(|| panic!("the screen was taken: {seen:?}"));
+    let given_back = seen[taken..]
+        .find(LEAVE_ALTERNATE)
+        .map(|at| taken + at)
+        .unwrap_or_else(|| panic!("the alternate screen is left: {seen:?}"));
+    let message = seen
+        .find("a bug in the view")
+        .unwrap_or_else(|| panic!("the panic's message is printed: {seen:?}"));
+    assert!(
+        given_back < message,
+        "the message comes after the screen is back: {seen:?}"
+    );
+    assert!(
+        seen.contains("terminal after the panic: cooked"),
+        "raw mode is undone: {seen:?}"
+    );
+}
+
+/// The child half of [`a_panic_in_the_view_gives_the_terminal_back`].
+#[test]
+#[ignore = "run by a_panic_in_the_view_gives_the_terminal_back inside its pseudo-terminal"]
+fn panicking_view_child() {
+    if std::env::var_os(PANIC_CHILD).is_none() {
+        return;
+    }
+    let unwound = std::panic::catch_unwind(|| {
+        let _screen = vastfleet::top::Screen::take();
+        panic!("a bug in the view");
+    });
+    assert!(unwound.is_err());
+    let modes = rustix::termios::tcgetattr(std::io::stdin()).expect("stdin is the terminal");
+    let cooked = modes
+        .local_modes
+        .contains(rustix::termios::LocalModes::ICANON | rustix::termios::LocalModes::ECHO);
+    println!(
+        "terminal after the panic: {}",
+        if cooked { "cooked" } else { "raw" }
+    );
 }
