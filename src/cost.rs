@@ -10,6 +10,14 @@ use crate::config::settings::Budget;
 use crate::report::event::{BudgetKind, EventKind};
 use crate::status::Status;
 
+/// Dollars spent since `started_at` at `now` (seconds since the epoch) at the price `dph_total`:
+/// an estimate, since the API has no billing history (stopped periods are counted at the
+/// running price). The one formula behind every spend vastfleet shows.
+pub fn estimate_spend(dph_total: Option<f64>, started_at: Option<f64>, now: f64) -> Option<f64> {
+    let hours = (now - started_at?).max(0.0) / 3600.0;
+    Some(dph_total? * hours).filter(|spend| spend.is_finite())
+}
+
 /// Fleet totals.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Totals {

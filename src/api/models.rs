@@ -73,11 +73,9 @@ impl Instance {
         std::time::Duration::try_from_secs_f64(seconds).ok()
     }
 
-    /// Dollars spent since `start_date` at the current price: an estimate, since the API has
-    /// no billing history (stopped periods are counted at the running price).
+    /// Dollars spent since `start_date` at the current price ([`crate::cost::estimate_spend`]).
     pub fn spend_usd(&self, now: f64) -> Option<f64> {
-        let hours = self.uptime(now)?.as_secs_f64() / 3600.0;
-        Some(self.dph_total? * hours).filter(|spend| spend.is_finite())
+        crate::cost::estimate_spend(self.dph_total, self.start_date, now)
     }
 }
 

@@ -17,6 +17,7 @@ use super::snapshot::{
     epoch_seconds, ActionView, ApiHealth, ApiView, EndpointView, FleetSnapshot, GuardView,
     InstanceView, LogLine, LogView, Totals, VERSION,
 };
+use crate::cost::estimate_spend;
 use crate::feed::{Sweep, SweepSlot};
 use crate::report::event::{Event, EventKind, Source};
 use crate::report::sanitize::clean_line;
@@ -68,6 +69,8 @@ struct Inner {
     sweep_failing: Option<(u32, SystemTime, String)>,
     ring: VecDeque<Numbered>,
     seq: u64,
+    /// `/v1/fleet` answers given: each kept encoding is stamped with the one that made it.
+    asks: u64,
 }
 
 #[derive(Default)]
@@ -162,38 +165,46 @@ impl Board {
             })
             .collect();
         let failing = inner.sweep_failing.clone();
+        let seq = inner.asks;
         drop(inner);
         let mut snapshot = self.head(now, failing);
+        snapshot.seq = seq;
         snapshot.totals = totals(&instances);
         snapshot.instances = instances;
         snapshot
     }
 
     /// [`Board::snapshot`] as `/v1/fleet` sends it, re-encoding only the instances that
-    /// changed since the last ask.
-    pub fn snapshot_json(&self, now: SystemTime) -> String {
+    /// changed since the last ask. With `since` (the `seq` of a reader's last answer) only the
+    /// instances encoded after it are sent, and `ids` lists every one watched.
+    pub fn snapshot_json(&self, now: SystemTime, since: Option<u64>) -> String {
         let at = epoch_seconds(now);
         let sweep = self.sweep();
         let mut inner = self.lock();
+        inner.asks += 1;
+        let ask = inner.asks;
         let mut instances = String::from("[");
+        let mut ids = since.map(|_| Vec::with_capacity(inner.instances.len()));
         let mut totals = Totals::default();
         for (&id, tracked) in inner.instances.iter_mut() {
-            let row = tracked.row(sweep.as_deref(), id);
-            let facts = RowFacts::of(row);
-            let spend_usd = row.and_then(|r| r.spend_usd(at));
+            tracked.encode(id, sweep.as_ref(), ask);
+            let (dph_total, started_at) = tracked.kept.dph_and_start();
+            let spend_usd = estimate_spend(dph_total, started_at, at);
             totals.add(
                 tracked.status.as_ref(),
-                facts.dph_total,
+                dph_total,
                 spend_usd,
                 tracked.completions,
                 tracked.failures,
             );
+            if let Some(ids) = &mut ids {
+                ids.push(id);
+            }
+            if since.is_some_and(|since| tracked.kept.stamp() <= since) {
+                continue;
+            }
             if instances.len() > 1 {
                 instances.push(',');
-            }
-            if !tracked.kept.is_for(&facts) {
-                let view = tracked.view(id, facts.clone());
-                tracked.kept.keep(facts, &view);
             }
             tracked.kept.append(&mut instances, spend_usd);
         }
@@ -202,6 +213,9 @@ impl Board {
         drop(inner);
         let mut head = self.head(now, failing);
         head.totals = totals;
+        head.seq = ask;
+        head.changed_since = since;
+        head.ids = ids;
         fleet_json(&head, &instances)
     }
 
@@ -222,6 +236,9 @@ impl Board {
             started_at: epoch_seconds(self.shared.started_at),
             fleet_file: self.shared.sources.fleet_file.clone(),
             instances: Vec::new(),
+            seq: 0,
+            changed_since: None,
+            ids: None,
             totals: Totals::default(),
             api: self.api_view(now, failing),
         }
@@ -396,6 +413,15 @@ impl Tracked {
         }
     }
 
+    /// Makes sure its kept encoding is current, encoding it afresh (stamped `ask`) if not.
+    fn encode(&mut self, id: u64, sweep: Option<&Arc<Sweep>>, ask: u64) {
+        let row = self.row(sweep.map(|s| &**s), id);
+        if let Err(facts) = self.kept.is_current(sweep, || RowFacts::of(row)) {
+            let view = self.view(id, facts.clone());
+            self.kept.keep(facts, &view, ask);
+        }
+    }
+
     /// Its row of the last sweep; none for an instance the stream calls gone (the row is
     /// stale by definition).
     fn row<'a>(&self, sweep: Option<&'a Sweep>, id: u64) -> Option<&'a crate::api::Instance> {
@@ -458,7 +484,13 @@ impl Totals {
     ) {
         self.instances += 1;
         let name = status.map_or(UNSEEN, Status::as_str);
-        *self.by_status.entry(name.to_owned()).or_default() += 1;
+        // Looked up before inserting: a name is allocated once per answer, not per instance.
+        match self.by_status.get_mut(name) {
+            Some(count) => *count += 1,
+            None => {
+                self.by_status.insert(name.to_owned(), 1);
+            }
+        }
         if status == Some(&Status::Running) {
             self.dph_running += dph_total.unwrap_or(0.0);
         }

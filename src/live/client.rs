@@ -51,8 +51,25 @@ impl LiveClient {
         &self.socket
     }
 
+    /// The whole fleet.
     pub async fn fleet(&self) -> Result<FleetSnapshot, LiveError> {
-        let snapshot: FleetSnapshot = self.get_json("/v1/fleet").await?;
+        self.fleet_at("/v1/fleet").await
+    }
+
+    /// The fleet after `last`: only what changed since is sent, the rest taken from `last`
+    /// (the whole fleet again when the answer does not fit it, e.g. the watcher restarted).
+    pub async fn fleet_after(&self, last: &FleetSnapshot) -> Result<FleetSnapshot, LiveError> {
+        let answer = self
+            .fleet_at(&format!("/v1/fleet?since={}", last.seq))
+            .await?;
+        match last.merged(answer) {
+            Some(snapshot) => Ok(snapshot),
+            None => self.fleet().await,
+        }
+    }
+
+    async fn fleet_at(&self, path: &str) -> Result<FleetSnapshot, LiveError> {
+        let snapshot: FleetSnapshot = self.get_json(path).await?;
         if snapshot.version != VERSION {
             return Err(LiveError::Invalid(format!(
                 "snapshot version {} (this vastfleet reads {VERSION}); use the watcher's own \

@@ -15,4 +15,6 @@ pub use serve::{router, socket_path};
 pub use snapshot::FleetSnapshot;
 
 #[cfg(test)]
+mod since_tests;
+#[cfg(test)]
 mod tests;

@@ -45,8 +45,14 @@ pub fn router(board: Board, cancel: CancellationToken) -> Router {
         .with_state(Live { board, cancel })
 }
 
-async fn fleet(State(live): State<Live>) -> Response {
-    let json = live.board.snapshot_json(SystemTime::now());
+#[derive(Debug, serde::Deserialize)]
+struct FleetQuery {
+    /// The `seq` of the reader's last answer: send only what changed since.
+    since: Option<u64>,
+}
+
+async fn fleet(State(live): State<Live>, Query(query): Query<FleetQuery>) -> Response {
+    let json = live.board.snapshot_json(SystemTime::now(), query.since);
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 

@@ -3,11 +3,12 @@
 //! drift apart. Times are absolute (seconds since the Unix epoch) so a reader computes ages
 //! against its own clock between two snapshots.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::commands::ssh::SshTarget;
+use crate::cost::estimate_spend;
 use crate::status::Status;
 
 /// Bumped when a field changes meaning; readers refuse what they do not understand.
@@ -25,10 +26,58 @@ pub struct FleetSnapshot {
     pub started_at: f64,
     /// The fleet file, when there is one.
     pub fleet_file: Option<String>,
-    /// Every watched instance, by id.
+    /// Every watched instance, by id; in an answer to `?since=`, only those changed since.
     pub instances: Vec<InstanceView>,
+    /// This answer's number: passed back as `?since=`, the next answer sends only what changed.
+    #[serde(default)]
+    pub seq: u64,
+    /// Set when `instances` holds only the instances changed since this `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_since: Option<u64>,
+    /// With `changed_since`: every watched instance's id, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<u64>>,
     pub totals: Totals,
     pub api: ApiView,
+}
+
+impl FleetSnapshot {
+    /// `answer`, an answer to `?since=` this snapshot's `seq`, made whole with this snapshot's
+    /// unchanged instances (their spend put forward to the answer's time). `None` when it does
+    /// not fit this snapshot (another watcher process, another `since`, an instance this
+    /// snapshot lacks): ask for the whole fleet then. A whole answer is returned as it is.
+    pub fn merged(&self, mut answer: FleetSnapshot) -> Option<FleetSnapshot> {
+        let Some(ids) = answer.ids.take() else {
+            return answer.changed_since.is_none().then_some(answer);
+        };
+        let fits = answer.pid == self.pid
+            && answer.started_at == self.started_at
+            && answer.changed_since == Some(self.seq);
+        if !fits {
+            return None;
+        }
+        let mut changed: HashMap<u64, InstanceView> =
+            answer.instances.drain(..).map(|i| (i.id, i)).collect();
+        let kept: HashMap<u64, &InstanceView> = self.instances.iter().map(|i| (i.id, i)).collect();
+        let mut instances = Vec::with_capacity(ids.len());
+        for id in ids {
+            let view = match changed.remove(&id) {
+                Some(view) => view,
+                None => {
+                    let mut view = (*kept.get(&id)?).clone();
+                    view.spend_usd = estimate_spend(view.dph_total, view.started_at, answer.at);
+                    view
+                }
+            };
+            instances.push(view);
+        }
+        if !changed.is_empty() {
+            return None;
+        }
+        answer.instances = instances;
+        answer.changed_since = None;
+        Some(answer)
+    }
 }
 
 /// One watched instance.

@@ -12,22 +12,22 @@ use crate::api::Instance;
 use crate::feed::Sweep;
 use crate::report::event::{ActionKind, Event, EventKind, Source};
 
-fn at(secs: u64) -> SystemTime {
+pub(super) fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-fn source(id: u64, label: &str) -> Source {
+pub(super) fn source(id: u64, label: &str) -> Source {
     Source {
         id,
         label: label.into(),
     }
 }
 
-fn event(secs: u64, kind: EventKind) -> Event {
+pub(super) fn event(secs: u64, kind: EventKind) -> Event {
     Event { at: at(secs), kind }
 }
 
-fn log(secs: u64, id: u64, line: &str, history: bool) -> Event {
+pub(super) fn log(secs: u64, id: u64, line: &str, history: bool) -> Event {
     event(
         secs,
         EventKind::Log {
@@ -38,7 +38,7 @@ fn log(secs: u64, id: u64, line: &str, history: bool) -> Event {
     )
 }
 
-fn status(secs: u64, id: u64, label: &str, status: &str) -> Event {
+pub(super) fn status(secs: u64, id: u64, label: &str, status: &str) -> Event {
     event(
         secs,
         EventKind::Status {
@@ -51,7 +51,7 @@ fn status(secs: u64, id: u64, label: &str, status: &str) -> Event {
 }
 
 /// The story of one instance, as the stream tells it.
-fn alpha_story(board: &Board) {
+pub(super) fn alpha_story(board: &Board) {
     let alpha = source(1, "alpha");
     let events = [
         event(
@@ -362,6 +362,11 @@ async fn the_socket_serves_the_snapshot_the_log_and_the_event_stream() {
     assert!((expected.started_at - snapshot.started_at).abs() < 1e-3);
     (expected.at, expected.started_at) = (snapshot.at, snapshot.started_at);
     assert_eq!(snapshot, expected);
+    // A reader passing back its answer's `seq` is sent what changed and merges it whole.
+    board.observe(&log(130, 1, "epoch 3", false));
+    let after = client.fleet_after(&snapshot).await.unwrap();
+    assert_eq!(after.instances[0].last_line.as_deref(), Some("epoch 3"));
+    assert_eq!(after.instances.len(), snapshot.instances.len());
     assert_eq!(client.log(1).await.unwrap(), board.log(1).unwrap());
     assert!(matches!(
         client.log(99).await,
@@ -387,7 +392,7 @@ async fn the_socket_serves_the_snapshot_the_log_and_the_event_stream() {
             assert!(n > 0);
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-        assert!(text.contains("id: 11"), "sequence numbers go on: {text}");
+        assert!(text.contains("id: 12"), "sequence numbers go on: {text}");
     }
 
     // Filtered by instance: beta's events only (there are none yet).
@@ -449,8 +454,8 @@ fn a_long_state_path_puts_the_socket_in_the_runtime_directory() {
 }
 
 /// `/v1/fleet`'s bytes, read back as `top` and `status` read them.
-fn wire(board: &Board, now: SystemTime) -> FleetSnapshot {
-    serde_json::from_str(&board.snapshot_json(now)).expect("the kept encoding is not JSON")
+pub(super) fn wire(board: &Board, now: SystemTime) -> FleetSnapshot {
+    serde_json::from_str(&board.snapshot_json(now, None)).expect("the kept encoding is not JSON")
 }
 
 #[test]

@@ -64,9 +64,10 @@ pub enum Feed {
 }
 
 impl Feed {
-    pub async fn fleet(&self) -> Result<FleetSnapshot, LiveError> {
+    /// The fleet now, `last` being the snapshot shown (a watcher sends only what changed).
+    pub async fn fleet_after(&self, last: &FleetSnapshot) -> Result<FleetSnapshot, LiveError> {
         match self {
-            Feed::Watcher(client) => client.fleet().await,
+            Feed::Watcher(client) => client.fleet_after(last).await,
             Feed::Board(board) => Ok(board.snapshot(SystemTime::now())),
         }
     }
@@ -127,7 +128,7 @@ async fn view(
                 None => return Ok(()),
             },
             _ = refresh.tick() => {
-                match feed.fleet().await {
+                match feed.fleet_after(&snapshot).await {
                     Ok(fresh) => {
                         snapshot = fresh;
                         app.problem = None;

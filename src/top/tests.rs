@@ -55,6 +55,9 @@ fn fleet() -> FleetSnapshot {
         fleet_file: Some("fleet.toml".into()),
         totals: totals(&instances),
         instances,
+        seq: 0,
+        changed_since: None,
+        ids: None,
         api: ApiView {
             health: ApiHealth::Ok,
             per_second: Some(2.0),

@@ -105,9 +105,12 @@ fn read_like_top(live: &LiveClient, stop: &AtomicBool) -> Result<Frames, String>
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).map_err(|e| e.to_string())?;
     let app = App::default();
     let mut frames = Frames::default();
+    let mut snapshot = runtime.block_on(live.fleet()).map_err(|e| e.to_string())?;
     while !stop.load(Ordering::Relaxed) {
         let began = Instant::now();
-        let snapshot = runtime.block_on(live.fleet()).map_err(|e| e.to_string())?;
+        snapshot = runtime
+            .block_on(live.fleet_after(&snapshot))
+            .map_err(|e| e.to_string())?;
         frames.fetch.push(began.elapsed().as_secs_f64());
         frames.draw.push(draw(&mut terminal, &app, &snapshot)?);
         let mut small = snapshot.clone();
