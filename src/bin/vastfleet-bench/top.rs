@@ -24,7 +24,7 @@ const HEIGHT: u16 = 60;
 /// Instances of the small fleet a frame is compared to: draws only what is visible.
 const SMALL: usize = 10;
 /// Windows per side.
-const WINDOWS: usize = 2;
+const WINDOWS: usize = 3;
 
 /// Times of the reader's frames, in seconds.
 #[derive(Default)]
@@ -46,14 +46,14 @@ pub fn run(dir: &Path, args: &Args) -> Result<(), String> {
     runtime.block_on(wait_until_swept(&live, n))?;
 
     let window = Duration::from_secs((args.top_seconds / (2 * WINDOWS) as u64).max(1));
-    let (mut without, mut with) = (0.0, 0.0);
+    let (mut without, mut with) = (Vec::new(), Vec::new());
     let mut frames = Frames::default();
     let pid = child.id();
     let cpu = || procstat::cpu_seconds(pid).ok_or("the watcher is gone");
     for _ in 0..WINDOWS {
         let start = cpu()?;
         std::thread::sleep(window);
-        without += cpu()? - start;
+        without.push(cpu()? - start);
         let start = cpu()?;
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -64,7 +64,7 @@ pub fn run(dir: &Path, args: &Args) -> Result<(), String> {
         std::thread::sleep(window);
         stop.store(true, Ordering::Relaxed);
         let more = reader.join().map_err(|_| "the reader panicked")??;
-        with += cpu()? - start;
+        with.push(cpu()? - start);
         frames.fetch.extend(more.fetch);
         frames.draw.extend(more.draw);
         frames.draw_small.extend(more.draw_small);
@@ -74,7 +74,7 @@ pub fn run(dir: &Path, args: &Args) -> Result<(), String> {
         .arg(pid.to_string())
         .status();
     let _ = child.wait();
-    print(args, window, without, with, &frames);
+    print(args, window, &without, &with, &frames);
     Ok(())
 }
 
@@ -133,7 +133,16 @@ fn draw(
     Ok(began.elapsed().as_secs_f64())
 }
 
-fn print(args: &Args, window: Duration, without: f64, with: f64, frames: &Frames) {
+/// The figures. Beside with ÷ without, the spread of the windows without a reader (the
+/// larger ÷ the smaller): a cost below it cannot be told from the watcher's own drift.
+fn print(args: &Args, window: Duration, without: &[f64], with: &[f64], frames: &Frames) {
+    let spread = |windows: &[f64]| {
+        let max = windows.iter().copied().fold(f64::MIN, f64::max);
+        let min = windows.iter().copied().fold(f64::MAX, f64::min);
+        ratio(max, min)
+    };
+    let noise = spread(without);
+    let (without, with): (f64, f64) = (without.iter().sum(), with.iter().sum());
     let median = |values: &[f64]| crate::measure::p50_max(values.to_vec()).0;
     let (fetch, draw, small) = (
         median(&frames.fetch),
@@ -143,15 +152,16 @@ fn print(args: &Args, window: Duration, without: f64, with: f64, frames: &Frames
     let period = REFRESH.as_secs_f64();
     let seconds = window.as_secs_f64() * WINDOWS as f64;
     println!(
-        "| N | watcher CPU with top ÷ without | top frame (fetch + draw) ÷ refresh period | fetch ÷ frame | draw at N ÷ draw at {SMALL} | frames |"
+        "| N | watcher CPU with top ÷ without | spread of the windows without | top frame (fetch + draw) ÷ refresh period | fetch ÷ frame | draw at N ÷ draw at {SMALL} | frames |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} ({:.4} vs {:.4} CPU s/s) | {} | {} | {} | {} |",
+        "| {} | {} ({:.4} vs {:.4} CPU s/s) | {} | {} | {} | {} | {} |",
         args.top_n,
         ratio(with, without),
         with / seconds,
         without / seconds,
+        noise,
         ratio(fetch + draw, period),
         ratio(fetch, fetch + draw),
         ratio(draw, small),
