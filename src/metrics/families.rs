@@ -23,7 +23,7 @@ impl State {
                 let id = id.to_string();
                 family.sample(
                     &[
-                        ("instance", &id),
+                        ("instance_id", &id),
                         ("label", &live.label),
                         ("status", status.as_str()),
                     ],
@@ -44,6 +44,16 @@ impl State {
             "USD spent on the instance so far.",
             |live| live.spend,
         );
+        self.render_instance_gauge(
+            text,
+            "vastfleet_last_log_timestamp_seconds",
+            "When the instance's last new log line was seen (history excluded), or when \
+             watching it began if none has come since, in seconds since the epoch.",
+            |live| {
+                let at = live.last_log?.duration_since(std::time::UNIX_EPOCH).ok()?;
+                Some(at.as_secs_f64())
+            },
+        );
     }
 
     fn render_instance_gauge(
@@ -57,7 +67,7 @@ impl State {
         for (id, live) in &self.live {
             if let Some(value) = value(live) {
                 let id = id.to_string();
-                family.sample(&[("instance", &id), ("label", &live.label)], value);
+                family.sample(&[("instance_id", &id), ("label", &live.label)], value);
             }
         }
     }
@@ -78,7 +88,10 @@ impl State {
             "New matches of the completion pattern (history excluded).",
         );
         for (id, label, c) in series().filter(|(_, _, c)| c.completions > 0) {
-            family.sample(&[("instance", &id), ("label", label)], c.completions as f64);
+            family.sample(
+                &[("instance_id", &id), ("label", label)],
+                c.completions as f64,
+            );
         }
 
         let mut family = text.family(
@@ -90,7 +103,7 @@ impl State {
         for (id, label, c) in series() {
             for (reason, n) in &c.failures {
                 family.sample(
-                    &[("instance", &id), ("label", label), ("reason", reason)],
+                    &[("instance_id", &id), ("label", label), ("reason", reason)],
                     *n as f64,
                 );
             }
@@ -104,7 +117,7 @@ impl State {
         for (id, label, c) in series() {
             for (guard, count) in &c.guards {
                 family.sample(
-                    &[("instance", &id), ("label", label), ("guard", guard)],
+                    &[("instance_id", &id), ("label", label), ("guard", guard)],
                     *count as f64,
                 );
             }
@@ -119,7 +132,7 @@ impl State {
             for ((action, ok), count) in &c.actions {
                 family.sample(
                     &[
-                        ("instance", &id),
+                        ("instance_id", &id),
                         ("label", label),
                         ("action", action),
                         ("ok", ok),
@@ -135,7 +148,10 @@ impl State {
             "New log lines printed (history excluded).",
         );
         for (id, label, c) in series().filter(|(_, _, c)| c.log_lines > 0) {
-            family.sample(&[("instance", &id), ("label", label)], c.log_lines as f64);
+            family.sample(
+                &[("instance_id", &id), ("label", label)],
+                c.log_lines as f64,
+            );
         }
     }
 

@@ -17,6 +17,7 @@ mod text;
 use crate::status::Status;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use crate::report::event::{Event, EventKind, Source};
 use crate::schedule::LogQueue;
@@ -65,6 +66,9 @@ struct Live {
     status: Option<Status>,
     dph: Option<f64>,
     spend: Option<f64>,
+    /// The last new log line, or when watching it began until one comes: "how long has it
+    /// been silent" without a special case for an instance that never spoke.
+    last_log: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -99,16 +103,21 @@ impl Metrics {
                 }
             }
             EventKind::Joined { source } => {
-                state.touch(source);
+                state.touch(source).last_log.get_or_insert(event.at);
             }
             EventKind::Status { source, status, .. } => {
-                state.touch(source).status = Some(status.clone());
+                let live = state.touch(source);
+                live.status = Some(status.clone());
+                live.last_log.get_or_insert(event.at);
             }
             EventKind::Log {
                 source,
                 history: false,
                 ..
-            } => state.counters(source).log_lines += 1,
+            } => {
+                state.touch(source).last_log = Some(event.at);
+                state.counters(source).log_lines += 1;
+            }
             EventKind::Completion {
                 source, dph_total, ..
             } => {
@@ -240,6 +249,7 @@ impl State {
             status: None,
             dph: None,
             spend: None,
+            last_log: None,
         });
         if live.label != source.label {
             live.label = source.label.clone();

@@ -70,15 +70,15 @@ fn an_empty_registry_still_declares_every_family_once() {
         .filter(|l| l.starts_with("# HELP"))
         .filter(ours)
         .count();
-    assert_eq!(types.len(), 20);
-    assert_eq!(helps, 20);
+    assert_eq!(types.len(), 21);
+    assert_eq!(helps, 21);
     let mut names: Vec<&str> = types
         .iter()
         .map(|l| l.split(' ').nth(2).unwrap_or(""))
         .collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 20, "no family is declared twice");
+    assert_eq!(names.len(), 21, "no family is declared twice");
     assert!(names.iter().all(|n| n.starts_with("vastfleet_")));
     let build = format!(
         r#"vastfleet_build_info{{version="{}",os="{}",arch="{}"}} 1"#,
@@ -183,17 +183,19 @@ fn events_become_series_in_a_stable_order() {
         samples(&m.render()),
         [
             "vastfleet_watched_instances 2",
-            r#"vastfleet_instance_up{instance="3",label="a",status="running"} 1"#,
-            r#"vastfleet_instance_up{instance="20",label="b",status="running"} 1"#,
-            r#"vastfleet_instance_dph{instance="3",label="a"} 0.4"#,
-            r#"vastfleet_instance_dph{instance="20",label="b"} 1.25"#,
-            r#"vastfleet_instance_spend_usd{instance="20",label="b"} 3.5"#,
-            r#"vastfleet_completions_total{instance="3",label="a"} 1"#,
-            r#"vastfleet_failures_total{instance="20",label="b",reason="exited"} 1"#,
-            r#"vastfleet_guard_firings_total{instance="20",label="b",guard="runtime"} 1"#,
-            r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="false"} 1"#,
-            r#"vastfleet_actions_total{instance="20",label="b",action="stop",ok="true"} 1"#,
-            r#"vastfleet_log_lines_total{instance="3",label="a"} 2"#,
+            r#"vastfleet_instance_up{instance_id="3",label="a",status="running"} 1"#,
+            r#"vastfleet_instance_up{instance_id="20",label="b",status="running"} 1"#,
+            r#"vastfleet_instance_dph{instance_id="3",label="a"} 0.4"#,
+            r#"vastfleet_instance_dph{instance_id="20",label="b"} 1.25"#,
+            r#"vastfleet_instance_spend_usd{instance_id="20",label="b"} 3.5"#,
+            r#"vastfleet_last_log_timestamp_seconds{instance_id="3",label="a"} 0"#,
+            r#"vastfleet_last_log_timestamp_seconds{instance_id="20",label="b"} 0"#,
+            r#"vastfleet_completions_total{instance_id="3",label="a"} 1"#,
+            r#"vastfleet_failures_total{instance_id="20",label="b",reason="exited"} 1"#,
+            r#"vastfleet_guard_firings_total{instance_id="20",label="b",guard="runtime"} 1"#,
+            r#"vastfleet_actions_total{instance_id="20",label="b",action="stop",ok="false"} 1"#,
+            r#"vastfleet_actions_total{instance_id="20",label="b",action="stop",ok="true"} 1"#,
+            r#"vastfleet_log_lines_total{instance_id="3",label="a"} 2"#,
             r#"vastfleet_api_calls_total{endpoint="destroy",status="200"} 1"#,
             r#"vastfleet_api_calls_total{endpoint="list",status="200"} 1"#,
             r#"vastfleet_api_calls_total{endpoint="list",status="429"} 1"#,
@@ -224,7 +226,7 @@ fn leaving_removes_gauges_but_keeps_counters() {
         samples(&m.render()),
         [
             "vastfleet_watched_instances 0",
-            r#"vastfleet_log_lines_total{instance="7",label="gpu"} 1"#,
+            r#"vastfleet_log_lines_total{instance_id="7",label="gpu"} 1"#,
             "vastfleet_api_rate_limited_total 0",
             "vastfleet_state_errors_total 0",
         ]
@@ -286,7 +288,7 @@ fn dry_runs_and_awkward_labels_render_safely() {
     );
     let text = m.render();
     assert!(text.contains(
-        r#"vastfleet_actions_total{instance="9",label="a \"quoted\"\\label\nwith newline",action="destroy",ok="dry_run"} 1"#
+        r#"vastfleet_actions_total{instance_id="9",label="a \"quoted\"\\label\nwith newline",action="destroy",ok="dry_run"} 1"#
     ));
     assert!(
         text.lines().all(|l| !l.is_empty()),
@@ -312,4 +314,40 @@ fn only_loopback_metrics_addresses_go_without_a_warning() {
     );
     assert!(warning.contains("--metrics 127.0.0.1:9184"), "{warning}");
     assert!(super::exposure_warning("[::]:9184".parse().unwrap()).is_some());
+}
+
+#[test]
+fn the_last_log_time_starts_when_watching_does_and_moves_with_new_lines_only() {
+    let m = Metrics::new();
+    let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    let gauge = |m: &Metrics| {
+        m.render()
+            .lines()
+            .find(|l| l.starts_with("vastfleet_last_log_timestamp_seconds{"))
+            .map(str::to_owned)
+    };
+    m.observe(&Event {
+        at: at(100),
+        kind: EventKind::Joined {
+            source: src(5, "q"),
+        },
+    });
+    let joined = r#"vastfleet_last_log_timestamp_seconds{instance_id="5",label="q"} 100"#;
+    assert_eq!(gauge(&m).as_deref(), Some(joined), "silent since it joined");
+    for (secs, kind) in [(150, log(5, "q", true)), (160, status(5, "q", "running"))] {
+        m.observe(&Event { at: at(secs), kind });
+    }
+    assert_eq!(
+        gauge(&m).as_deref(),
+        Some(joined),
+        "history and statuses are no new line"
+    );
+    m.observe(&Event {
+        at: at(200),
+        kind: log(5, "q", false),
+    });
+    assert_eq!(
+        gauge(&m).as_deref(),
+        Some(r#"vastfleet_last_log_timestamp_seconds{instance_id="5",label="q"} 200"#)
+    );
 }

@@ -317,7 +317,7 @@ async fn metrics_are_scraped_while_watching() {
     crate::support::wait_for_sweeps(&sim, 2).await;
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     for expected in [
-        "vastfleet_instance_up{instance=\"71000001\",label=\"quiet\",status=\"running\"} 1",
+        "vastfleet_instance_up{instance_id=\"71000001\",label=\"quiet\",status=\"running\"} 1",
         "vastfleet_api_calls_total{endpoint=\"list\",status=\"200\"}",
         "vastfleet_instance_dph{",
         "vastfleet_throttle_effective_rate",

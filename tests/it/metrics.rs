@@ -113,8 +113,21 @@ async fn a_scrape_shows_what_the_stream_said() {
         .iter()
         .any(|p| series.starts_with(p))
     });
+    let last_log = samples
+        .remove(
+            r#"vastfleet_last_log_timestamp_seconds{instance_id="28421359",label="sdxl-train"}"#,
+        )
+        .expect("the time of the last line");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        last_log <= now && last_log > now - 60.0,
+        "{last_log} vs {now}"
+    );
 
-    let inst = r#"instance="28421359",label="sdxl-train""#;
+    let inst = r#"instance_id="28421359",label="sdxl-train""#;
     let expect = [
         ("vastfleet_watched_instances".to_owned(), 1.0),
         (
@@ -194,4 +207,5 @@ async fn a_taken_port_is_an_error_at_start() {
     assert!(result.is_err());
 }
 
+mod examples;
 mod watcher;

@@ -9,7 +9,7 @@ use vastfleet::sim::{Fault, Lasting, SimHandle};
 use super::parse;
 use crate::support::{fleet_file, is, wait_for_sweeps, Watcher, PATIENCE};
 
-const ID: u64 = 63000001;
+pub const ID: u64 = 63000001;
 
 /// A watcher of one running instance with `--metrics` on a free loopback port, once its first
 /// status is out; also the base URL of the metrics listener.
