@@ -129,7 +129,8 @@ pub enum OnCompleteArg {
     Destroy,
 }
 
-#[derive(Debug, Clone, Args)]
+/// `Default` is `watch` with no flags, as clap parses it: `demo` builds its watch from it.
+#[derive(Debug, Clone, Args, Default)]
 pub struct WatchArgs {
     #[command(flatten)]
     pub fleet: FleetFileArgs,
