@@ -175,28 +175,26 @@ impl LogFollower {
         &mut self,
         source: &Source,
         policy: &Policy,
-        lines: Vec<String>,
+        mut lines: Vec<String>,
         requested: u32,
         ended_while_watched: bool,
     ) -> SnapshotReport {
         let whole = lines.len() < requested as usize;
         let mut report = SnapshotReport::default();
-        let log = |line: &String, history| EventKind::Log {
+        let log = |line: String, history| EventKind::Log {
             source: source.clone(),
-            line: line.clone(),
+            line,
             history,
         };
-        if !self.history_shown {
+        // The lines move into their `Log` events; what must outlive them (the end kept to
+        // align the next snapshot) is copied once, into one buffer, just before.
+        let (kept, kept_whole) = if !self.history_shown {
             self.history_shown = true;
             report.history = Some(lines.len());
             report.durable_changed = true;
             let shown = policy
                 .history
                 .map_or(lines.len(), |h| lines.len().min(h as usize));
-            let history = &lines[lines.len() - shown..];
-            report
-                .events
-                .extend(history.iter().map(|line| log(line, true)));
             let positions = completion_positions(&policy.completion, &lines);
             // The job ended while we watched: its last completion, if it is among the newest
             // lines, is its ending, printed after watching began.
@@ -211,6 +209,12 @@ impl LogFollower {
             if let Some(from) = newest {
                 report.completions = self.completions_in(policy, &lines[from..]);
             }
+            let old_failures = count(failure_lines(policy.failure.as_deref(), &lines).count());
+            let from = lines.len() - shown;
+            let kept = keep_end(&lines, whole);
+            report
+                .events
+                .extend(lines.drain(from..).map(|line| log(line, true)));
             if old > 0 {
                 self.old_completions = old;
                 report.events.push(EventKind::OldCompletions {
@@ -218,17 +222,18 @@ impl LogFollower {
                     count: old,
                 });
             }
-            let old = count(failure_lines(policy.failure.as_deref(), &lines).count());
-            if old > 0 {
-                self.old_failures = old;
+            if old_failures > 0 {
+                self.old_failures = old_failures;
                 report.events.push(EventKind::OldFailures {
                     source: source.clone(),
-                    count: old,
+                    count: old_failures,
                 });
             }
+            kept
         } else {
             let current: Vec<&str> = lines.iter().map(String::as_str).collect();
             let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
+            drop(current);
             if alignment == Alignment::Gap && requested < MAX_TAIL {
                 let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
                 self.tail.current = self.tail.current.max(wider);
@@ -242,10 +247,8 @@ impl LogFollower {
                     tail: requested,
                 });
             }
-            let new = &lines[alignment.new_lines_start().unwrap_or(0)..];
-            report
-                .events
-                .extend(new.iter().map(|line| log(line, false)));
+            let start = alignment.new_lines_start().unwrap_or(0);
+            let new = &lines[start..];
             report.new_lines = new.len();
             let pending_before = self.pending;
             report.completions = self.completions_in(policy, new);
@@ -256,15 +259,19 @@ impl LogFollower {
             self.tail.after(
                 policy.tail,
                 requested,
-                new.len(),
+                report.new_lines,
                 alignment == Alignment::Gap,
             );
-        }
-        let (lines, whole) = keep_end(&lines, whole);
-        let previous = std::mem::replace(&mut self.snapshot, lines);
-        let previous_whole = std::mem::replace(&mut self.whole, whole);
+            let kept = keep_end(&lines, whole);
+            report
+                .events
+                .extend(lines.drain(start..).map(|line| log(line, false)));
+            kept
+        };
+        let previous = std::mem::replace(&mut self.snapshot, kept);
+        let previous_whole = std::mem::replace(&mut self.whole, kept_whole);
         report.durable_changed |=
-            cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, whole);
+            cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, kept_whole);
         report
     }
 

@@ -1,6 +1,7 @@
 //! The human rendering: `HH:MM:SS <glyph> <label> │ message`, one line per event, labels
 //! padded to one width and coloured per instance, status glyphs that follow each instance.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -86,8 +87,9 @@ impl HumanRenderer {
     }
 
     /// The text of one event, without a trailing newline; `Shutdown` and `ReloadRejected` span
-    /// several lines.
-    pub fn render(&mut self, event: &Event) -> String {
+    /// several lines. `clean_log`: a `Log` event's line already made printable
+    /// ([`clean_line`]) by the caller, so each line is sanitised once.
+    pub fn render(&mut self, event: &Event, clean_log: Option<&str>) -> String {
         if let EventKind::Status { source, status, .. } = &event.kind {
             self.statuses.insert(source.id, status.clone());
         }
@@ -96,7 +98,7 @@ impl HumanRenderer {
         if !self.options.no_prefix {
             self.write_prefix(&mut out, event.kind.source());
         }
-        self.write_message(&mut out, &event.kind);
+        self.write_message(&mut out, &event.kind, clean_log);
         match &event.kind {
             EventKind::Left { source } => {
                 self.statuses.remove(&source.id);
@@ -155,9 +157,9 @@ impl HumanRenderer {
         out.push(' ');
     }
 
-    fn write_message(&self, out: &mut String, kind: &EventKind) {
+    fn write_message(&self, out: &mut String, kind: &EventKind, clean_log: Option<&str>) {
         if let EventKind::Log { line, history, .. } = kind {
-            let line = clean_line(line);
+            let line = clean_log.map_or_else(|| clean_line(line), Cow::Borrowed);
             let line = capped(&line, LOG_LINE_CAP);
             let base = if *history { DIM } else { Style::new() };
             if self.options.color && !self.options.highlight.is_empty() {

@@ -52,14 +52,17 @@ impl Writer {
     /// Filters see a log line as it is shown (escape sequences removed), in both formats, so a
     /// pattern like `^epoch` works on coloured output too.
     pub fn render(&mut self, event: &Event) -> Option<String> {
-        if let EventKind::Log { line, .. } = &event.kind {
-            if !self.filter.admits(&clean_line(line)) {
-                return None;
-            }
+        // Sanitised once, for the filter and the human line both.
+        let clean = match &event.kind {
+            EventKind::Log { line, .. } => Some(clean_line(line)),
+            _ => None,
+        };
+        if clean.as_ref().is_some_and(|line| !self.filter.admits(line)) {
+            return None;
         }
         Some(match &mut self.renderer {
             Renderer::Human(human) if !human.shows(event) => return None,
-            Renderer::Human(human) => human.render(event),
+            Renderer::Human(human) => human.render(event, clean.as_deref()),
             Renderer::Json => json::render(event),
         })
     }
