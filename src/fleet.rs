@@ -144,7 +144,7 @@ impl<A: Api> Supervisor<A> {
     async fn spawn(&mut self, settings: InstanceSettings, resume_from: Option<MonitorMachine>) {
         let source = Source {
             id: settings.id,
-            label: settings.display_label(),
+            label: settings.display_label().into(),
         };
         let saved = match resume_from {
             Some(machine) => Some(machine.durable()),
@@ -334,7 +334,7 @@ impl<A: Api> Supervisor<A> {
                 self.ctx.logs.forget(*id);
                 let source = machine.map(|m| m.summary().source).unwrap_or(Source {
                     id: *id,
-                    label: id.to_string(),
+                    label: id.to_string().into(),
                 });
                 let _ = self
                     .ctx
@@ -393,7 +393,10 @@ impl<A: Api> Supervisor<A> {
                     summaries.push(machine.summary());
                 }
                 _ => summaries.push(InstanceSummary {
-                    source: Source { id, label },
+                    source: Source {
+                        id,
+                        label: label.into(),
+                    },
                     status: None,
                     completions: 0,
                     failures: 0,

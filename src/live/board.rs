@@ -335,8 +335,8 @@ impl Inner {
 
     fn track(&mut self, source: &Source) -> &mut Tracked {
         let tracked = self.instances.entry(source.id).or_default();
-        if tracked.label != source.label {
-            tracked.label.clone_from(&source.label);
+        if *tracked.label != *source.label {
+            tracked.label = source.label.to_string();
             tracked.kept.invalidate();
         }
         tracked

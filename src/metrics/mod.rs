@@ -98,8 +98,8 @@ impl Metrics {
         match &event.kind {
             EventKind::Left { source } => {
                 state.live.remove(&source.id);
-                if source.label != FLEET_SCOPE {
-                    state.backoff.remove(&source.label);
+                if &*source.label != FLEET_SCOPE {
+                    state.backoff.remove(&*source.label);
                 }
             }
             EventKind::Joined { source } => {
@@ -245,14 +245,14 @@ impl Metrics {
 impl State {
     fn touch(&mut self, source: &Source) -> &mut Live {
         let live = self.live.entry(source.id).or_insert_with(|| Live {
-            label: source.label.clone(),
+            label: source.label.to_string(),
             status: None,
             dph: None,
             spend: None,
             last_log: None,
         });
-        if live.label != source.label {
-            live.label = source.label.clone();
+        if *live.label != *source.label {
+            live.label = source.label.to_string();
         }
         live
     }
@@ -262,7 +262,7 @@ impl State {
         self.counters
             .entry(source.id)
             .or_default()
-            .entry(source.label.clone())
+            .entry(source.label.to_string())
             .or_default()
     }
 
@@ -270,7 +270,7 @@ impl State {
         match source {
             Some(source) => {
                 self.touch(source);
-                source.label.clone()
+                source.label.to_string()
             }
             None => FLEET_SCOPE.to_owned(),
         }

@@ -9,7 +9,7 @@ use crate::throttle::{Endpoint, Scope};
 fn src(id: u64, label: &str) -> Source {
     Source {
         id,
-        label: label.to_owned(),
+        label: label.into(),
     }
 }
 

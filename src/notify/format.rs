@@ -192,8 +192,8 @@ fn event_message(kind: &EventKind) -> String {
 
 /// "label (id)", or just the id when the instance has no label of its own.
 fn who(source: &Source) -> String {
-    if source.label == source.id.to_string() {
-        source.label.clone()
+    if *source.label == source.id.to_string() {
+        source.label.to_string()
     } else {
         format!("{} ({})", source.label, source.id)
     }
@@ -229,7 +229,7 @@ pub fn json_object(note: &Notification) -> Value {
     object.insert("event".into(), event.into());
     object.insert("topic".into(), note.topic.as_str().into());
     object.insert("instance".into(), source.map(|s| s.id).into());
-    object.insert("label".into(), source.map(|s| s.label.clone()).into());
+    object.insert("label".into(), source.map(|s| &*s.label).into());
     object.insert("text".into(), message(note).into());
     if let Value::Object(fields) = fields {
         object.extend(fields);
@@ -250,7 +250,7 @@ fn ntfy_headers(note: &Notification) -> Vec<(HeaderName, HeaderValue)> {
             false,
         ),
         What::Event(kind) => {
-            let label = kind.source().map_or("", |s| s.label.as_str());
+            let label = kind.source().map_or("", |s| &*s.label);
             match kind {
                 EventKind::Completion { count, .. } => (
                     format!("{label} completed job #{count}"),

@@ -8,7 +8,7 @@ const T0: SystemTime = SystemTime::UNIX_EPOCH;
 fn src(id: u64, label: &str) -> Source {
     Source {
         id,
-        label: label.to_owned(),
+        label: label.into(),
     }
 }
 

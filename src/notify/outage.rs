@@ -201,7 +201,7 @@ mod tests {
     fn instance_level_errors_are_not_an_api_outage() {
         let source = Source {
             id: 1,
-            label: "a".to_owned(),
+            label: "a".into(),
         };
         let out = run(
             10,

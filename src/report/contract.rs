@@ -100,7 +100,7 @@ fn parse_fields(cell: &str) -> BTreeMap<String, BTreeSet<String>> {
 fn source(id: u64) -> Source {
     Source {
         id,
-        label: format!("job-{id}"),
+        label: format!("job-{id}").into(),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::throttle::{Change, Scope};
 pub struct Source {
     pub id: u64,
     /// The user's label, else the id as text: the prefix of every line.
-    pub label: String,
+    pub label: std::sync::Arc<str>,
 }
 
 /// What a monitor asks of an instance when a rule fires.

@@ -20,7 +20,7 @@ pub fn render(event: &Event) -> String {
     object.insert("event".into(), event.kind.name().into());
     if let Some(source) = event.kind.source() {
         object.insert("instance".into(), source.id.into());
-        object.insert("label".into(), source.label.clone().into());
+        object.insert("label".into(), (&*source.label).into());
     }
     if let Value::Object(fields) = fields(&event.kind) {
         object.extend(fields);
@@ -163,7 +163,7 @@ pub fn fields(kind: &EventKind) -> Value {
                 .iter()
                 .map(|s| json!({
                     "instance": s.source.id,
-                    "label": s.source.label,
+                    "label": &*s.source.label,
                     "status": s.status,
                     "completions": s.completions,
                     "failures": s.failures,

@@ -233,7 +233,7 @@ pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
             let actions: Vec<&str> = s.actions.iter().map(|a| a.as_str()).collect();
             [
                 s.source.id.to_string(),
-                s.source.label.clone(),
+                s.source.label.to_string(),
                 s.status.as_ref().unwrap_or(&Status::Unknown).to_string(),
                 s.completions.to_string(),
                 s.failures.to_string(),

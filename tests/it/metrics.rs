@@ -11,7 +11,7 @@ use vastfleet::status::Status;
 fn source(id: u64, label: &str) -> Source {
     Source {
         id,
-        label: label.to_owned(),
+        label: label.into(),
     }
 }
 

@@ -15,7 +15,7 @@ use harness::{config, notice_text, start, target, Hit, Receiver, WAIT};
 fn source() -> Source {
     Source {
         id: 28421359,
-        label: "sdxl-train".to_owned(),
+        label: "sdxl-train".into(),
     }
 }
 

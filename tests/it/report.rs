@@ -17,7 +17,7 @@ pub fn at() -> SystemTime {
 pub fn src(id: u64, label: &str) -> Source {
     Source {
         id,
-        label: label.to_string(),
+        label: label.into(),
     }
 }
 
