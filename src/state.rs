@@ -1,5 +1,6 @@
 //! The restart-safe store: each instance's durable monitor state in one JSON file beside the
-//! fleet file, written atomically, plus the advisory lock that keeps a second `watch` away.
+//! fleet file, written atomically, plus the advisory lock that keeps a second `watch` away
+//! (`state_lock.rs`).
 //!
 //! Writes are coalesced: saves within one window (`COALESCE`) become one write of the file,
 //! so 1,000 monitors' cursor updates cost one write per window. A monitor waits for the write
@@ -10,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,11 +68,6 @@ pub enum Opened {
         reason: String,
         moved_to: PathBuf,
     },
-}
-
-/// Held for the life of the process: a second watcher on the same state file is refused.
-pub struct StateLock {
-    file: File,
 }
 
 impl StateHandle {
@@ -272,7 +268,7 @@ fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Opens `path` itself, never what a symlink there points to (`O_NOFOLLOW`; opening a symlink
 /// fails with ELOOP), and without blocking on a FIFO.
-fn open_no_follow(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_no_follow(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -317,90 +313,9 @@ pub fn default_path(fleet_file: &Path) -> PathBuf {
     parent.join(format!(".{name}.state.json"))
 }
 
-/// The most of a lock file read (a pid and a socket path): the file is anyone's to write.
-const LOCK_FILE_CAP: u64 = 4096;
-
-/// Takes the advisory lock for `state_path`, or says which process holds it. The lock file is
-/// opened without following a symlink and must be a regular file: the pid is written into it,
-/// and a planted link must not turn that into a write to another file (issue 17: as root,
-/// `/etc/passwd`).
-pub fn acquire_lock(state_path: &Path) -> Result<StateLock, String> {
-    let mut lock_path = state_path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    let cannot = |err: &dyn std::fmt::Display| {
-        format!(
-            "cannot use lock file {}: {err}; remove it (no watcher uses a link or a special \
-             file there), or pass a different --state",
-            lock_path.display()
-        )
-    };
-    let mut file = open_no_follow(
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false),
-        &lock_path,
-    )
-    .map_err(|err| cannot(&err))?;
-    match file.metadata() {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return Err(cannot(&"it is not a regular file")),
-        Err(err) => return Err(cannot(&err)),
-    }
-    if let Err(err) = file.try_lock() {
-        if let std::fs::TryLockError::Error(err) = err {
-            return Err(cannot(&err));
-        }
-        // The file is anyone's to write: read a pid's worth, show it only if it is one.
-        let mut holder = String::new();
-        let _ = (&mut file).take(LOCK_FILE_CAP).read_to_string(&mut holder);
-        let holder = holder.lines().next().unwrap_or("").trim();
-        let who = if holder.is_empty() || !holder.bytes().all(|b| b.is_ascii_digit()) {
-            "another vastfleet watch".to_string()
-        } else {
-            format!("vastfleet watch (pid {holder})")
-        };
-        return Err(format!(
-            "{who} is already watching with state file {}; two watchers on one key double the \
-             API rate and act twice. Stop it first, or pass a different --state",
-            state_path.display()
-        ));
-    }
-    // Best effort: the pid only improves the message above.
-    let _ = file.set_len(0);
-    let _ = file.seek(SeekFrom::Start(0));
-    let _ = write!(file, "{}", std::process::id());
-    let _ = file.flush();
-    Ok(StateLock { file })
-}
-
-impl StateLock {
-    /// Adds the live view's socket to the lock file (second line, after the pid), so `top`
-    /// and `status` find the running watcher from the fleet file alone.
-    pub fn record_socket(&mut self, socket: &Path) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        write!(self.file, "{}\n{}\n", std::process::id(), socket.display())?;
-        self.file.flush()
-    }
-}
-
-/// The socket a running watcher of `state_path` recorded in its lock file, if any. Whether it
-/// still answers is for the caller to find out.
-pub fn recorded_socket(state_path: &Path) -> Option<PathBuf> {
-    let mut lock_path = state_path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let file = open_no_follow(OpenOptions::new().read(true), &PathBuf::from(lock_path)).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(LOCK_FILE_CAP).read_to_string(&mut text).ok()?;
-    let socket = text.lines().nth(1)?.trim();
-    (!socket.is_empty()).then(|| PathBuf::from(socket))
-}
+#[path = "state_lock.rs"]
+mod lock;
+pub use lock::{acquire_lock, recorded_socket, StateLock};
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

@@ -29,3 +29,4 @@ mod metrics;
 mod notify;
 mod ops;
 mod packaging;
+mod service;
