@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::api::ApiError;
+
 /// How retries are spaced for one caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -42,6 +44,16 @@ impl Backoff {
             Some(server) if server > jittered => server,
             _ => jittered,
         }
+    }
+
+    /// The wait before retrying a call whose `attempt`th failure in a row was `error`. A 429
+    /// is retried at the first attempt's wait: the throttle already holds the next call for
+    /// its endpoint's pause, which grows while calls are refused, so doubling here as well
+    /// left the status sweep 30 s behind a storm that had ended, and a log poll minutes behind
+    /// (issue 11).
+    pub fn retry_delay(&self, attempt: u32, unit: f64, error: &ApiError) -> Duration {
+        let attempt = if error.is_rate_limited() { 1 } else { attempt };
+        self.delay(attempt, unit, error.retry_after())
     }
 }
 
@@ -105,6 +117,19 @@ mod tests {
             S(600),
             "the server's wait beats the cap"
         );
+    }
+
+    #[test]
+    fn a_429_is_retried_at_the_first_wait_and_other_failures_double() {
+        let b = Backoff::new(S(5), S(60));
+        let limited = |retry_after| ApiError::RateLimited {
+            retry_after,
+            message: "API requests too frequent".into(),
+        };
+        assert_eq!(b.retry_delay(4, 0.5, &limited(None)), S(5));
+        assert_eq!(b.retry_delay(4, 0.5, &limited(Some(S(30)))), S(30));
+        let down = ApiError::Transient("HTTP 503".into());
+        assert_eq!(b.retry_delay(4, 0.5, &down), S(40));
     }
 
     #[test]

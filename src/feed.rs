@@ -127,8 +127,7 @@ pub async fn run<A: Api>(
             Err(error) => {
                 let say = failures.fail(&error);
                 let backoff = Backoff::new(current.interval, current.max_backoff);
-                let retry_in =
-                    backoff.delay(failures.attempts, jitter.next_unit(), error.retry_after());
+                let retry_in = backoff.retry_delay(failures.attempts, jitter.next_unit(), &error);
                 if let Some(error) = say {
                     let kind = EventKind::ApiError {
                         source: None,

@@ -241,6 +241,14 @@ impl Throttle {
         }
         let limited = state.limited_endpoints();
         state.key.note_429(limited, until);
+        if let Some(key_until) = state.key.paused_until() {
+            // Actions pass a paused key; everything else limited waits for its pause.
+            for held in state.key.limited().to_vec() {
+                if !held.is_action() {
+                    state.budgets[held.index()].held_until(key_until);
+                }
+            }
+        }
         if state.at_ceiling(endpoint, now) {
             state.tune_ceiling(now, until);
         }

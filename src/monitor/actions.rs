@@ -165,7 +165,7 @@ impl ActionBook {
                 self.failures = self.failures.saturating_add(1);
                 let retry_in =
                     cx.backoff
-                        .delay(self.failures, cx.jitter.next_unit(), error.retry_after());
+                        .retry_delay(self.failures, cx.jitter.next_unit(), &error);
                 cx.out.event(EventKind::ApiError {
                     source: Some(cx.source.clone()),
                     attempt: self.failures,

@@ -412,7 +412,7 @@ impl MonitorMachine {
         let attempt = if not_found { 1 } else { self.fetch.failures };
         let retry_in = self
             .backoff()
-            .delay(attempt, self.jitter.next_unit(), error.retry_after());
+            .retry_delay(attempt, self.jitter.next_unit(), &error);
         self.fetch.await_status = not_found;
         self.fetch.next_at = Some(now.mono.saturating_add(retry_in));
         // A refused key is the fleet's, not this instance's: the status sweep, on the same key

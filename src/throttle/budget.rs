@@ -34,11 +34,17 @@ const CUT: f64 = 0.5;
 pub const FLOOR_SHARE: f64 = 0.25;
 /// A pace that held this long without a 429 is "good": recovery returns straight to it.
 const GOOD_SPAN: Duration = Duration::from_secs(30);
-/// Our pause after a 429 without `Retry-After`: 2 s, doubling while calls keep being refused,
-/// at most 60 s (vast-api.md §6).
+/// With no new 429, an endpoint is back at its last good pace within this long of its last
+/// 429 (issue 11), whatever the storm's length.
+pub const BACK_WITHIN: Duration = Duration::from_secs(30);
+/// Our pause after a 429 without `Retry-After`: 2 s, doubling while calls keep being refused.
+/// Its cap is what the recovery bound leaves after the quiet period: the pause is also the
+/// longest we go without asking, and a storm that ended just after a 429 is only noticed at
+/// the next call. The 60 s of vast-api.md §6 let a 40 s outside client keep the fleet slowed
+/// 37 s after it stopped. A server's `Retry-After` is honoured beyond it.
 pub const BACKOFF: Backoff = Backoff {
     base: Duration::from_secs(2),
-    cap: Duration::from_secs(60),
+    cap: BACK_WITHIN.saturating_sub(QUIET),
 };
 
 /// What a 429 did to the budget.
@@ -170,6 +176,16 @@ impl Budget {
         });
         self.recovery = None;
         Noted::NewEpisode
+    }
+
+    /// The key's pause holds this endpoint's calls until `until`: its episode is not over
+    /// before a call could have found out, since a quiet period in which no call was allowed
+    /// says nothing. (Ending it anyway said `back` while the key was still paused, and the
+    /// first call after the key's pause opened a second episode with its own two lines.)
+    pub(super) fn held_until(&mut self, until: Instant) {
+        if let Some(episode) = &mut self.episode {
+            episode.calm_from = episode.calm_from.max(until);
+        }
     }
 
     /// A call succeeded: the next 429's backoff starts from the beginning.

@@ -24,7 +24,12 @@ fn a_storm_is_one_episode_cut_once_with_a_doubling_pause() {
         assert_eq!(b.pace_at(now), Some(0.5), "cut once, not once per 429");
         now = until;
     }
-    assert_eq!(pauses, [2, 4, 8, 16, 32, 60]);
+    assert_eq!(pauses, [2, 4, 8, 16, 22, 22]);
+    assert_eq!(
+        (BACKOFF.cap + QUIET),
+        BACK_WITHIN,
+        "the last pause plus the quiet period fit the recovery bound"
+    );
     b.note_success();
     b.note_429(now, None);
     assert_eq!(
@@ -142,4 +147,21 @@ fn untuned_budgets_pause_without_cutting() {
     b.note_429(t0, None);
     assert_eq!(b.pace_at(t0), Some(1.0));
     assert_eq!(b.paused_until(), Some(t0 + secs(2.0)));
+}
+
+#[test]
+fn an_episode_held_by_the_key_ends_a_quiet_period_after_the_key_lets_calls_go() {
+    let t0 = Instant::now();
+    let mut b = one_per_second();
+    b.note_429(t0, None);
+    b.held_until(t0 + secs(15.0));
+    b.expire(t0 + secs(22.9));
+    assert!(b.limited(), "no call could have found out before 15 s");
+    assert_eq!(b.episode_ends(), Some(t0 + secs(15.0) + QUIET));
+    b.held_until(t0 + secs(1.0));
+    assert_eq!(b.episode_ends(), Some(t0 + secs(15.0) + QUIET), "never shortened");
+    b.expire(t0 + secs(23.0));
+    assert!(!b.limited());
+    b.held_until(t0 + secs(40.0));
+    assert!(!b.limited(), "no episode, nothing to hold");
 }

@@ -127,6 +127,75 @@ async fn a_ten_second_outside_client_costs_one_cut_per_endpoint_and_is_over_in_s
     fleet.stop().await;
 }
 
+/// Our pause after the `n`th 429 in a row without `Retry-After`: 2 s doubling, capped so that
+/// the pause and the 8 s quiet period that ends an episode fit in [`BACK_WITHIN`].
+fn pause_after(n: usize) -> Duration {
+    secs(2.0 * 2f64.powi(n as i32 - 1)).min(BACK_WITHIN - QUIET)
+}
+const QUIET: Duration = Duration::from_secs(8);
+
+#[tokio::test(start_paused = true)]
+async fn an_outside_client_without_retry_after_is_over_within_30_s_of_the_last_429() {
+    // 10 s is the case; in 40 s the pause doubled to 32 s and, uncapped, kept the
+    // fleet slowed 37 s after the other client stopped (the benchmark's outside-client mode).
+    for storm in [secs(10.0), secs(40.0)] {
+        let fleet = ten_instances().await;
+        fleet.api.storm("list", Duration::ZERO, storm, None);
+        fleet.api.storm("logs", Duration::ZERO, storm, None);
+        fleet.run_for(secs(150.0)).await;
+        let calls = fleet.api.calls();
+        // Per endpoint: its last 429, and when the pause that 429 began ended.
+        let last: Vec<(Duration, Duration)> = ["list", "logs"]
+            .iter()
+            .map(|name| {
+                let answers: Vec<_> = calls.iter().filter(|c| c.endpoint == *name).collect();
+                let at = answers
+                    .iter()
+                    .rposition(|c| c.answer == Answer::RateLimited)
+                    .unwrap();
+                let in_a_row = answers[..=at]
+                    .iter()
+                    .rev()
+                    .take_while(|c| c.answer == Answer::RateLimited)
+                    .count();
+                let last_429 = answers[at].at - fleet.origin;
+                let next = &answers[at + 1];
+                assert_eq!(next.answer, Answer::Ok, "{storm:?} {name}");
+                assert!(next.at - fleet.origin >= last_429 + pause_after(in_a_row));
+                (last_429, last_429 + pause_after(in_a_row))
+            })
+            .collect();
+        let last_429 = last.iter().map(|l| l.0).max().unwrap();
+        assert!(last_429 < secs(60.0) + storm, "{storm:?}: {last:?}");
+        // Both endpoints were limited at once, so the key's pause held both until the later
+        // pause ended; each is over one quiet period after that, and so is the key.
+        let back_at = last.iter().map(|l| l.1).max().unwrap() + QUIET;
+        assert!(
+            back_at <= last_429 + BACK_WITHIN,
+            "{storm:?}: back {:?} after the last 429",
+            back_at - last_429
+        );
+        let lines = lines(&fleet);
+        for scope in [
+            Scope::Endpoint(Endpoint::List),
+            Scope::Endpoint(Endpoint::RequestLogs),
+            Scope::Key,
+        ] {
+            let said: Vec<_> = lines.iter().filter(|l| l.1 == scope).collect();
+            let [limited, back] = said[..] else {
+                panic!("{storm:?} {scope:?}: one limited and one back line: {said:?}");
+            };
+            assert_eq!(limited.2, Change::Limited);
+            assert_eq!((back.0, back.2), (back_at, Change::Back), "{storm:?} {said:?}");
+            if let Scope::Endpoint(endpoint) = scope {
+                assert_eq!(back.3, top(endpoint), "back at the pace from before");
+            }
+        }
+        every_line_once(&fleet);
+        fleet.stop().await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn intermittent_429_windows_are_one_storm_with_and_without_retry_after() {
     for retry_after in [None, Some(secs(2.0))] {
