@@ -163,9 +163,9 @@ impl ActionBook {
             }
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
-                let retry_in =
-                    cx.backoff
-                        .retry_delay(self.failures, cx.jitter.next_unit(), &error);
+                let retry_in = cx
+                    .backoff
+                    .retry_delay(self.failures, cx.jitter.next_unit(), &error);
                 cx.out.event(EventKind::ApiError {
                     source: Some(cx.source.clone()),
                     attempt: self.failures,

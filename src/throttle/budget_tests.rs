@@ -159,7 +159,11 @@ fn an_episode_held_by_the_key_ends_a_quiet_period_after_the_key_lets_calls_go() 
     assert!(b.limited(), "no call could have found out before 15 s");
     assert_eq!(b.episode_ends(), Some(t0 + secs(15.0) + QUIET));
     b.held_until(t0 + secs(1.0));
-    assert_eq!(b.episode_ends(), Some(t0 + secs(15.0) + QUIET), "never shortened");
+    assert_eq!(
+        b.episode_ends(),
+        Some(t0 + secs(15.0) + QUIET),
+        "never shortened"
+    );
     b.expire(t0 + secs(23.0));
     assert!(!b.limited());
     b.held_until(t0 + secs(40.0));

@@ -186,7 +186,11 @@ async fn an_outside_client_without_retry_after_is_over_within_30_s_of_the_last_4
                 panic!("{storm:?} {scope:?}: one limited and one back line: {said:?}");
             };
             assert_eq!(limited.2, Change::Limited);
-            assert_eq!((back.0, back.2), (back_at, Change::Back), "{storm:?} {said:?}");
+            assert_eq!(
+                (back.0, back.2),
+                (back_at, Change::Back),
+                "{storm:?} {said:?}"
+            );
             if let Scope::Endpoint(endpoint) = scope {
                 assert_eq!(back.3, top(endpoint), "back at the pace from before");
             }
