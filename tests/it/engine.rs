@@ -6,6 +6,7 @@ mod actions;
 mod aimd;
 mod cooldown;
 mod fairness;
+mod jobs_end;
 mod queued;
 mod reload;
 mod storms;
@@ -71,7 +72,10 @@ impl Fleet {
             events.clone(),
             cancel.child_token(),
         ));
-        let (settings, settings_rx) = watch::channel(Arc::new(settings(fleet_toml)));
+        let settings = Arc::new(settings(fleet_toml));
+        // As `watch` does: the fleet file chooses the log queue's order.
+        api.throttle().log_queue().set_order(settings.api.log_order);
+        let (settings, settings_rx) = watch::channel(settings);
         let ctx = FleetContext {
             api: Arc::clone(&api),
             events,

@@ -196,6 +196,13 @@ impl FakeApi {
         }
     }
 
+    /// What the rows say of the GPU from now on (`gpu_util`, in percent).
+    pub fn set_gpu(&self, id: u64, util: f64) {
+        if let Some(entry) = self.world().instances.get_mut(&id) {
+            entry.row.gpu_util = Some(util);
+        }
+    }
+
     pub fn status(&self, id: u64) -> Option<String> {
         let world = self.world();
         world.instances.get(&id)?.row.actual_status.clone()

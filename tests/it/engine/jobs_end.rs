@@ -1,0 +1,73 @@
+//! Issue 18 on the engine: jobs that end while a fleet larger than its log budget is watched.
+//! Sixty running instances share one `request_logs` a second, so a round of logs takes a
+//! minute while a status sweep takes three pages. Fifteen jobs at the tail of the first round
+//! end at once, printing their completion and then idling their GPU: the log queue reads them
+//! within a sweep and their share of turns, where round robin gets to them only in its turn.
+
+use std::time::Duration;
+
+use super::{fleet_file, secs, throttle, Fleet};
+use crate::fake::FakeApi;
+
+const N: u64 = 60;
+const FIRST_ID: u64 = 37_000_001;
+const ENDING: u64 = 15;
+const END_AT: f64 = 20.0;
+
+/// The time from the jobs' end to each one's stop, under `log_order`.
+async fn stop_latencies(log_order: &str) -> Vec<Duration> {
+    let api = FakeApi::new(throttle(2.0, 4));
+    let ids: Vec<u64> = (FIRST_ID..FIRST_ID + N).collect();
+    for &id in &ids {
+        api.add_running(id, &["working"]);
+        api.set_gpu(id, 95.0);
+    }
+    let text = fleet_file("interval = \"5s\"\non_complete = \"stop\"", ids.clone());
+    let fleet = Fleet::start(api, &format!("[api]\nlog_order = \"{log_order}\"\n{text}"));
+    fleet.run_for(secs(END_AT)).await;
+    let ending = &ids[(N - ENDING) as usize..];
+    for &id in ending {
+        let url = format!("https://results.example/{id}");
+        fleet
+            .api
+            .print(id, &["SUCCESS! NEW processing completed", url.as_str()]);
+        fleet.api.set_gpu(id, 0.0);
+    }
+    fleet.run_for(secs(100.0)).await;
+    let calls = fleet.api.calls();
+    // A job read between its end and the sweep that saw it counts its completion as old
+    // (there is no evidence yet that it ended while watched): it waits to the end of the run.
+    let waited = fleet.elapsed() - secs(END_AT);
+    let mut latencies: Vec<Duration> = ending
+        .iter()
+        .map(|id| {
+            calls
+                .iter()
+                .find(|c| c.endpoint == "stop" && c.id == Some(*id))
+                .map_or(waited, |stop| stop.at - fleet.origin - secs(END_AT))
+        })
+        .collect();
+    latencies.sort();
+    let others = calls
+        .iter()
+        .filter(|c| c.endpoint == "stop" && !ending.contains(&c.id.unwrap_or(0)))
+        .count();
+    assert_eq!(others, 0, "only the ended jobs are stopped");
+    fleet.stop().await;
+    latencies
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_log_queue_reads_ended_jobs_within_a_sweep_and_their_turns() {
+    let queue = stop_latencies("signals").await;
+    let round_robin = stop_latencies("round-robin").await;
+    // A sweep (the interval plus three pages) sees the idle GPUs; then one fetch a second.
+    let bound = secs(5.0 + 3.0 + ENDING as f64 + 2.0);
+    let median = |l: &[Duration]| l[l.len() / 2];
+    assert!(
+        median(&queue) <= bound && median(&queue) * 2 < median(&round_robin),
+        "{queue:?} vs round robin {round_robin:?}"
+    );
+    let within = queue.iter().filter(|l| **l <= bound).count();
+    assert!(within >= ENDING as usize - 1, "{queue:?}");
+}
