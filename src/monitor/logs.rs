@@ -26,6 +26,18 @@ pub(crate) const WIDEN: u32 = 4;
 /// (the completion, a result URL, a summary) and nothing much after them.
 pub const NEWEST_LINES: usize = 50;
 
+/// Rows after the first read that may still show the end it came just before: the sweep
+/// already under way at the read and the next one. A GPU that goes idle later says nothing
+/// about that completion (the job went on, silently, after printing it).
+pub const CONFIRM_ROWS: u8 = 2;
+
+/// See [`LogFollower::row_seen`].
+#[derive(Debug, Clone, PartialEq)]
+struct Unconfirmed {
+    lines: Vec<String>,
+    rows_left: u8,
+}
+
 /// A younger instance's log is mostly its boot output, too fast a pace to size a tail by.
 const MIN_AGE_FOR_PACE: Duration = Duration::from_secs(20);
 
@@ -96,6 +108,11 @@ pub(crate) struct LogFollower {
     failures: u32,
     /// A completion whose result URL did not show up yet: it waits one more snapshot.
     pending: Option<u32>,
+    /// The first snapshot's newest completion and the lines after it, counted old for want of
+    /// evidence: the read may have come between the job's end and the sweep that saw it end.
+    /// Counted new if one of the next [`CONFIRM_ROWS`] rows shows the end before the log
+    /// prints anything more ([`LogFollower::row_seen`]).
+    unconfirmed: Option<Unconfirmed>,
     tail: AdaptiveTail,
 }
 
@@ -110,6 +127,7 @@ impl LogFollower {
             old_failures: 0,
             failures: 0,
             pending: None,
+            unconfirmed: None,
             tail: AdaptiveTail {
                 current: policy_tail,
                 quiet: 0,
@@ -198,10 +216,17 @@ impl LogFollower {
             let positions = completion_positions(&policy.completion, &lines);
             // The job ended while we watched: its last completion, if it is among the newest
             // lines, is its ending, printed after watching began.
-            let newest = positions
+            let recent = positions
                 .last()
                 .map(|p| p.line)
-                .filter(|line| ended_while_watched && lines.len() - line <= NEWEST_LINES);
+                .filter(|line| lines.len() - line <= NEWEST_LINES);
+            let newest = recent.filter(|_| ended_while_watched);
+            self.unconfirmed = recent
+                .filter(|_| !ended_while_watched)
+                .map(|from| Unconfirmed {
+                    lines: lines[from..].to_vec(),
+                    rows_left: CONFIRM_ROWS,
+                });
             let old = count(match newest {
                 Some(from) => positions.iter().filter(|p| p.line < from).count(),
                 None => positions.len(),
@@ -250,6 +275,10 @@ impl LogFollower {
             let start = alignment.new_lines_start().unwrap_or(0);
             let new = &lines[start..];
             report.new_lines = new.len();
+            if !new.is_empty() {
+                // The job printed on after that completion: it was not its ending.
+                self.unconfirmed = None;
+            }
             let pending_before = self.pending;
             report.completions = self.completions_in(policy, new);
             report.failures = self.failures_in(policy, new);
@@ -273,6 +302,29 @@ impl LogFollower {
         report.durable_changed |=
             cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, kept_whole);
         report
+    }
+
+    /// A status row after the first read; `ended`: it shows the job running at the start
+    /// ended while watched (busy at the first sweep, the GPU idle now while still running).
+    /// If it is one of the first [`CONFIRM_ROWS`] after that read and the read's newest
+    /// completion is still the log's last word, that completion is this ending: counted new
+    /// after all. Once; nothing when there is no such completion.
+    pub fn row_seen(&mut self, policy: &Policy, ended: bool) -> Vec<Found> {
+        let Some(waiting) = self.unconfirmed.as_mut() else {
+            return Vec::new();
+        };
+        waiting.rows_left = waiting.rows_left.saturating_sub(1);
+        if !ended {
+            if waiting.rows_left == 0 {
+                self.unconfirmed = None;
+            }
+            return Vec::new();
+        }
+        let Some(Unconfirmed { lines, .. }) = self.unconfirmed.take() else {
+            return Vec::new();
+        };
+        self.old_completions = self.old_completions.saturating_sub(1);
+        self.completions_in(policy, &lines)
     }
 
     /// After a history snapshot of `lines`, sizes the next tail for the lines due by the next

@@ -259,6 +259,16 @@ impl MonitorMachine {
         if exited {
             self.exit(now, out);
         }
+        // Only a running row's idle GPU confirms: a stop (the user's, a guard's) after the
+        // first read is no evidence that the completion it found was new.
+        let ended = self.status == Some(Status::Running) && self.ended_while_watched();
+        let found = self.logs.row_seen(&self.policy, ended);
+        if !found.is_empty() {
+            out.checkpoint();
+        }
+        for found in found {
+            self.complete(now, found, out);
+        }
     }
 
     /// `row` without the numbers no real instance has (issue 17): guards must not stop a

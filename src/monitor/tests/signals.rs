@@ -90,6 +90,88 @@ fn without_that_evidence_the_first_read_keeps_todays_rule() {
 }
 
 #[test]
+fn a_first_read_between_the_end_and_the_sweep_that_saw_it_is_counted_new_by_that_sweep() {
+    // The read came first (the GPU still looked busy), the sweep showing the idle GPU after:
+    // the same evidence, in the other order. The completion is the job's ending after all.
+    let lines = ["epoch 1", "DONE", "http://r/new"];
+    let mut h = Harness::new();
+    h.row(0, gauged(97.0));
+    h.row(40, gauged(96.0));
+    let out = h.logs(41, &lines);
+    assert!(out.contains(&old(1)));
+    assert!(!out.contains(&Output::Act(ActionKind::Stop)));
+    let out = h.row(80, gauged(0.0));
+    assert!(
+        out.contains(&completion(80, 1, Some("http://r/new"))),
+        "{out:?}"
+    );
+    assert!(out.contains(&Output::Act(ActionKind::Stop)));
+    assert!(out.contains(&Output::Checkpoint));
+    // Once: the next idle sweeps say nothing more.
+    let again = h.row(120, gauged(0.0));
+    assert!(!again
+        .iter()
+        .any(|o| matches!(o, Output::Event(EventKind::Completion { .. }))));
+}
+
+#[test]
+fn a_log_that_printed_on_after_the_first_read_keeps_its_completion_old() {
+    let mut h = Harness::new();
+    h.row(0, gauged(97.0));
+    h.row(40, gauged(96.0));
+    assert!(h.logs(41, &["DONE", "http://r/old"]).contains(&old(1)));
+    // The job went on: the completion was not its ending, whatever the GPU does next.
+    h.logs(60, &["DONE", "http://r/old", "epoch 2"]);
+    let out = h.row(80, gauged(0.0));
+    assert!(!out.contains(&Output::Act(ActionKind::Stop)), "{out:?}");
+    // Nor without evidence at the start (idle from the first sweep on).
+    let mut idle = Harness::new();
+    idle.row(0, gauged(0.0));
+    idle.row(40, gauged(50.0));
+    idle.logs(41, &["DONE", "http://r/old"]);
+    assert!(!idle
+        .row(80, gauged(0.0))
+        .contains(&Output::Act(ActionKind::Stop)));
+}
+
+#[test]
+fn only_the_next_running_rows_confirm_a_first_read_and_a_stop_never_does() {
+    let lines = ["epoch 1", "DONE", "http://r/old"];
+    // Stopped after the first read (by the user, or a guard): no GPU reading while stopped,
+    // and no evidence the completion was new. It stays old, and nothing is done again.
+    let mut stopped = Harness::new();
+    stopped.row(0, gauged(97.0));
+    stopped.row(40, gauged(96.0));
+    assert!(stopped.logs(41, &lines).contains(&old(1)));
+    let mut row = gauged(0.0);
+    row.actual_status = Some("stopped".into());
+    row.gpu_util = None;
+    let out = stopped.row(80, row);
+    assert!(!out.contains(&Output::Act(ActionKind::Stop)), "{out:?}");
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Event(EventKind::Completion { .. }))));
+    // Busy for the next two rows, idle only at the third: the job went on after printing.
+    let mut late = Harness::new();
+    late.row(0, gauged(97.0));
+    late.row(40, gauged(96.0));
+    assert!(late.logs(41, &lines).contains(&old(1)));
+    late.row(80, gauged(95.0));
+    late.row(120, gauged(94.0));
+    let out = late.row(160, gauged(0.0));
+    assert!(!out.contains(&Output::Act(ActionKind::Stop)), "{out:?}");
+    // The second row after the read still confirms (the first was under way at the read).
+    let mut second = Harness::new();
+    second.row(0, gauged(97.0));
+    second.row(40, gauged(96.0));
+    assert!(second.logs(41, &lines).contains(&old(1)));
+    second.row(42, gauged(95.0));
+    assert!(second
+        .row(80, gauged(2.0))
+        .contains(&Output::Act(ActionKind::Stop)));
+}
+
+#[test]
 fn a_completion_far_from_the_end_of_the_first_read_stays_old() {
     let mut h = Harness::with(
         Policy {
