@@ -1,5 +1,5 @@
 //! Failed jobs end to end (issue 13): the real binary watching the simulator over loopback.
-//! A crash line, a dying container whose Traceback follows its exit, an instance stopped on
+//! A crash line, a container that prints its Traceback as it dies, an instance stopped on
 //! purpose and one still scheduling after a start — exact events, and exactly one action each
 //! from the simulator's own counters.
 
@@ -111,8 +111,17 @@ async fn each_failure_gets_one_action_and_alerts_tell_the_truth() {
         [("stop".into(), "failure".into())]
     );
 
+    // The Traceback and the exit happen at once, so which the watcher sees first is a race
+    // between the next sweep and DIES's next log turn, and both answers are true: the sweep
+    // first gives `exited` (and the last look at the log then the Traceback, `log`, in the
+    // same episode); the log first gives `log`, whose stop leaves the exit nothing to report.
+    // Either way there is one failure episode and one action (below).
     let died = failures_of(events, DIES);
-    assert!(died.contains(&"exited".to_owned()), "{died:?}");
+    let died: Vec<&str> = died.iter().map(String::as_str).collect();
+    assert!(
+        matches!(died[..], ["exited"] | ["exited", "log"] | ["log"]),
+        "{died:?}"
+    );
     assert_eq!(
         actions_of(events, DIES).len(),
         1,
