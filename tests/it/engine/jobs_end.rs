@@ -63,11 +63,15 @@ async fn the_log_queue_reads_ended_jobs_within_a_sweep_and_their_turns() {
     let round_robin = stop_latencies("round-robin").await;
     // A sweep (the interval plus three pages) sees the idle GPUs; then one fetch a second.
     let bound = secs(5.0 + 3.0 + ENDING as f64 + 2.0);
-    let median = |l: &[Duration]| l[l.len() / 2];
+    assert!(queue.iter().all(|l| *l <= bound), "{queue:?}");
+    // Round robin gets to each in its turn, wherever the job sits in the round. Where that is
+    // follows the order the monitors joined, which is not fixed (the in-memory API's rows, the
+    // wake order), so round robin is compared by what no order changes: some job waits past
+    // the bound (fifteen jobs do not all sit in the next fraction of the round), and on
+    // average they wait far longer.
+    let mean = |l: &[Duration]| l.iter().sum::<Duration>() / l.len() as u32;
     assert!(
-        median(&queue) <= bound && median(&queue) * 2 < median(&round_robin),
+        round_robin.iter().any(|l| *l > bound) && mean(&queue) * 4 < mean(&round_robin) * 3,
         "{queue:?} vs round robin {round_robin:?}"
     );
-    let within = queue.iter().filter(|l| **l <= bound).count();
-    assert!(within >= ENDING as usize - 1, "{queue:?}");
 }
