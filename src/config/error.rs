@@ -104,7 +104,7 @@ impl ConfigError {
             error.help = Some("every [[instance]] needs `id = NUMBER`".into());
         } else if message.starts_with("missing field ") {
             error.message = message.replacen("missing field", "missing key", 1);
-        } else if message.starts_with("invalid escape sequence") {
+        } else if message.starts_with("missing escaped value") {
             error.help = Some(
                 "in \"…\" strings a backslash starts an escape: write regexes in single quotes, \
                  e.g. result = 'https?://\\S+'"

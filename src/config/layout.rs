@@ -18,7 +18,7 @@ pub(super) fn detached_comments(prefix: &str) -> Option<String> {
 
 /// Puts `comments` above whatever followed the table at `position`: the next table in the
 /// file, else the end of the file.
-pub(super) fn give_to_next(doc: &mut DocumentMut, position: usize, comments: String) {
+pub(super) fn give_to_next(doc: &mut DocumentMut, position: isize, comments: String) {
     let join = |rest: &str| {
         let rest: String = rest
             .split_inclusive('\n')
@@ -56,17 +56,17 @@ fn for_each_table(table: &Table, f: &mut impl FnMut(&Table)) {
     }
 }
 
-fn next_position(root: &Table, after: usize) -> Option<usize> {
+fn next_position(root: &Table, after: isize) -> Option<isize> {
     let mut next = None;
     for_each_table(root, &mut |t| {
         if let Some(p) = t.position().filter(|&p| p > after) {
-            next = Some(next.map_or(p, |n: usize| n.min(p)));
+            next = Some(next.map_or(p, |n: isize| n.min(p)));
         }
     });
     next
 }
 
-fn table_at(table: &mut Table, position: usize) -> Option<&mut Table> {
+fn table_at(table: &mut Table, position: isize) -> Option<&mut Table> {
     for (_, item) in table.iter_mut() {
         let children: Vec<&mut Table> = match item {
             Item::Table(t) => vec![t],

@@ -41,7 +41,7 @@ pub fn router(board: Board, cancel: CancellationToken) -> Router {
     Router::new()
         .route("/v1/fleet", get(fleet))
         .route("/v1/events", get(events))
-        .route("/v1/instances/:id/log", get(log))
+        .route("/v1/instances/{id}/log", get(log))
         .with_state(Live { board, cancel })
 }
 

@@ -91,15 +91,15 @@ pub(crate) fn router(sim: Sim) -> Router {
     r = both(r, "/api/v0/instances/filters", get(filters));
     r = both(
         r,
-        "/api/v0/instances/:id",
+        "/api/v0/instances/{id}",
         get(show).put(set_state).delete(destroy),
     );
-    r = both(r, "/api/v0/instances/request_logs/:id", put(request_logs));
-    r = both(r, "/api/v0/instances/reboot/:id", put(reboot));
-    r = both(r, "/api/v0/instances/recycle/:id", put(recycle));
-    r = both(r, "/api/v0/instances/command/:id", put(execute));
+    r = both(r, "/api/v0/instances/request_logs/{id}", put(request_logs));
+    r = both(r, "/api/v0/instances/reboot/{id}", put(reboot));
+    r = both(r, "/api/v0/instances/recycle/{id}", put(recycle));
+    r = both(r, "/api/v0/instances/command/{id}", put(execute));
     r = both(r, "/api/v0/users/current", get(current_user));
-    r.route("/__s3/:folder/:name", get(log_result))
+    r.route("/__s3/{folder}/{name}", get(log_result))
         .route("/__sim/stats", get(stats))
         .fallback(unknown)
         .with_state(sim)

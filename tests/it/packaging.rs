@@ -91,3 +91,42 @@ fn the_manifest_names_its_licences_home_and_readme() {
         );
     }
 }
+
+/// Issue 16: at most three crates are compiled in two versions. cargo-deny's `multiple-versions`
+/// ban would say the same, but it is not installed here and its advisory half needs the
+/// network; `cargo tree` answers from the lock file alone, in well under a second.
+#[test]
+fn at_most_three_crates_are_compiled_twice() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "--duplicates",
+            "--depth",
+            "0",
+        ])
+        .args([
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--manifest-path",
+        ])
+        .arg(manifest_dir().join("Cargo.toml"))
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let mut twice: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    twice.dedup();
+    assert!(twice.len() <= 3, "compiled more than once: {twice:?}");
+}

@@ -15,7 +15,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 use vastfleet::sim::SimStats;
 use vastfleet::throttle::{Endpoint, GAP_MARGIN};
@@ -63,7 +63,7 @@ fn plan(args: &Args) -> BTreeMap<usize, u64> {
     (0..args.jobs_n)
         .step_by(every)
         .take(args.jobs_ending)
-        .map(|i| (i, rng.gen_range(EARLIEST_END..latest)))
+        .map(|i| (i, rng.random_range(EARLIEST_END..latest)))
         .collect()
 }
 

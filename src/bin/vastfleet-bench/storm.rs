@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use vastfleet::sim::SimStats;
 
 use super::measure::{self, Floor, Window};
@@ -15,7 +15,10 @@ use super::watched::{self, Row, Watched};
 use super::{Args, SIM_KEY};
 
 const FIRST_ID: u64 = 50_000_001;
-const SEED: u64 = 11;
+/// The README's storm: 12 windows, 4 × 429 (two with `Retry-After`), 6 × 5xx, 2 × dropped
+/// connections, four on each endpoint choice. rand 0.10 draws other numbers from a seed than
+/// 0.8 did; 53 is the seed that gives the same mix.
+const SEED: u64 = 53;
 /// The rate before the storm is measured over this span (the first log round is over by then).
 pub const BEFORE: Window = Window {
     from_ms: 25_000,
@@ -82,20 +85,20 @@ pub fn plan(seed: u64, from_ms: u64, seconds: u64) -> Vec<FaultWindow> {
     let mut windows = Vec::new();
     let mut at = from_ms;
     while at < end {
-        let until = (at + rng.gen_range(1_000..=4_000)).min(end);
-        let trouble = match rng.gen_range(0..10) {
-            0..=3 => Trouble::TooMany(rng.gen_bool(0.5).then(|| rng.gen_range(1..=3))),
-            4..=6 => Trouble::Gateway([502, 503, 504][rng.gen_range(0..3)]),
+        let until = (at + rng.random_range(1_000..=4_000)).min(end);
+        let trouble = match rng.random_range(0..10) {
+            0..=3 => Trouble::TooMany(rng.random_bool(0.5).then(|| rng.random_range(1..=3))),
+            4..=6 => Trouble::Gateway([502, 503, 504][rng.random_range(0..3)]),
             _ => Trouble::Dropped,
         };
-        let endpoint = [None, Some("request_logs"), Some("list")][rng.gen_range(0..3)];
+        let endpoint = [None, Some("request_logs"), Some("list")][rng.random_range(0..3)];
         windows.push(FaultWindow {
             trouble,
             from_ms: at,
             until_ms: until,
             endpoint,
         });
-        at = until + rng.gen_range(1_000..=4_000);
+        at = until + rng.random_range(1_000..=4_000);
     }
     windows
 }

@@ -90,11 +90,11 @@ fn every_error_names_its_place_and_the_fix() {
         ),
         (
             "[defaults]\nresult = \"https?://\\S+\"\n",
-            "fleet.toml:2:22: invalid escape sequence, expected `b`, `f`, `n`, `r`, `t`, `u`, `U`, `\\`, `\"`\n  help: in \"…\" strings a backslash starts an escape: write regexes in single quotes, e.g. result = 'https?://\\S+'".into(),
+            "fleet.toml:2:21: missing escaped value, expected `b`, `e`, `f`, `n`, `r`, `\\`, `\"`, `x`, `u`, `U`\n  help: in \"…\" strings a backslash starts an escape: write regexes in single quotes, e.g. result = 'https?://\\S+'".into(),
         ),
         (
             "[defaults\ntail = 1\n",
-            "fleet.toml:1:10: invalid table header, expected `.`, `]`\n  help: this is not valid TOML; see https://toml.io for the syntax".into(),
+            "fleet.toml:1:10: unclosed table, expected `]`\n  help: this is not valid TOML; see https://toml.io for the syntax".into(),
         ),
         (
             "[defaults]\nmax_cost = 0\n",

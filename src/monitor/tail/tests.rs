@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use super::*;
 
@@ -131,7 +131,7 @@ fn consistent(
 /// Picks log lines so that repeats dominate: "tick" and "." most of the time, a few distinct
 /// markers now and then.
 fn next_line(rng: &mut StdRng, counter: &mut usize) -> String {
-    match rng.gen_range(0..10) {
+    match rng.random_range(0..10) {
         0..=4 => "tick".into(),
         5..=6 => ".".into(),
         7 => "epoch".into(),
@@ -167,19 +167,19 @@ fn property_new_lines_are_the_appended_lines_unless_ambiguous() {
             let start = log.len().saturating_sub(tail);
             (log[start..].to_vec(), log.len() < tail)
         };
-        for _ in 0..rng.gen_range(0..6) {
+        for _ in 0..rng.random_range(0..6) {
             log.push(next_line(&mut rng, &mut counter));
         }
-        let (mut prev, mut prev_whole) = take(&log, rng.gen_range(1..=16));
+        let (mut prev, mut prev_whole) = take(&log, rng.random_range(1..=16));
         let mut emitted: Vec<String> = log[log.len() - prev.len()..].to_vec();
         let mut run_exact = prev.len() == log.len();
-        for _ in 0..rng.gen_range(1..=8) {
+        for _ in 0..rng.random_range(1..=8) {
             let before = log.len();
-            for _ in 0..rng.gen_range(0..=12) {
+            for _ in 0..rng.random_range(0..=12) {
                 log.push(next_line(&mut rng, &mut counter));
             }
             let appended = &log[before..];
-            let (cur, cur_whole) = take(&log, rng.gen_range(1..=24));
+            let (cur, cur_whole) = take(&log, rng.random_range(1..=24));
             let p: Vec<&str> = prev.iter().map(String::as_str).collect();
             let c: Vec<&str> = cur.iter().map(String::as_str).collect();
             let alignment = align(&p, &c, prev_whole, cur_whole);
@@ -256,7 +256,7 @@ fn property_distinct_markers_reproduce_the_log() {
         let mut prev_whole = true;
         let mut emitted = log.clone();
         for _ in 0..30 {
-            let count = rng.gen_range(0..=6);
+            let count = rng.random_range(0..=6);
             for _ in 0..count {
                 log.push(next_line(&mut rng, &mut counter));
             }
@@ -264,7 +264,7 @@ fn property_distinct_markers_reproduce_the_log() {
                 counter += 1;
                 log.push(format!("marker {counter}"));
             }
-            let tail = rng.gen_range(count + 2..=count + 20);
+            let tail = rng.random_range(count + 2..=count + 20);
             let start = log.len().saturating_sub(tail);
             let cur = log[start..].to_vec();
             let cur_whole = log.len() < tail;

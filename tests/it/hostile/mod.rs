@@ -122,12 +122,12 @@ impl Hostile {
         });
         let app = Router::new()
             .route("/api/v1/instances/", get(list))
-            .route("/api/v0/instances/request_logs/:id/", put(request_logs))
+            .route("/api/v0/instances/request_logs/{id}/", put(request_logs))
             .route(
-                "/api/v0/instances/:id/",
+                "/api/v0/instances/{id}/",
                 get(show).put(action).delete(action),
             )
-            .route("/logs/:id", get(log_body))
+            .route("/logs/{id}", get(log_body))
             .with_state(Arc::clone(&server));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
