@@ -12,10 +12,17 @@ use crate::status::Status;
 
 /// Dollars spent since `started_at` at `now` (seconds since the epoch) at the price `dph_total`:
 /// an estimate, since the API has no billing history (stopped periods are counted at the
-/// running price). The one formula behind every spend vastfleet shows.
-pub fn estimate_spend(dph_total: Option<f64>, started_at: Option<f64>, now: f64) -> Option<f64> {
+/// running price). The one formula behind the `max_cost` guard and every spend vastfleet shows.
+/// Unbounded: a start ages ago or a huge price comes out huge or infinite, which is over any
+/// limit; [`estimate_spend`] is the figure to show.
+pub fn spend_unbounded(dph_total: Option<f64>, started_at: Option<f64>, now: f64) -> Option<f64> {
     let hours = (now - started_at?).max(0.0) / 3600.0;
-    Some(dph_total? * hours).filter(|spend| spend.is_finite())
+    Some(dph_total? * hours)
+}
+
+/// [`spend_unbounded`] where it is a number a bill could show.
+pub fn estimate_spend(dph_total: Option<f64>, started_at: Option<f64>, now: f64) -> Option<f64> {
+    spend_unbounded(dph_total, started_at, now).filter(|spend| spend.is_finite())
 }
 
 /// Fleet totals.

@@ -63,23 +63,6 @@ impl ClientConfig {
     }
 }
 
-/// The API base: `--url`, then the fleet file's `[api] url`, then `VAST_URL`, then the real
-/// API. Empty values count as unset; a trailing `/` is dropped.
-pub fn resolve_base_url(flag: Option<&str>, file: Option<&str>) -> String {
-    let env = std::env::var("VAST_URL").ok();
-    resolve_base_url_with(flag, file, env.as_deref())
-}
-
-pub fn resolve_base_url_with(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> String {
-    [flag, file, env]
-        .into_iter()
-        .flatten()
-        .map(|u| u.trim().trim_end_matches('/'))
-        .find(|u| !u.is_empty())
-        .unwrap_or(crate::config::settings::DEFAULT_API_URL)
-        .to_owned()
-}
-
 /// The Vast.ai REST client. Cheap to clone: clones share the HTTP connection pool and the
 /// throttle.
 #[derive(Clone)]

@@ -1,5 +1,4 @@
-//! Unit tests of the client: base URL resolution, paths and queries as the official client
-//! builds them, and that the key shows up in no error, no config and no client output.
+//! Unit tests of the client: paths and queries as the official client builds them, and that the key shows up in no error, no config and no client output.
 
 use super::*;
 use crate::api::key::KeySource;
@@ -12,28 +11,6 @@ fn key() -> ApiKey {
 
 fn base(raw: &str) -> Url {
     parse_base(raw).unwrap()
-}
-
-#[test]
-fn the_base_url_comes_from_flag_then_file_then_env_then_default() {
-    let r = resolve_base_url_with;
-    assert_eq!(
-        r(
-            Some("http://flag/"),
-            Some("http://file"),
-            Some("http://env")
-        ),
-        "http://flag"
-    );
-    assert_eq!(
-        r(None, Some("http://file//"), Some("http://env")),
-        "http://file"
-    );
-    assert_eq!(r(Some(" "), None, Some("http://env/")), "http://env");
-    assert_eq!(
-        r(None, Some(""), None),
-        crate::config::settings::DEFAULT_API_URL
-    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The Vast.ai API as vastfleet uses it: typed models, one error type, the [`Api`] trait the
 //! engine is written against, and the HTTP client that implements it.
 
+pub mod base_url;
 mod body;
 mod classify;
 pub mod client;

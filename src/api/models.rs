@@ -73,6 +73,12 @@ impl Instance {
         std::time::Duration::try_from_secs_f64(seconds).ok()
     }
 
+    /// Dollars spent since `start_date`, unbounded, for the `max_cost` guard
+    /// ([`crate::cost::spend_unbounded`]).
+    pub fn spend_estimate(&self, now: f64) -> Option<f64> {
+        crate::cost::spend_unbounded(self.dph_total, self.start_date, now)
+    }
+
     /// Dollars spent since `start_date` at the current price ([`crate::cost::estimate_spend`]).
     pub fn spend_usd(&self, now: f64) -> Option<f64> {
         crate::cost::estimate_spend(self.dph_total, self.start_date, now)

@@ -5,6 +5,7 @@ use crate::api::client::ClientConfig;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::api::base_url::BaseUrl;
 use crate::api::key::{self, ApiKey};
 use crate::api::models::ListPage;
 use crate::api::ApiError;
@@ -19,46 +20,18 @@ pub fn api_key() -> Result<ApiKey, Fatal> {
 }
 
 /// A client for a one-shot command, under the default rate limit.
-pub fn client(flag_url: Option<&str>, file_url: Option<&str>) -> Result<VastClient, Fatal> {
-    let base_url = crate::api::client::resolve_base_url(flag_url, file_url);
-    build(base_url, api_key()?, Throttle::new(RateLimit::default()))
-}
-
-/// The API base a command calls and where that came from, for messages that must say which
-/// setting to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub url: String,
-    pub origin: &'static str,
-}
-
-impl Target {
-    /// The same precedence as [`crate::api::client::resolve_base_url`].
-    pub fn of(flag_url: Option<&str>, file_url: Option<&str>) -> Target {
-        let env = std::env::var("VAST_URL").ok();
-        Target::from_parts(flag_url, file_url, env.as_deref())
-    }
-
-    fn from_parts(flag: Option<&str>, file: Option<&str>, env: Option<&str>) -> Target {
-        let url = crate::api::client::resolve_base_url_with(flag, file, env);
-        let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
-        let origin = if set(flag) {
-            "--api-url"
-        } else if set(file) {
-            "[api] url in the fleet file"
-        } else if set(env) {
-            "VAST_URL"
-        } else {
-            "the default"
-        };
-        Target { url, origin }
-    }
+pub fn client(base: &BaseUrl) -> Result<VastClient, Fatal> {
+    build(
+        base.url.clone(),
+        api_key()?,
+        Throttle::new(RateLimit::default()),
+    )
 }
 
 /// The failure of a one-shot command's call as its exit: a refused key is bad input (exit 2,
 /// naming where the key was read from, never the key); a call that never reached a working
 /// API names the URL and the setting it came from; anything else is a runtime failure.
-pub fn failure(what: &str, target: &Target, err: ApiError) -> Fatal {
+pub fn failure(what: &str, target: &BaseUrl, err: ApiError) -> Fatal {
     match err {
         ApiError::Unauthorized { .. } => Fatal::input(format!("{what}: {err}")),
         ApiError::Transient(_) => Fatal::runtime(unreachable(what, target, &err)),
@@ -67,7 +40,7 @@ pub fn failure(what: &str, target: &Target, err: ApiError) -> Fatal {
 }
 
 /// "cannot …: the API at URL (from ORIGIN) did not answer as the API: …".
-pub fn unreachable(what: &str, target: &Target, err: &ApiError) -> String {
+pub fn unreachable(what: &str, target: &BaseUrl, err: &ApiError) -> String {
     format!(
         "{what}: no working API at {} (from {}): {err}\n  help: check the URL, or set it with \
          --api-url, [api] url or VAST_URL",
@@ -181,15 +154,18 @@ mod tests {
 
     #[test]
     fn the_target_names_the_setting_it_came_from() {
-        let t = Target::from_parts;
+        let t = BaseUrl::resolve;
         let url = "http://127.0.0.1:9";
-        assert_eq!(t(Some(url), Some("x"), Some("y")).origin, "--api-url");
         assert_eq!(
-            t(None, Some(url), Some("y")).origin,
+            t(Some(url), Some("x"), Some("y")).origin.as_str(),
+            "--api-url"
+        );
+        assert_eq!(
+            t(None, Some(url), Some("y")).origin.as_str(),
             "[api] url in the fleet file"
         );
-        assert_eq!(t(None, None, Some(url)).origin, "VAST_URL");
-        assert_eq!(t(None, None, None).origin, "the default");
+        assert_eq!(t(None, None, Some(url)).origin.as_str(), "VAST_URL");
+        assert_eq!(t(None, None, None).origin.as_str(), "the default");
         let err = ApiError::Unauthorized {
             key_source: "environment variable VAST_API_KEY".into(),
             message: "HTTP 404: Invalid user key".into(),

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::api::base_url::BaseUrl;
 use crate::api::Api;
 use crate::atomic::write_atomic;
 use crate::cli::{AddArgs, CheckArgs, OnCompleteArg, RemoveArgs};
@@ -22,14 +23,16 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
         .iter()
         .map(|id| edit::parse_id(&args.file, id))
         .collect::<Result<Vec<u64>, _>>()?;
+    let (text, created) = read_or_template(&args.file)?;
     if args.check {
-        // The file's own `[api] url` counts, when there is a file to read it from.
-        let file_url = Settings::load(&args.file).ok().and_then(|s| s.api.url);
-        let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
-        let target = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
+        // The file's own `[api] url` counts, when it has one (the template has none).
+        let file_url = Settings::from_toml(&text, &args.file)
+            .ok()
+            .and_then(|s| s.api.url);
+        let target = BaseUrl::from_env(args.api.api_url.as_deref(), file_url.as_deref());
+        let api = connect::client(&target)?;
         check_exists(&api, &target, &ids).await?;
     }
-    let (text, created) = read_or_template(&args.file)?;
     let entries: Vec<NewInstance> = args
         .ids
         .iter()
@@ -57,11 +60,7 @@ pub async fn add(args: AddArgs) -> Result<(), Fatal> {
 
 /// Fails unless the API knows every one of `ids`; `add --check` calls it before writing.
 /// Every id is asked, so one run names all the missing ones.
-pub async fn check_exists<A: Api>(
-    api: &A,
-    target: &connect::Target,
-    ids: &[u64],
-) -> Result<(), Fatal> {
+pub async fn check_exists<A: Api>(api: &A, target: &BaseUrl, ids: &[u64]) -> Result<(), Fatal> {
     let mut missing = Vec::new();
     for &id in ids {
         match connect::patiently(|| api.show(id)).await {
@@ -121,7 +120,8 @@ pub async fn check(args: CheckArgs) -> Result<(), Fatal> {
         KeyLocation::File(path) => crate::outln!("key        from {}", path.display())?,
         KeyLocation::EmptyFile(_) | KeyLocation::Missing => {}
     }
-    crate::stdout::print(&describe(&settings))?;
+    let base = BaseUrl::from_env(args.api.api_url.as_deref(), settings.api.url.as_deref());
+    crate::stdout::print(&describe(&settings, &base))?;
     warn_about(&settings);
     match key {
         KeyLocation::Env | KeyLocation::File(_) if args.online => {
@@ -142,9 +142,8 @@ pub async fn check(args: CheckArgs) -> Result<(), Fatal> {
 /// have is bad input (exit 2); instances the file leaves out are named, as `watch` would.
 async fn check_online(args: &CheckArgs, settings: &Settings) -> Result<(), Fatal> {
     let flag = args.api.api_url.as_deref();
-    let file_url = settings.api.url.as_deref();
-    let api = connect::client(flag, file_url)?;
-    let target = connect::Target::of(flag, file_url);
+    let target = BaseUrl::from_env(flag, settings.api.url.as_deref());
+    let api = connect::client(&target)?;
     let listing = connect::patiently(|| api.list_all(None))
         .await
         .map_err(|err| connect::failure("cannot check the account", &target, err))?;
@@ -263,6 +262,7 @@ fn write(path: &Path, text: &str) -> Result<(), Fatal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::base_url::UrlOrigin;
     use crate::api::{models::ListPage, ApiError, Instance};
 
     /// Knows instances 1 and 2; 99 makes the API fail.
@@ -300,10 +300,10 @@ mod tests {
         }
     }
 
-    fn target() -> connect::Target {
-        connect::Target {
+    fn target() -> BaseUrl {
+        BaseUrl {
             url: "http://127.0.0.1:9".into(),
-            origin: "--api-url",
+            origin: UrlOrigin::Flag,
         }
     }
 

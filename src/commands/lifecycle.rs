@@ -5,12 +5,12 @@
 use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::api::base_url::BaseUrl;
 use crate::api::{Api, Instance, VastClient};
 use crate::cli::TargetsArgs;
 use crate::commands::confirm::{self, Verb};
 use crate::commands::connect;
 use crate::commands::select::{self, Target};
-use crate::config::Settings;
 use crate::Fatal;
 
 pub async fn stop(args: TargetsArgs) -> Result<(), Fatal> {
@@ -30,18 +30,16 @@ pub async fn destroy(args: TargetsArgs) -> Result<(), Fatal> {
 }
 
 async fn act(args: TargetsArgs, verb: Verb) -> Result<(), Fatal> {
-    let file = args.file.fleet();
-    let targets = select::select(&file, &args.targets)?;
+    let fleet = select::Fleet::read(&args.file.fleet());
+    let targets = select::select(&fleet, &args.targets)?;
     let chosen_by_glob = args.targets.iter().any(|word| select::is_glob(word));
     let ask = !args.yes && (verb.always_asks() || chosen_by_glob);
     // Refused before any API call: a script learns at once that it needs -y.
     if ask && !std::io::stdin().is_terminal() {
         return Err(confirm::refusal(verb, &targets));
     }
-    let settings = Settings::load(&file.path()).ok();
-    let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
-    let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
-    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
+    let site = BaseUrl::from_env(args.api.api_url.as_deref(), fleet.url());
+    let api = connect::client(&site)?;
     if ask {
         let rows = figures(&api, &targets).await;
         let now = SystemTime::now()
@@ -76,12 +74,7 @@ async fn figures(api: &VastClient, targets: &[Target]) -> Option<Vec<Instance>> 
 
 /// Runs `call` for every target, reporting each; the first failure does not stop the rest,
 /// but makes the exit status 1.
-async fn each<F, Fut>(
-    site: &connect::Target,
-    targets: &[Target],
-    verb: Verb,
-    call: F,
-) -> Result<(), Fatal>
+async fn each<F, Fut>(site: &BaseUrl, targets: &[Target], verb: Verb, call: F) -> Result<(), Fatal>
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = Result<(), crate::api::ApiError>>,

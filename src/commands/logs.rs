@@ -9,21 +9,20 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::api::base_url::BaseUrl;
 use crate::api::{Api, ApiError, LogTail, VastClient};
 use crate::cli::LogsArgs;
 use crate::commands::{connect, select};
-use crate::config::Settings;
+use crate::config::Policy;
 use crate::report::sanitize::clean_line;
 use crate::Fatal;
 pub use follow::{Follower, Step};
 
 pub async fn run(args: LogsArgs) -> Result<(), Fatal> {
-    let file = args.fleet_file();
-    let target = select::select_one(&file, &args.instance)?;
-    let settings = Settings::load(&file.path()).ok();
-    let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
-    let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
-    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
+    let fleet = select::Fleet::read(&args.fleet_file());
+    let target = select::select_one(&fleet, &args.instance)?;
+    let site = BaseUrl::from_env(args.api.api_url.as_deref(), fleet.url());
+    let api = connect::client(&site)?;
     let first = connect::patiently(|| api.logs(target.id, args.tail))
         .await
         .map_err(|err| {
@@ -34,7 +33,7 @@ pub async fn run(args: LogsArgs) -> Result<(), Fatal> {
     if !args.follow {
         return Ok(());
     }
-    let interval = settings.map_or(Duration::from_secs(5), |s| {
+    let interval = fleet.settings().map_or(Policy::default().interval, |s| {
         s.instances
             .iter()
             .find(|i| i.id == target.id)

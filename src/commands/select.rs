@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobMatcher};
 
 use crate::cli::FleetFileArgs;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::Fatal;
 
 /// One instance a command acts on, with its label from the fleet file.
@@ -67,30 +67,55 @@ impl Selector {
     }
 }
 
-/// The fleet file as the selection needs it: required when a label or glob is given; with
-/// ids only it merely names them, so a missing or broken file is no reason to refuse.
-fn fleet(file: &FleetFileArgs, first_name: Option<&str>) -> Result<Option<Settings>, Fatal> {
-    let path = file.path();
-    let Some(word) = first_name else {
-        return Ok(Settings::load(&path).ok());
-    };
-    if !path.exists() {
-        // Most likely a mistyped id; say what an id is, and where a label would be.
-        return Err(Fatal::input(format!(
-            "{word:?}: not an instance id: ids are whole numbers, like 1002; labels and globs \
-             are looked up in the fleet file, and there is none at {}",
-            path.display()
-        )));
+/// A one-shot command's fleet file, read once: the selection, the `[api] url` and the policy
+/// the command follows all come from this one reading.
+#[derive(Debug)]
+pub struct Fleet {
+    path: PathBuf,
+    /// `None` when there is no file at `path`.
+    read: Option<Result<Settings, ConfigError>>,
+}
+
+impl Fleet {
+    pub fn read(file: &FleetFileArgs) -> Fleet {
+        let path = file.path();
+        let read = path.exists().then(|| Settings::load(&path));
+        Fleet { path, read }
     }
-    Settings::load(&path).map(Some).map_err(|err| {
-        Fatal::input(format!(
-            "labels and globs are looked up in the fleet file: {err}"
-        ))
-    })
+
+    /// The file's settings; a missing or broken file has none.
+    pub fn settings(&self) -> Option<&Settings> {
+        self.read.as_ref()?.as_ref().ok()
+    }
+
+    /// The file's `[api] url`.
+    pub fn url(&self) -> Option<&str> {
+        self.settings()?.api.url.as_deref()
+    }
+
+    /// The fleet as the selection needs it: required when a label or glob is given; with ids
+    /// only it merely names them, so a missing or broken file is no reason to refuse.
+    fn for_selection(&self, first_name: Option<&str>) -> Result<Option<&Settings>, Fatal> {
+        let Some(word) = first_name else {
+            return Ok(self.settings());
+        };
+        match &self.read {
+            // Most likely a mistyped id; say what an id is, and where a label would be.
+            None => Err(Fatal::input(format!(
+                "{word:?}: not an instance id: ids are whole numbers, like 1002; labels and \
+                 globs are looked up in the fleet file, and there is none at {}",
+                self.path.display()
+            ))),
+            Some(Err(err)) => Err(Fatal::input(format!(
+                "labels and globs are looked up in the fleet file: {err}"
+            ))),
+            Some(Ok(settings)) => Ok(Some(settings)),
+        }
+    }
 }
 
 /// Every instance `words` name, in the order given, each once.
-pub fn select(file: &FleetFileArgs, words: &[String]) -> Result<Vec<Target>, Fatal> {
+pub fn select(fleet: &Fleet, words: &[String]) -> Result<Vec<Target>, Fatal> {
     let selectors = words
         .iter()
         .map(|w| Selector::parse(w))
@@ -100,11 +125,10 @@ pub fn select(file: &FleetFileArgs, words: &[String]) -> Result<Vec<Target>, Fat
         .zip(words)
         .find(|(s, _)| !matches!(s, Selector::Id(_)))
         .map(|(_, word)| word.trim());
-    let settings = fleet(file, first_name)?;
-    let path = file.path();
+    let settings = fleet.for_selection(first_name)?;
     let mut targets: Vec<Target> = Vec::new();
     for (selector, word) in selectors.iter().zip(words) {
-        for target in resolve(selector, word.trim(), settings.as_ref(), &path)? {
+        for target in resolve(selector, word.trim(), settings, &fleet.path)? {
             if !targets.iter().any(|t| t.id == target.id) {
                 targets.push(target);
             }
@@ -114,8 +138,8 @@ pub fn select(file: &FleetFileArgs, words: &[String]) -> Result<Vec<Target>, Fat
 }
 
 /// The one instance `word` names; a label used twice or a glob matching several is refused.
-pub fn select_one(file: &FleetFileArgs, word: &str) -> Result<Target, Fatal> {
-    let mut targets = select(file, &[word.to_owned()])?;
+pub fn select_one(fleet: &Fleet, word: &str) -> Result<Target, Fatal> {
+    let mut targets = select(fleet, &[word.to_owned()])?;
     if targets.len() > 1 {
         let names: Vec<String> = targets.iter().map(Target::name).collect();
         return Err(Fatal::input(format!(
@@ -188,13 +212,13 @@ fn no_match(word: &str, listed: &[crate::config::InstanceSettings], path: &Path)
 mod tests {
     use super::*;
 
-    fn file(dir: &Path, text: &str) -> FleetFileArgs {
+    fn file(dir: &Path, text: &str) -> Fleet {
         let path = dir.join("fleet.toml");
         std::fs::write(&path, text).unwrap();
-        FleetFileArgs {
+        Fleet::read(&FleetFileArgs {
             positional: None,
             file: Some(path),
-        }
+        })
     }
 
     const FLEET: &str = "[[instance]]\nid = 11\nlabel = \"train-a\"\n\
@@ -249,10 +273,10 @@ mod tests {
     #[test]
     fn ids_need_no_file_but_labels_do() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = FleetFileArgs {
+        let missing = Fleet::read(&FleetFileArgs {
             positional: None,
             file: Some(dir.path().join("none.toml")),
-        };
+        });
         assert_eq!(select(&missing, &words(&["7"])).unwrap()[0].id, 7);
         let err = select(&missing, &words(&["train"])).unwrap_err();
         assert_eq!(err.code, 2);

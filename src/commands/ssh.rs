@@ -4,10 +4,10 @@
 
 use std::fmt;
 
+use crate::api::base_url::BaseUrl;
 use crate::api::{Api, Instance};
 use crate::cli::SshArgs;
 use crate::commands::{connect, select};
-use crate::config::Settings;
 use crate::status::Status;
 use crate::Fatal;
 
@@ -15,13 +15,11 @@ use crate::Fatal;
 const SSH_PROGRAM: &str = "ssh";
 
 pub async fn run(args: SshArgs) -> Result<(), Fatal> {
-    let file = args.file.fleet();
-    let target = select::select_one(&file, &args.instance)?;
-    let settings = Settings::load(&file.path()).ok();
-    let file_url = settings.as_ref().and_then(|s| s.api.url.clone());
-    let api = connect::client(args.api.api_url.as_deref(), file_url.as_deref())?;
+    let fleet = select::Fleet::read(&args.file.fleet());
+    let target = select::select_one(&fleet, &args.instance)?;
+    let site = BaseUrl::from_env(args.api.api_url.as_deref(), fleet.url());
+    let api = connect::client(&site)?;
     // The list with an id filter: one call, and not show-one's 2 s gap.
-    let site = connect::Target::of(args.api.api_url.as_deref(), file_url.as_deref());
     let listing = connect::patiently(|| api.list_all(Some(vec![target.id])))
         .await
         .map_err(|err| connect::failure("cannot list the instance", &site, err))?;

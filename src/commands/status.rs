@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::api::base_url::BaseUrl;
 use crate::api::{Api, Instance};
 use crate::cli::StatusArgs;
 use crate::commands::connect;
@@ -80,8 +81,8 @@ async fn from_api(
     now: f64,
 ) -> Result<Vec<Line>, Fatal> {
     let file_url = settings.and_then(|s| s.api.url.as_deref());
-    let api = connect::client(args.api.api_url.as_deref(), file_url)?;
-    let target = connect::Target::of(args.api.api_url.as_deref(), file_url);
+    let target = BaseUrl::from_env(args.api.api_url.as_deref(), file_url);
+    let api = connect::client(&target)?;
     let listed: Vec<u64> = settings
         .into_iter()
         .flat_map(|s| &s.instances)

@@ -8,16 +8,17 @@ use std::time::Duration;
 use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::base_url::BaseUrl;
 use crate::api::key::ApiKey;
 use crate::api::primed::Primed;
 use crate::cli::{OnCompleteArg, WatchArgs};
 use crate::commands::connect;
 use crate::config::settings::parse_interval_flag;
-use crate::config::{ConfigError, NotifyTarget, Overrides, Settings};
+use crate::config::{ConfigError, Overrides, Settings};
 use crate::live::{self, Board, Sources};
 use crate::metrics::{self, Metered, Metrics};
 use crate::monitor::MachineOptions;
-use crate::notify::{self, NotifierConfig};
+use crate::notify::NotifierConfig;
 use crate::reload::Prepare;
 use crate::report::event::ActionKind;
 use crate::report::filter::{compile_patterns, LineFilter};
@@ -147,9 +148,9 @@ impl Plan {
         self
     }
 
-    /// The base URL the plan will call.
+    /// The base URL the plan will call (`--api-url` is in `settings` by now).
     pub fn api_url(&self) -> String {
-        self.settings.api.effective_url().0
+        BaseUrl::from_env(None, self.settings.api.url.as_deref()).url
     }
 
     /// Watches until `shutdown` fires.
@@ -194,7 +195,7 @@ impl Plan {
             None => None,
         };
         let notify = (!self.settings.notify.is_empty()).then(|| {
-            let mut config = NotifierConfig::new(notify_targets(&self.settings.notify));
+            let mut config = NotifierConfig::new(self.settings.notify.clone());
             config.api_down_after = self.settings.api_down_after;
             config
         });
@@ -306,20 +307,6 @@ fn reload_prepare(
         keep_only(&mut settings, &only);
         Ok(settings)
     })
-}
-
-fn notify_targets(targets: &[NotifyTarget]) -> Vec<notify::Target> {
-    targets
-        .iter()
-        .map(|target| notify::Target {
-            url: target.url.to_string(),
-            topics: notify::Topic::ALL
-                .into_iter()
-                .filter(|topic| target.wants(topic.as_str()))
-                .collect(),
-            format: target.format,
-        })
-        .collect()
 }
 
 /// What to type to carry on: the same watch again (the state file makes it resume).

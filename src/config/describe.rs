@@ -3,17 +3,23 @@
 
 use std::time::Duration;
 
-use super::settings::{Discover, Guards, Policy, Settings};
+use super::settings::{ContractWarning, Discover, Guards, Policy, Settings};
+use crate::api::base_url::{BaseUrl, UrlOrigin};
 use crate::report::event::ActionKind;
 
-/// The whole summary, ending with a newline.
-pub fn describe(settings: &Settings) -> String {
+/// The whole summary, ending with a newline. `base` is the URL the command resolved.
+pub fn describe(settings: &Settings, base: &BaseUrl) -> String {
     let mut out = String::new();
-    let (url, source) = settings.api.effective_url();
+    let source = match base.origin {
+        UrlOrigin::Flag | UrlOrigin::File => "fleet file or --api-url",
+        UrlOrigin::Env => "VAST_URL",
+        UrlOrigin::Default => "default",
+    };
     let limit = settings.api.rate_limit;
     out.push_str(&format!(
-        "api        {url} ({source}) · at most {} calls/s, burst {} · down after {} · \
+        "api        {} ({source}) · at most {} calls/s, burst {} · down after {} · \
          server waits up to {}\n",
+        base.url,
         limit.per_second,
         limit.burst,
         duration(settings.api_down_after),
@@ -49,7 +55,12 @@ pub fn describe(settings: &Settings) -> String {
             "notify     {} as {} on {}\n",
             target.redacted_url(),
             target.format.as_str(),
-            target.events.join(", ")
+            target
+                .topics
+                .iter()
+                .map(|topic| topic.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out.push('\n');
@@ -177,8 +188,12 @@ pub fn guards(g: &Guards) -> String {
     if let Some(d) = g.destroy_after_stop {
         parts.push(format!("destroy {} after stop", duration(d)));
     }
-    if let Some(d) = g.contract_warning {
-        parts.push(format!("warn {} before contract end", duration(d)));
+    match g.contract_warning {
+        ContractWarning::Default => {}
+        ContractWarning::Off => parts.push("no contract warning".into()),
+        ContractWarning::Within(d) => {
+            parts.push(format!("warn {} before contract end", duration(d)));
+        }
     }
     if parts.is_empty() {
         "-".into()

@@ -17,6 +17,6 @@ mod tests;
 
 pub use error::{ConfigError, Location};
 pub use settings::{
-    Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Overrides, Policy, Settings,
+    ContractWarning, Discover, Guards, IdleGuard, InstanceSettings, Overrides, Policy, Settings,
 };
 pub use validate::check_label;

@@ -2,7 +2,6 @@
 //! every instance. Nothing downstream sees raw TOML. The checks themselves live in
 //! `validate.rs`; this file holds the types, the entry points and the command-line overrides.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -20,8 +19,7 @@ static DEFAULT_COMPLETION: LazyLock<Arc<Regex>> = LazyLock::new(|| {
 static DEFAULT_RESULT: LazyLock<Arc<Regex>> =
     LazyLock::new(|| Arc::new(Regex::new(r"https?://\S+").expect("valid default")));
 
-/// The API's home when neither `--api-url`, `[api] url` nor `VAST_URL` says otherwise.
-pub const DEFAULT_API_URL: &str = "https://console.vast.ai";
+pub use crate::api::base_url::DEFAULT_API_URL;
 
 /// Everything `watch` needs, validated.
 #[derive(Debug, Clone)]
@@ -34,7 +32,7 @@ pub struct Settings {
     /// `[discover]`: account instances to watch beyond the listed ones (with `defaults`).
     pub discover: Option<Discover>,
     /// `[[notify]]` webhooks.
-    pub notify: Vec<NotifyTarget>,
+    pub notify: Vec<crate::notify::Target>,
     /// `[api] api_down_after`: how long every call may fail before the API counts as down.
     pub api_down_after: Duration,
     /// `[budget]`: fleet-wide cost alerts.
@@ -78,7 +76,8 @@ impl Settings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiSettings {
-    /// `[api] url`; the caller resolves flag > file > VAST_URL > default.
+    /// `[api] url` (or `--api-url` once [`Overrides`] were applied); the command resolves it
+    /// with [`crate::api::base_url::BaseUrl`].
     pub url: Option<String>,
     pub rate_limit: RateLimit,
     /// `[api] log_order`: signals first (default) or plain round robin.
@@ -94,20 +93,6 @@ impl Default for ApiSettings {
             rate_limit: RateLimit::default(),
             log_order: crate::schedule::Order::default(),
             max_retry_after: crate::throttle::DEFAULT_MAX_RETRY_AFTER,
-        }
-    }
-}
-
-impl ApiSettings {
-    /// The base URL to use and where it came from: `url` (the flag or the file, once
-    /// [`Overrides`] were applied), else `VAST_URL`, else [`DEFAULT_API_URL`].
-    pub fn effective_url(&self) -> (String, &'static str) {
-        if let Some(url) = &self.url {
-            return (url.clone(), "fleet file or --api-url");
-        }
-        match std::env::var("VAST_URL") {
-            Ok(url) if !url.trim().is_empty() => (url, "VAST_URL"),
-            _ => (DEFAULT_API_URL.to_string(), "default"),
         }
     }
 }
@@ -202,9 +187,8 @@ pub struct Guards {
     pub silent: Option<Duration>,
     /// Destroy an instance that has been stopped this long (a stopped disk still bills).
     pub destroy_after_stop: Option<Duration>,
-    /// Warn (never act) when the rental contract ends within this long; unset, the guard uses
-    /// `monitor::guards::DEFAULT_CONTRACT_WARNING`.
-    pub contract_warning: Option<Duration>,
+    /// Warn (never act) when the rental contract ends within this long.
+    pub contract_warning: ContractWarning,
     /// What max_runtime, max_cost, idle, stuck and silent do when they fire; `None` reports only.
     pub on_guard: Option<ActionKind>,
 }
@@ -218,7 +202,7 @@ impl Default for Guards {
             stuck: None,
             silent: None,
             destroy_after_stop: None,
-            contract_warning: None,
+            contract_warning: ContractWarning::Default,
             on_guard: Some(ActionKind::Stop),
         }
     }
@@ -233,7 +217,34 @@ impl Guards {
             || self.stuck.is_some()
             || self.silent.is_some()
             || self.destroy_after_stop.is_some()
-            || self.contract_warning.is_some()
+            || matches!(self.contract_warning, ContractWarning::Within(_))
+    }
+}
+
+/// The issue's default: warn a day before the host's contract ends (`contract_warning` unset).
+pub const DEFAULT_CONTRACT_WARNING: Duration = Duration::from_secs(24 * 3600);
+
+/// `contract_warning`: unlike the other guards it is on by default, so "unset" and `"none"`
+/// are two different settings, and the type keeps them apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContractWarning {
+    /// Unset: [`DEFAULT_CONTRACT_WARNING`].
+    #[default]
+    Default,
+    /// `contract_warning = "none"`.
+    Off,
+    /// A duration the user wrote.
+    Within(Duration),
+}
+
+impl ContractWarning {
+    /// How long before the contract's end to warn; `None` when the alert is off.
+    pub fn lead(self) -> Option<Duration> {
+        match self {
+            ContractWarning::Default => Some(DEFAULT_CONTRACT_WARNING),
+            ContractWarning::Off => None,
+            ContractWarning::Within(lead) => Some(lead),
+        }
     }
 }
 
@@ -279,57 +290,6 @@ impl PartialEq for Discover {
             (Discover::Label(a), Discover::Label(b)) => a.glob() == b.glob(),
             _ => false,
         }
-    }
-}
-
-/// Event names a `[[notify]]` may subscribe to: completions, failed jobs, actions, guard
-/// firings, budget alerts, an
-/// instance the API no longer knows (`gone`), and `api_down` (the status sweep has failed for
-/// `api_down_after`, and again when it recovers).
-pub const NOTIFY_EVENTS: &[&str] = &[
-    "completion",
-    "failure",
-    "action",
-    "guard",
-    "budget",
-    "gone",
-    "api_down",
-];
-
-/// The events of a `[[notify]]` without `events`.
-pub const DEFAULT_NOTIFY_EVENTS: &[&str] = NOTIFY_EVENTS;
-
-/// One webhook. Its Debug output hides the URL's path and query: webhook URLs carry secrets.
-#[derive(Clone, PartialEq)]
-pub struct NotifyTarget {
-    pub url: url::Url,
-    /// Names from [`NOTIFY_EVENTS`], without duplicates.
-    pub events: Vec<String>,
-    pub format: crate::notify::Format,
-}
-
-impl NotifyTarget {
-    pub fn wants(&self, event: &str) -> bool {
-        self.events.iter().any(|e| e == event)
-    }
-
-    /// Scheme and host only, safe to print.
-    pub fn redacted_url(&self) -> String {
-        format!(
-            "{}://{}/…",
-            self.url.scheme(),
-            self.url.host_str().unwrap_or("")
-        )
-    }
-}
-
-impl fmt::Debug for NotifyTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NotifyTarget")
-            .field("url", &self.redacted_url())
-            .field("events", &self.events)
-            .field("format", &self.format)
-            .finish()
     }
 }
 

@@ -15,10 +15,11 @@ use super::schema::{
     ApiFile, BudgetFile, DiscoverFile, FleetFile, LogOrderFile, NotifyFile, PolicyFile, Spanned,
 };
 use super::settings::{
-    ApiSettings, Budget, Discover, Guards, IdleGuard, InstanceSettings, NotifyTarget, Policy,
-    Settings, DEFAULT_NOTIFY_EVENTS, MIN_INTERVAL, NOTIFY_EVENTS,
+    ApiSettings, Budget, ContractWarning, Discover, Guards, IdleGuard, InstanceSettings, Policy,
+    Settings, MIN_INTERVAL,
 };
 use super::values::{Ctx, MAX_TAIL};
+use crate::notify::{Target, Topic};
 use crate::report::event::ActionKind;
 use crate::schedule::Order;
 
@@ -41,7 +42,7 @@ struct Partial {
     stuck: Option<Option<Duration>>,
     silent: Option<Option<Duration>>,
     destroy_after_stop: Option<Option<Duration>>,
-    contract_warning: Option<Option<Duration>>,
+    contract_warning: Option<ContractWarning>,
     on_guard: Option<Option<ActionKind>>,
 }
 
@@ -122,7 +123,9 @@ fn parse_policy(cx: &Ctx, p: &PolicyFile) -> Result<Partial, ConfigError> {
         stuck: cx.guard("stuck", &p.stuck)?,
         silent: cx.guard("silent", &p.silent)?,
         destroy_after_stop: cx.guard("destroy_after_stop", &p.destroy_after_stop)?,
-        contract_warning: cx.guard("contract_warning", &p.contract_warning)?,
+        contract_warning: cx
+            .guard("contract_warning", &p.contract_warning)?
+            .map(|lead| lead.map_or(ContractWarning::Off, ContractWarning::Within)),
         on_guard: p.on_guard.as_ref().map(|v| v.get_ref().action()),
     })
 }
@@ -186,7 +189,11 @@ fn merge(cx: &Ctx, defaults: &Partial, own: Partial) -> Result<Policy, ConfigErr
             stuck: guard(own.stuck, defaults.stuck),
             silent: guard(own.silent, defaults.silent),
             destroy_after_stop: guard(own.destroy_after_stop, defaults.destroy_after_stop),
-            contract_warning: guard(own.contract_warning, defaults.contract_warning),
+            // "none" must stay "off", not fall back to the default as an unset key does.
+            contract_warning: own
+                .contract_warning
+                .or(defaults.contract_warning)
+                .unwrap_or_default(),
             on_guard: own
                 .on_guard
                 .or(defaults.on_guard)
@@ -205,7 +212,7 @@ fn api(cx: &Ctx, api: Option<&ApiFile>) -> Result<(ApiSettings, Duration), Confi
         return Ok((settings, down_after));
     };
     if let Some(url) = &api.url {
-        cx.http_url("url", url, super::settings::DEFAULT_API_URL)?;
+        cx.http_url("url", url, crate::api::base_url::DEFAULT_API_URL)?;
         settings.url = Some(url.get_ref().trim().to_string());
     }
     if let Some(limit) = &api.rate_limit {
@@ -292,44 +299,39 @@ fn discover(cx: &Ctx, table: &Spanned<DiscoverFile>) -> Result<Discover, ConfigE
     }
 }
 
-fn notify(cx: &Ctx, table: &Spanned<NotifyFile>) -> Result<NotifyTarget, ConfigError> {
+fn notify(cx: &Ctx, table: &Spanned<NotifyFile>) -> Result<Target, ConfigError> {
     let file = table.get_ref();
     let url = cx.http_url("url", &file.url, "https://ntfy.sh/my-fleet")?;
-    let mut events: Vec<String> = Vec::new();
+    // Without `events`, every topic.
+    let all = || Topic::ALL.map(Topic::as_str).join(", ");
+    let mut topics: Vec<Topic> = Vec::new();
     match &file.events {
-        None => events.extend(DEFAULT_NOTIFY_EVENTS.iter().map(|e| e.to_string())),
+        None => topics.extend(Topic::ALL),
         Some(list) if list.get_ref().is_empty() => {
             return Err(cx
                 .err(
                     list.span(),
                     "`events` is empty, so this webhook would never be called",
                 )
-                .with_help(format!(
-                    "remove `events` for the default ({})",
-                    DEFAULT_NOTIFY_EVENTS.join(", ")
-                )));
+                .with_help(format!("remove `events` for the default ({})", all())));
         }
         Some(list) => {
             for event in list.get_ref() {
                 let name = event.get_ref().trim();
-                if !NOTIFY_EVENTS.contains(&name) {
+                let Some(topic) = Topic::from_name(name) else {
                     return Err(cx
                         .err(event.span(), format!("unknown event {name:?}"))
-                        .with_help(crate::config::error::suggest(
-                            name,
-                            &NOTIFY_EVENTS.join(", "),
-                            "valid events",
-                        )));
-                }
-                if !events.iter().any(|e| e == name) {
-                    events.push(name.to_string());
+                        .with_help(crate::config::error::suggest(name, &all(), "valid events")));
+                };
+                if !topics.contains(&topic) {
+                    topics.push(topic);
                 }
             }
         }
     }
-    Ok(NotifyTarget {
+    Ok(Target {
         url,
-        events,
+        topics,
         format: file
             .format
             .as_ref()

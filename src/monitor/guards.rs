@@ -17,9 +17,6 @@ use crate::monitor::machine::Now;
 use crate::report::event::ActionKind;
 use crate::status::Status;
 
-/// The default: warn a day before the host's contract ends (`contract_warning` unset).
-pub const DEFAULT_CONTRACT_WARNING: Duration = Duration::from_secs(24 * 3600);
-
 /// Every guard. The three alerts (outbid, contract ending, down) never act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GuardKind {
@@ -223,11 +220,9 @@ pub fn check(config: &Guards, input: &GuardInput) -> Vec<Check> {
         );
     }
     if let Some(limit) = config.max_cost {
-        let spent = match (uptime, row.dph_total) {
-            (Some(up), Some(dph)) if running => Some(dph * up.as_secs_f64() / 3600.0),
-            _ => None,
-        }
-        .filter(|spent| *spent >= limit);
+        let spent = row
+            .spend_estimate(input.now.wall)
+            .filter(|spent| running && *spent >= limit);
         let dph = row.dph_total.unwrap_or_default();
         push(
             GuardKind::MaxCost,
@@ -291,8 +286,7 @@ pub fn check(config: &Guards, input: &GuardInput) -> Vec<Check> {
         outbid,
         Some("intended to run but stopped: outbid, or interrupted by the host".to_string()),
     );
-    {
-        let warning = config.contract_warning.unwrap_or(DEFAULT_CONTRACT_WARNING);
+    if let Some(warning) = config.contract_warning.lead() {
         let left = row.end_date.map(|end| end - input.now.wall);
         let ending = left.filter(|left| *left <= warning.as_secs_f64());
         let detail = ending.map(|left| match left {

@@ -84,6 +84,10 @@ impl Topic {
         Topic::ApiDown,
     ];
 
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|topic| topic.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Completion => "completion",
@@ -115,19 +119,31 @@ impl Topic {
     }
 }
 
-/// One webhook. Its URL often embeds a token, so `Debug` shows scheme and host only.
+/// One webhook, as a `[[notify]]` table configures it. Its URL often embeds a token, so
+/// `Debug` shows scheme and host only.
 #[derive(Clone, PartialEq)]
 pub struct Target {
-    pub url: String,
+    pub url: Url,
+    /// In the order the file names them, without duplicates.
     pub topics: Vec<Topic>,
     pub format: Format,
 }
 
+impl Target {
+    pub fn wants(&self, topic: Topic) -> bool {
+        self.topics.contains(&topic)
+    }
+
+    /// Scheme, host and port only, safe to print.
+    pub fn redacted_url(&self) -> String {
+        format!("{}/…", redact(&self.url))
+    }
+}
+
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = Url::parse(&self.url).map_or_else(|_| "<invalid URL>".to_owned(), |u| redact(&u));
         f.debug_struct("Target")
-            .field("url", &url)
+            .field("url", &self.redacted_url())
             .field("topics", &self.topics)
             .field("format", &self.format)
             .finish()
@@ -203,24 +219,26 @@ async fn run(
     let workers = TaskTracker::new();
     let mut routes = Vec::new();
     for (index, target) in config.targets.into_iter().enumerate() {
-        let url = match Url::parse(&target.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        let Target {
+            url,
+            topics,
+            format,
+        } = target;
+        if !matches!(url.scheme(), "http" | "https") {
             // The URL itself is never echoed: it may hold a token.
-            _ => {
-                let message = format!(
-                    "notification target #{} has no valid http(s) URL; it is skipped",
-                    index + 1
-                );
-                tell(&report, &cancel, message).await;
-                continue;
-            }
-        };
+            let message = format!(
+                "notification target #{} has no valid http(s) URL; it is skipped",
+                index + 1
+            );
+            tell(&report, &cancel, message).await;
+            continue;
+        }
         let queue = Arc::new(Queue::new(config.queue_capacity));
         workers.spawn(
             Worker {
                 url,
                 number: index + 1,
-                format: target.format,
+                format,
                 client: client.clone(),
                 queue: Arc::clone(&queue),
                 report: report.clone(),
@@ -231,10 +249,7 @@ async fn run(
             }
             .run(),
         );
-        routes.push(Route {
-            topics: target.topics,
-            queue,
-        });
+        routes.push(Route { topics, queue });
     }
     workers.close();
 

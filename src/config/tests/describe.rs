@@ -2,8 +2,14 @@
 
 use std::path::Path;
 
-use crate::config::describe::describe;
+use crate::api::base_url::BaseUrl;
 use crate::config::Settings;
+
+/// The summary with the file's URL, as `check` shows it without `--api-url` or `VAST_URL`.
+fn describe(settings: &Settings) -> String {
+    let base = BaseUrl::resolve(None, settings.api.url.as_deref(), None);
+    crate::config::describe::describe(settings, &base)
+}
 
 #[test]
 fn the_summary_shows_each_instances_effective_policy() {

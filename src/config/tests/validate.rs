@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::settings::DEFAULT_API_URL;
-use crate::config::{Discover, IdleGuard, Overrides, Policy, Settings};
-use crate::notify::Format;
+use crate::config::{ContractWarning, Discover, IdleGuard, Overrides, Policy, Settings};
+use crate::notify::{Format, Topic};
 use crate::report::event::ActionKind;
 
 fn load(text: &str) -> Settings {
@@ -132,19 +132,19 @@ url = "https://ntfy.sh/fleet"
             && !discover.matches(Some("eval"))
             && !discover.matches(None)
     );
-    assert_eq!(settings.notify[0].events, ["guard", "completion"]);
+    assert_eq!(settings.notify[0].topics, [Topic::Guard, Topic::Completion]);
     assert_eq!(settings.notify[0].format, Format::Slack);
-    assert!(settings.notify[0].wants("guard") && !settings.notify[0].wants("status"));
+    assert!(settings.notify[0].wants(Topic::Guard) && !settings.notify[0].wants(Topic::Gone));
     assert_eq!(
-        settings.notify[1].events,
+        settings.notify[1].topics,
         [
-            "completion",
-            "failure",
-            "action",
-            "guard",
-            "budget",
-            "gone",
-            "api_down"
+            Topic::Completion,
+            Topic::Failure,
+            Topic::Action,
+            Topic::Guard,
+            Topic::Budget,
+            Topic::Gone,
+            Topic::ApiDown
         ]
     );
     assert_eq!(settings.notify[1].format, Format::Json);
@@ -193,10 +193,7 @@ fn overrides_win_over_the_file_for_every_instance() {
         assert_eq!(policy.history, None);
         assert_eq!(policy.on_complete, None);
     }
-    assert_eq!(
-        settings.api.effective_url(),
-        ("http://localhost:1".into(), "fleet file or --api-url")
-    );
+    assert_eq!(settings.api.url.as_deref(), Some("http://localhost:1"));
 
     let mut untouched = load("[[instance]]\nid = 1\n");
     untouched.apply(&Overrides::default());
@@ -263,4 +260,43 @@ fn the_template_and_the_example_are_valid() {
     assert_eq!(example.api.url.as_deref(), Some(DEFAULT_API_URL));
     assert!(example.instances.iter().all(|i| i.policy.guards.any()));
     assert_eq!(example.notify.len(), 2);
+}
+
+#[test]
+fn contract_warning_none_stays_off_where_unset_means_the_default() {
+    let settings = load(
+        r#"
+[defaults]
+contract_warning = "none"
+
+[[instance]]
+id = 1
+
+[[instance]]
+id = 2
+contract_warning = "2h"
+
+[[instance]]
+id = 3
+contract_warning = "none"
+"#,
+    );
+    let warning = |i: usize| settings.instances[i].policy.guards.contract_warning;
+    assert_eq!(
+        settings.defaults.guards.contract_warning,
+        ContractWarning::Off
+    );
+    assert_eq!(warning(0), ContractWarning::Off);
+    assert_eq!(
+        warning(1),
+        ContractWarning::Within(Duration::from_secs(7200))
+    );
+    assert_eq!(warning(2), ContractWarning::Off);
+    assert_eq!(warning(0).lead(), None);
+    let unset = load("[[instance]]\nid = 1\n").instances[0]
+        .policy
+        .guards
+        .contract_warning;
+    assert_eq!(unset, ContractWarning::Default);
+    assert_eq!(unset.lead(), Some(Duration::from_secs(24 * 3600)));
 }

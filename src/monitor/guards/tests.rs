@@ -1,6 +1,7 @@
 //! Guard tables: each guard fed a sequence of status sweeps, with what fired at each step.
 
 use super::*;
+use crate::config::ContractWarning;
 
 /// Status names as the API sends them (the table rows are `&'static str`).
 const RUNNING: &str = "running";
@@ -311,7 +312,7 @@ fn outbid_alerts_when_intended_running_but_stopped() {
 #[test]
 fn contract_ending_warns_once_until_extended() {
     let config = Guards {
-        contract_warning: Some(mins(60)),
+        contract_warning: ContractWarning::Within(mins(60)),
         on_guard: STOP,
         ..off()
     };
@@ -326,6 +327,25 @@ fn contract_ending_warns_once_until_extended() {
     let steps = run(&config, &sweeps);
     assert_eq!(fired(&steps), ["1:contract_ending", "4:contract_ending"]);
     assert_eq!(steps[1], [("contract_ending", None)]);
+}
+
+#[test]
+fn contract_warning_none_turns_the_alert_off_and_unset_warns_a_day_ahead() {
+    let sweeps = [
+        at(0, RUNNING).end_in(90_000.0),
+        at(10, RUNNING).end_in(80_000.0),
+        at(20, RUNNING).end_in(60.0),
+    ];
+    let unset = Guards {
+        contract_warning: ContractWarning::Default,
+        ..off()
+    };
+    assert_eq!(fired(&run(&unset, &sweeps)), ["1:contract_ending"]);
+    let none = Guards {
+        contract_warning: ContractWarning::Off,
+        ..off()
+    };
+    assert!(fired(&run(&none, &sweeps)).is_empty());
 }
 
 #[test]
@@ -425,7 +445,7 @@ fn absurd_api_values_do_not_panic() {
     let config = Guards {
         max_runtime: Some(mins(1)),
         max_cost: Some(1.0),
-        contract_warning: Some(mins(1)),
+        contract_warning: ContractWarning::Within(mins(1)),
         ..off()
     };
     let row = Instance {

@@ -105,7 +105,7 @@ impl Receiver {
 
 pub fn target(url: String, topics: &[Topic], format: Format) -> Target {
     Target {
-        url,
+        url: url.parse().expect("a test URL"),
         topics: topics.to_vec(),
         format,
     }
