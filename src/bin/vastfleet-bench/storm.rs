@@ -17,8 +17,8 @@ use super::{Args, SIM_KEY};
 const FIRST_ID: u64 = 50_000_001;
 /// The README's storm: 12 windows, 4 × 429 (two with `Retry-After`), 6 × 5xx, 2 × dropped
 /// connections, four on each endpoint choice. rand 0.10 draws other numbers from a seed than
-/// 0.8 did; 53 is the seed that gives the same mix.
-const SEED: u64 = 53;
+/// 0.8 did; 29805 is a seed whose plan has the same mix (found by running `plan` over seeds).
+const SEED: u64 = 29805;
 /// The rate before the storm is measured over this span (the first log round is over by then).
 pub const BEFORE: Window = Window {
     from_ms: 25_000,
