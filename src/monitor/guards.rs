@@ -188,128 +188,18 @@ fn elapsed(now: Duration, since: Option<Duration>) -> Option<Duration> {
 /// Every guard's verdict (a guard that is switched off never holds).
 pub fn check(config: &Guards, input: &GuardInput) -> Vec<Check> {
     let mut checks = Vec::new();
-    let Some(row) = input.row.filter(|_| *input.status != Status::Gone) else {
-        // A vanished instance ends every episode.
-        return GuardKind::ALL
-            .into_iter()
-            .map(|guard| Check {
-                guard,
-                holds: false,
-                fire: None,
-            })
-            .collect();
-    };
-    let running = *input.status == Status::Running;
-    let mono = input.now.mono;
-    let uptime = row.start_date.map(|start| seconds(input.now.wall - start));
-    // A state that holds and fires together, with its detail.
-    let mut push = |guard, holds: bool, fire: Option<String>| {
-        checks.push(Check {
-            guard,
-            holds,
-            fire: fire.filter(|_| holds),
-        });
-    };
-
-    if let Some(limit) = config.max_runtime {
-        let over = uptime.filter(|up| running && *up >= limit);
-        push(
-            GuardKind::MaxRuntime,
-            over.is_some(),
-            over.map(|up| format!("running for {} (limit {})", human(up), human(limit))),
-        );
+    // A vanished instance ends every episode.
+    if let Some(row) = input.row.filter(|_| *input.status != Status::Gone) {
+        let seen = Seen {
+            input,
+            row,
+            running: *input.status == Status::Running,
+            in_status_for: elapsed(input.now.mono, input.clock.status_since),
+        };
+        limits(config, &seen, &mut checks);
+        clocks(config, &seen, &mut checks);
+        alerts(config, &seen, &mut checks);
     }
-    if let Some(limit) = config.max_cost {
-        let spent = row
-            .spend_estimate(input.now.wall)
-            .filter(|spent| running && *spent >= limit);
-        let dph = row.dph_total.unwrap_or_default();
-        push(
-            GuardKind::MaxCost,
-            spent.is_some(),
-            spent.map(|s| format!("about ${s:.2} spent at ${dph:.3}/h (limit ${limit:.2})")),
-        );
-    }
-    if let Some(IdleGuard {
-        gpu_util_below: below,
-        duration: period,
-    }) = config.idle
-    {
-        let idle_for = elapsed(mono, input.clock.idle_since);
-        push(
-            GuardKind::Idle,
-            idle_for.is_some(),
-            idle_for
-                .filter(|d| *d >= period)
-                .map(|d| format!("GPU utilisation below {below}% for {}", human(d))),
-        );
-    }
-    if let Some(limit) = config.stuck {
-        let stuck_for = elapsed(mono, input.clock.stuck_since);
-        push(
-            GuardKind::Stuck,
-            stuck_for.is_some(),
-            stuck_for
-                .filter(|d| *d >= limit)
-                .map(|d| format!("still {} after {}", input.status, human(d))),
-        );
-    }
-    if let Some(limit) = config.silent {
-        let quiet_for = elapsed(mono, input.clock.quiet_since()).filter(|_| running);
-        // The episode is the quiet period: the machine ends it when a new line arrives.
-        push(
-            GuardKind::Silent,
-            quiet_for.is_some(),
-            quiet_for
-                .filter(|d| *d >= limit)
-                .map(|d| format!("no new log line for {}", human(d))),
-        );
-    }
-    let in_status_for = elapsed(mono, input.clock.status_since);
-    if let Some(limit) = config.destroy_after_stop {
-        let stopped_for = in_status_for.filter(|_| *input.status == Status::Stopped);
-        push(
-            GuardKind::DestroyAfterStop,
-            stopped_for.is_some(),
-            stopped_for
-                .filter(|d| *d >= limit)
-                .map(|d| format!("stopped for {}", human(d))),
-        );
-    }
-    // Only an instance that was running and stopped without being asked: an instance still
-    // scheduling after a start (stopped → stopped, now intended to run) is not outbid.
-    let outbid = intends_running(row)
-        && *input.status == Status::Stopped
-        && input.clock.stopped_from_running;
-    push(
-        GuardKind::Outbid,
-        outbid,
-        Some("intended to run but stopped: outbid, or interrupted by the host".to_string()),
-    );
-    if let Some(warning) = config.contract_warning.lead() {
-        let left = row.end_date.map(|end| end - input.now.wall);
-        let ending = left.filter(|left| *left <= warning.as_secs_f64());
-        let detail = ending.map(|left| match left {
-            l if l >= 0.0 => format!("the contract ends in {}", human(seconds(l))),
-            l => format!("the contract ended {} ago", human(seconds(-l))),
-        });
-        push(GuardKind::ContractEnding, ending.is_some(), detail);
-    }
-    // An instance stopped on purpose is not down, whatever its container shows.
-    let down_for = in_status_for.filter(|_| input.status.is_down() && intends_running(row));
-    push(
-        GuardKind::Down,
-        down_for.is_some(),
-        down_for
-            .filter(|d| *d > input.interval.saturating_mul(2))
-            .map(|d| {
-                format!(
-                    "{} for {}: it will not return to running by itself",
-                    input.status,
-                    human(d)
-                )
-            }),
-    );
     // A guard switched off ends its episode, so switching it back on arms it afresh.
     for guard in GuardKind::ALL {
         if !checks.iter().any(|c| c.guard == guard) {
@@ -321,6 +211,141 @@ pub fn check(config: &Guards, input: &GuardInput) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// What every guard of a present instance reads.
+struct Seen<'a> {
+    input: &'a GuardInput<'a>,
+    row: &'a Instance,
+    running: bool,
+    in_status_for: Option<Duration>,
+}
+
+/// A state that holds and fires together, with its detail.
+fn verdict(guard: GuardKind, holds: bool, fire: Option<String>) -> Check {
+    Check {
+        guard,
+        holds,
+        fire: fire.filter(|_| holds),
+    }
+}
+
+/// The limits on what a run may take, read from the row: its time and its spend.
+fn limits(config: &Guards, seen: &Seen, checks: &mut Vec<Check>) {
+    let (row, now) = (seen.row, seen.input.now);
+    if let Some(limit) = config.max_runtime {
+        let uptime = row.start_date.map(|start| seconds(now.wall - start));
+        let over = uptime.filter(|up| seen.running && *up >= limit);
+        checks.push(verdict(
+            GuardKind::MaxRuntime,
+            over.is_some(),
+            over.map(|up| format!("running for {} (limit {})", human(up), human(limit))),
+        ));
+    }
+    if let Some(limit) = config.max_cost {
+        let spent = row
+            .spend_estimate(now.wall)
+            .filter(|spent| seen.running && *spent >= limit);
+        let dph = row.dph_total.unwrap_or_default();
+        checks.push(verdict(
+            GuardKind::MaxCost,
+            spent.is_some(),
+            spent.map(|s| format!("about ${s:.2} spent at ${dph:.3}/h (limit ${limit:.2})")),
+        ));
+    }
+}
+
+/// The guards on how long a state has lasted, read from the machine's clock.
+fn clocks(config: &Guards, seen: &Seen, checks: &mut Vec<Check>) {
+    let (input, mono) = (seen.input, seen.input.now.mono);
+    if let Some(IdleGuard {
+        gpu_util_below: below,
+        duration: period,
+    }) = config.idle
+    {
+        let idle_for = elapsed(mono, input.clock.idle_since);
+        checks.push(verdict(
+            GuardKind::Idle,
+            idle_for.is_some(),
+            idle_for
+                .filter(|d| *d >= period)
+                .map(|d| format!("GPU utilisation below {below}% for {}", human(d))),
+        ));
+    }
+    if let Some(limit) = config.stuck {
+        let stuck_for = elapsed(mono, input.clock.stuck_since);
+        checks.push(verdict(
+            GuardKind::Stuck,
+            stuck_for.is_some(),
+            stuck_for
+                .filter(|d| *d >= limit)
+                .map(|d| format!("still {} after {}", input.status, human(d))),
+        ));
+    }
+    if let Some(limit) = config.silent {
+        let quiet_for = elapsed(mono, input.clock.quiet_since()).filter(|_| seen.running);
+        // The episode is the quiet period: the machine ends it when a new line arrives.
+        checks.push(verdict(
+            GuardKind::Silent,
+            quiet_for.is_some(),
+            quiet_for
+                .filter(|d| *d >= limit)
+                .map(|d| format!("no new log line for {}", human(d))),
+        ));
+    }
+    if let Some(limit) = config.destroy_after_stop {
+        let stopped_for = seen
+            .in_status_for
+            .filter(|_| *input.status == Status::Stopped);
+        checks.push(verdict(
+            GuardKind::DestroyAfterStop,
+            stopped_for.is_some(),
+            stopped_for
+                .filter(|d| *d >= limit)
+                .map(|d| format!("stopped for {}", human(d))),
+        ));
+    }
+}
+
+/// The three alerts, which never act: outbid, the contract ending, down.
+fn alerts(config: &Guards, seen: &Seen, checks: &mut Vec<Check>) {
+    let (input, row) = (seen.input, seen.row);
+    // Only an instance that was running and stopped without being asked: an instance still
+    // scheduling after a start (stopped → stopped, now intended to run) is not outbid.
+    let outbid = intends_running(row)
+        && *input.status == Status::Stopped
+        && input.clock.stopped_from_running;
+    checks.push(verdict(
+        GuardKind::Outbid,
+        outbid,
+        Some("intended to run but stopped: outbid, or interrupted by the host".to_string()),
+    ));
+    if let Some(warning) = config.contract_warning.lead() {
+        let left = row.end_date.map(|end| end - input.now.wall);
+        let ending = left.filter(|left| *left <= warning.as_secs_f64());
+        let detail = ending.map(|left| match left {
+            l if l >= 0.0 => format!("the contract ends in {}", human(seconds(l))),
+            l => format!("the contract ended {} ago", human(seconds(-l))),
+        });
+        checks.push(verdict(GuardKind::ContractEnding, ending.is_some(), detail));
+    }
+    // An instance stopped on purpose is not down, whatever its container shows.
+    let down_for = seen
+        .in_status_for
+        .filter(|_| input.status.is_down() && intends_running(row));
+    checks.push(verdict(
+        GuardKind::Down,
+        down_for.is_some(),
+        down_for
+            .filter(|d| *d > input.interval.saturating_mul(2))
+            .map(|d| {
+                format!(
+                    "{} for {}: it will not return to running by itself",
+                    input.status,
+                    human(d)
+                )
+            }),
+    ));
 }
 
 /// A guard that fired.

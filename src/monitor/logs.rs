@@ -66,6 +66,14 @@ pub(crate) const CONTEXT_LINES: usize = 3;
 /// thousand instances with 200-line tails keeps a few MB, not tens.
 const MEMORY_LINES: usize = 2 * CURSOR_LINES;
 
+fn log_event(source: &Source, line: String, history: bool) -> EventKind {
+    EventKind::Log {
+        source: source.clone(),
+        line,
+        history,
+    }
+}
+
 /// The last [`MEMORY_LINES`] of a snapshot; a cut snapshot no longer starts the log.
 fn keep_end(lines: &[String], whole: bool) -> (Lines, bool) {
     let start = lines.len().saturating_sub(MEMORY_LINES);
@@ -193,115 +201,152 @@ impl LogFollower {
         &mut self,
         source: &Source,
         policy: &Policy,
-        mut lines: Vec<String>,
+        lines: Vec<String>,
         requested: u32,
         ended_while_watched: bool,
     ) -> SnapshotReport {
         let whole = lines.len() < requested as usize;
         let mut report = SnapshotReport::default();
-        let log = |line: String, history| EventKind::Log {
-            source: source.clone(),
-            line,
-            history,
-        };
         // The lines move into their `Log` events; what must outlive them (the end kept to
         // align the next snapshot) is copied once, into one buffer, just before.
         let (kept, kept_whole) = if !self.history_shown {
-            self.history_shown = true;
-            report.history = Some(lines.len());
-            report.durable_changed = true;
-            let shown = policy
-                .history
-                .map_or(lines.len(), |h| lines.len().min(h as usize));
-            let positions = completion_positions(&policy.completion, &lines);
-            // The job ended while we watched: its last completion, if it is among the newest
-            // lines, is its ending, printed after watching began.
-            let recent = positions
-                .last()
-                .map(|p| p.line)
-                .filter(|line| lines.len() - line <= NEWEST_LINES);
-            let newest = recent.filter(|_| ended_while_watched);
-            self.unconfirmed = recent
-                .filter(|_| !ended_while_watched)
-                .map(|from| Unconfirmed {
-                    lines: lines[from..].to_vec(),
-                    rows_left: CONFIRM_ROWS,
-                });
-            let old = count(match newest {
-                Some(from) => positions.iter().filter(|p| p.line < from).count(),
-                None => positions.len(),
-            });
-            if let Some(from) = newest {
-                report.completions = self.completions_in(policy, &lines[from..]);
-            }
-            let old_failures = count(failure_lines(policy.failure.as_deref(), &lines).count());
-            let from = lines.len() - shown;
-            let kept = keep_end(&lines, whole);
-            report
-                .events
-                .extend(lines.drain(from..).map(|line| log(line, true)));
-            if old > 0 {
-                self.old_completions = old;
-                report.events.push(EventKind::OldCompletions {
-                    source: source.clone(),
-                    count: old,
-                });
-            }
-            if old_failures > 0 {
-                self.old_failures = old_failures;
-                report.events.push(EventKind::OldFailures {
-                    source: source.clone(),
-                    count: old_failures,
-                });
-            }
-            kept
+            self.first_snapshot(
+                source,
+                policy,
+                lines,
+                whole,
+                ended_while_watched,
+                &mut report,
+            )
         } else {
-            let current: Vec<&str> = lines.iter().map(String::as_str).collect();
-            let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
-            drop(current);
-            if alignment == Alignment::Gap && requested < MAX_TAIL {
-                let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
-                self.tail.current = self.tail.current.max(wider);
-                self.tail.quiet = 0;
-                report.look_again = true;
-                return report;
+            match self.next_snapshot(source, policy, lines, requested, whole, &mut report) {
+                Some(kept) => kept,
+                None => return report,
             }
-            if alignment == Alignment::Gap {
-                report.events.push(EventKind::Gap {
-                    source: source.clone(),
-                    tail: requested,
-                });
-            }
-            let start = alignment.new_lines_start().unwrap_or(0);
-            let new = &lines[start..];
-            report.new_lines = new.len();
-            if !new.is_empty() {
-                // The job printed on after that completion: it was not its ending.
-                self.unconfirmed = None;
-            }
-            let pending_before = self.pending;
-            report.completions = self.completions_in(policy, new);
-            report.failures = self.failures_in(policy, new);
-            report.durable_changed = !report.completions.is_empty()
-                || !report.failures.is_empty()
-                || self.pending != pending_before;
-            self.tail.after(
-                policy.tail,
-                requested,
-                report.new_lines,
-                alignment == Alignment::Gap,
-            );
-            let kept = keep_end(&lines, whole);
-            report
-                .events
-                .extend(lines.drain(start..).map(|line| log(line, false)));
-            kept
         };
         let previous = std::mem::replace(&mut self.snapshot, kept);
         let previous_whole = std::mem::replace(&mut self.whole, kept_whole);
         report.durable_changed |=
             cursor_of(&previous, previous_whole) != cursor_of(&self.snapshot, kept_whole);
         report
+    }
+
+    /// The first snapshot: its history shown, its completions and failures counted old (but
+    /// for the newest completion of a job seen ending); returns the end to keep.
+    fn first_snapshot(
+        &mut self,
+        source: &Source,
+        policy: &Policy,
+        mut lines: Vec<String>,
+        whole: bool,
+        ended_while_watched: bool,
+        report: &mut SnapshotReport,
+    ) -> (Lines, bool) {
+        self.history_shown = true;
+        report.history = Some(lines.len());
+        report.durable_changed = true;
+        let shown = policy
+            .history
+            .map_or(lines.len(), |h| lines.len().min(h as usize));
+        let positions = completion_positions(&policy.completion, &lines);
+        // The job ended while we watched: its last completion, if it is among the newest
+        // lines, is its ending, printed after watching began.
+        let recent = positions
+            .last()
+            .map(|p| p.line)
+            .filter(|line| lines.len() - line <= NEWEST_LINES);
+        let newest = recent.filter(|_| ended_while_watched);
+        self.unconfirmed = recent
+            .filter(|_| !ended_while_watched)
+            .map(|from| Unconfirmed {
+                lines: lines[from..].to_vec(),
+                rows_left: CONFIRM_ROWS,
+            });
+        let old = count(match newest {
+            Some(from) => positions.iter().filter(|p| p.line < from).count(),
+            None => positions.len(),
+        });
+        if let Some(from) = newest {
+            report.completions = self.completions_in(policy, &lines[from..]);
+        }
+        let old_failures = count(failure_lines(policy.failure.as_deref(), &lines).count());
+        let from = lines.len() - shown;
+        let kept = keep_end(&lines, whole);
+        report.events.extend(
+            lines
+                .drain(from..)
+                .map(|line| log_event(source, line, true)),
+        );
+        if old > 0 {
+            self.old_completions = old;
+            report.events.push(EventKind::OldCompletions {
+                source: source.clone(),
+                count: old,
+            });
+        }
+        if old_failures > 0 {
+            self.old_failures = old_failures;
+            report.events.push(EventKind::OldFailures {
+                source: source.clone(),
+                count: old_failures,
+            });
+        }
+        kept
+    }
+
+    /// A later snapshot, aligned with the kept end: its new lines shown and searched. `None`
+    /// when it missed lines and a wider tail is to be asked for first.
+    fn next_snapshot(
+        &mut self,
+        source: &Source,
+        policy: &Policy,
+        mut lines: Vec<String>,
+        requested: u32,
+        whole: bool,
+        report: &mut SnapshotReport,
+    ) -> Option<(Lines, bool)> {
+        let current: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let alignment = tail::align(&self.snapshot.as_strs(), &current, self.whole, whole);
+        drop(current);
+        if alignment == Alignment::Gap && requested < MAX_TAIL {
+            let wider = requested.saturating_mul(WIDEN).min(MAX_TAIL);
+            self.tail.current = self.tail.current.max(wider);
+            self.tail.quiet = 0;
+            report.look_again = true;
+            return None;
+        }
+        if alignment == Alignment::Gap {
+            report.events.push(EventKind::Gap {
+                source: source.clone(),
+                tail: requested,
+            });
+        }
+        let start = alignment.new_lines_start().unwrap_or(0);
+        let new = &lines[start..];
+        report.new_lines = new.len();
+        if !new.is_empty() {
+            // The job printed on after that completion: it was not its ending.
+            self.unconfirmed = None;
+        }
+        let pending_before = self.pending;
+        report.completions = self.completions_in(policy, new);
+        report.failures = self.failures_in(policy, new);
+        report.durable_changed = !report.completions.is_empty()
+            || !report.failures.is_empty()
+            || self.pending != pending_before;
+        self.tail.after(
+            policy.tail,
+            requested,
+            report.new_lines,
+            alignment == Alignment::Gap,
+        );
+        let kept = keep_end(&lines, whole);
+        report.events.extend(
+            lines
+                .drain(start..)
+                .map(|line| log_event(source, line, false)),
+        );
+        Some(kept)
     }
 
     /// A status row after the first read; `ended`: it shows the job running at the start
