@@ -176,6 +176,9 @@ impl Plan {
         let metrics = match self.metrics_addr {
             Some(addr) => {
                 let metrics = Metrics::new();
+                // Served from now on, before the session follows the settings: the fleet's
+                // window, not the default one.
+                metrics.set_health_window(metrics::Window::of(&self.settings));
                 let live = live::router(board.clone(), shutdown.clone());
                 let (bound, _server) =
                     metrics::serve(addr, metrics.clone(), Some(live), shutdown.clone())
