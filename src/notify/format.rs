@@ -109,19 +109,13 @@ fn event_message(kind: &EventKind) -> String {
             gpu,
             dph_total,
             ..
-        } => {
-            let mut text = format!("{who} completed job #{count}");
-            if let Some(url) = result_url {
-                text.push_str(&format!(" — result: {url}"));
-            }
-            match (gpu, dph_total) {
-                (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
-                (Some(gpu), None) => text.push_str(&format!(" — {gpu}")),
-                (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
-                (None, None) => {}
-            }
-            text
-        }
+        } => completion_message(
+            &who,
+            *count,
+            result_url.as_deref(),
+            gpu.as_deref(),
+            *dph_total,
+        ),
         EventKind::Failure {
             reason,
             count,
@@ -129,20 +123,14 @@ fn event_message(kind: &EventKind) -> String {
             gpu,
             dph_total,
             ..
-        } => {
-            let mut text = match (reason, line) {
-                (FailureReason::Log, Some(line)) => {
-                    format!("{who} FAILED (#{count}): {}", line.trim())
-                }
-                _ => format!("{who} FAILED: the container exited while it was meant to run"),
-            };
-            match (gpu, dph_total) {
-                (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
-                (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
-                _ => {}
-            }
-            text
-        }
+        } => failure_message(
+            &who,
+            reason,
+            *count,
+            line.as_deref(),
+            gpu.as_deref(),
+            *dph_total,
+        ),
         EventKind::Action {
             action,
             ok,
@@ -188,6 +176,48 @@ fn event_message(kind: &EventKind) -> String {
         EventKind::Status { status, .. } => format!("{who} is {status}"),
         other => format!("{who}: {}", other.name()),
     }
+}
+
+/// A job's end, with its result and the machine it ran on.
+fn completion_message(
+    who: &str,
+    count: u32,
+    result_url: Option<&str>,
+    gpu: Option<&str>,
+    dph_total: Option<f64>,
+) -> String {
+    let mut text = format!("{who} completed job #{count}");
+    if let Some(url) = result_url {
+        text.push_str(&format!(" — result: {url}"));
+    }
+    match (gpu, dph_total) {
+        (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
+        (Some(gpu), None) => text.push_str(&format!(" — {gpu}")),
+        (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
+        (None, None) => {}
+    }
+    text
+}
+
+/// A job's failure: the log line that said so, or the exit, and what it was costing.
+fn failure_message(
+    who: &str,
+    reason: &FailureReason,
+    count: u32,
+    line: Option<&str>,
+    gpu: Option<&str>,
+    dph_total: Option<f64>,
+) -> String {
+    let mut text = match (reason, line) {
+        (FailureReason::Log, Some(line)) => format!("{who} FAILED (#{count}): {}", line.trim()),
+        _ => format!("{who} FAILED: the container exited while it was meant to run"),
+    };
+    match (gpu, dph_total) {
+        (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
+        (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
+        _ => {}
+    }
+    text
 }
 
 /// "label (id)", or just the id when the instance has no label of its own.
