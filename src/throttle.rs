@@ -104,6 +104,8 @@ struct State {
     key: Key,
     /// When the recent calls went out, to tell whether our overall rate is at the ceiling.
     departures: VecDeque<Instant>,
+    /// Per endpoint, the departure of the last call that never reached the server.
+    unsent: [Option<Instant>; 5],
 }
 
 impl Throttle {
@@ -138,6 +140,7 @@ impl Throttle {
             reasons: Default::default(),
             key: Key::default(),
             departures: VecDeque::new(),
+            unsent: [None; 5],
         };
         let (status, _) = watch::channel(state.status(Instant::now()));
         Throttle {
@@ -156,9 +159,10 @@ impl Throttle {
         }
     }
 
-    /// Waits until a call to `endpoint` is allowed, then claims it. Callers of one endpoint are
-    /// served in the order they called; dropping the future gives up the place cleanly.
-    pub async fn acquire(&self, endpoint: Endpoint) {
+    /// Waits until a call to `endpoint` is allowed, then claims it, and returns when it went
+    /// (for [`Throttle::note_unsent`]). Callers of one endpoint are served in the order they
+    /// called; dropping the future gives up the place cleanly.
+    pub async fn acquire(&self, endpoint: Endpoint) -> Instant {
         let shared = &*self.shared;
         let mut turn = shared.queues[endpoint.index()].turn().await;
         loop {
@@ -175,19 +179,21 @@ impl Throttle {
         turn.went(now);
         self.state().departed(now);
         shared.calls[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+        now
     }
 
     /// [`Throttle::acquire`] for a call about one instance. A `request_logs` call first waits
     /// for its turn in the log queue, which lets one caller at a time into the endpoint's budget and chooses
     /// who (signals, pace, fairness bound: `schedule`); every other endpoint is first come,
     /// first served.
-    pub async fn acquire_for(&self, endpoint: Endpoint, id: u64) {
+    pub async fn acquire_for(&self, endpoint: Endpoint, id: u64) -> Instant {
         if endpoint != Endpoint::RequestLogs {
             return self.acquire(endpoint).await;
         }
         let turn = self.shared.logs.turn(id).await;
-        self.acquire(endpoint).await;
+        let went = self.acquire(endpoint).await;
         turn.passed();
+        went
     }
 
     /// The log queue, for the monitors' signals and pace.
@@ -259,6 +265,15 @@ impl Throttle {
         honoured
     }
 
+    /// The call to `endpoint` that went at `went` never reached the server (nothing listening,
+    /// a name that does not resolve, a failed TLS handshake): it spent none of the endpoint's
+    /// budget, so the next call need not wait its gap. Without this a one-shot command's quick
+    /// retries against a wrong URL were spaced by the list gap and took 3.4 s, not 2 (issue 12).
+    /// The ceiling's permit stays spent: it bounds our own rate, whatever the server saw.
+    pub fn note_unsent(&self, endpoint: Endpoint, went: Instant) {
+        self.state().unsent[endpoint.index()] = Some(went);
+    }
+
     /// A call to `endpoint` succeeded: its next 429 starts the backoff from the beginning.
     pub fn note_success(&self, endpoint: Endpoint) {
         let mut state = self.state();
@@ -324,7 +339,8 @@ impl Throttle {
         let now = Instant::now();
         let mut state = self.state();
         self.refresh(&mut state, now);
-        let gap_end = last.map(|t| t + state.budgets[endpoint.index()].gap_at(now));
+        let sent = last.filter(|t| state.unsent[endpoint.index()] != Some(*t));
+        let gap_end = sent.map(|t| t + state.budgets[endpoint.index()].gap_at(now));
         [Some(now), gap_end, state.pause_for(endpoint)]
             .into_iter()
             .flatten()

@@ -148,10 +148,10 @@ impl VastClient {
             key_source: &key_source,
         };
         let url = endpoint_url(&inner.base, &call.path, &call.query)?;
-        match call.instance {
+        let went = match call.instance {
             Some(id) => inner.throttle.acquire_for(call.endpoint, id).await,
             None => inner.throttle.acquire(call.endpoint).await,
-        }
+        };
         let mut request = inner
             .http
             .request(call.method.clone(), url)
@@ -161,7 +161,12 @@ impl VastClient {
             request = request.json(body);
         }
         let outcome = match request.send().await {
-            Err(e) => Err(transport_error(&site, e)),
+            Err(e) => {
+                if e.is_connect() {
+                    inner.throttle.note_unsent(call.endpoint, went);
+                }
+                Err(transport_error(&site, e))
+            }
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = response

@@ -11,6 +11,8 @@ use crate::api::models::ListPage;
 use crate::api::ApiError;
 use crate::api::VastClient;
 use crate::backoff::Backoff;
+#[cfg(test)]
+use crate::throttle::Endpoint;
 use crate::throttle::{RateLimit, Throttle};
 use crate::Fatal;
 
@@ -88,6 +90,7 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+    let started = tokio::time::Instant::now();
     let mut attempt = 1;
     loop {
         match call().await {
@@ -96,6 +99,16 @@ where
             }
             Err(ApiError::Transient(_)) if attempt < QUICK_ATTEMPTS => {
                 tokio::time::sleep(QUICK_FIRST_WAIT * 2u32.pow(attempt - 1)).await;
+            }
+            // The tries go in the message: "could not connect" once is a blip, four times over
+            // two seconds is a wrong URL.
+            Err(ApiError::Transient(message)) if attempt > 1 => {
+                let tenths = (started.elapsed().as_millis() + 50) / 100;
+                return Err(ApiError::Transient(format!(
+                    "{message}; {attempt} tries in {}.{} s",
+                    tenths / 10,
+                    tenths % 10
+                )));
             }
             result => return result,
         }
@@ -143,13 +156,44 @@ mod tests {
             async { Err(ApiError::Transient("connection refused".into())) }
         })
         .await;
-        assert!(result.is_err());
+        let Err(ApiError::Transient(message)) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(message, "connection refused; 4 tries in 1.8 s");
         assert_eq!(calls, QUICK_ATTEMPTS);
         assert_eq!(
             started.elapsed(),
             Duration::from_millis(1750),
             "quick: a wrong URL is said within about 2 s"
         );
+    }
+
+    /// The quick retries go through the one-shot's real throttle: a call that never connected
+    /// leaves no list gap behind, so they stay 1.75 s in all (the ceiling's burst of 4 holds
+    /// them all). A call that got any answer still spaces the next by the gap.
+    #[tokio::test(start_paused = true)]
+    async fn quick_retries_of_calls_that_never_connected_skip_the_endpoint_gap() {
+        let throttle = &Throttle::new(RateLimit::default());
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> = patiently(|| async move {
+            let went = throttle.acquire(Endpoint::List).await;
+            throttle.note_unsent(Endpoint::List, went);
+            Err(ApiError::Transient("could not connect".into()))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(started.elapsed(), Duration::from_millis(1750));
+
+        let throttle = &Throttle::new(RateLimit::default());
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> = patiently(|| async move {
+            throttle.acquire(Endpoint::List).await;
+            Err(ApiError::Transient("HTTP 502".into()))
+        })
+        .await;
+        assert!(result.is_err());
+        let gap = Duration::from_secs(1) + crate::throttle::GAP_MARGIN;
+        assert_eq!(started.elapsed(), gap * 3);
     }
 
     #[test]

@@ -42,8 +42,10 @@ const CUT_AGAIN: f64 = 0.5;
 const FLOOR: f64 = 0.25;
 /// At the ceiling again at most this long after the pause of the last cut.
 const RECOVERY: Duration = super::budget::RECOVERY;
-/// No increase until this long after the last cut (or the end of its pause, if later).
-const QUIET: Duration = Duration::from_secs(8);
+/// No increase until this long after the last cut (or the end of its pause, if later): the
+/// same quiet spell that ends an endpoint's episode, so the ceiling and the endpoints agree on
+/// when a storm is over.
+const QUIET: Duration = super::budget::QUIET;
 /// A step is this fraction of the peak…
 const STEP_SHARE: f64 = 1.0 / 40.0;
 /// …taken after this many calls at the peak rate, but no sooner than `MIN_STEP` and no later

@@ -268,11 +268,10 @@ impl FakeApi {
         id: Option<u64>,
         arg: usize,
     ) -> Result<(), ApiError> {
-        match id {
+        let now = match id {
             Some(id) => self.throttle.acquire_for(lane, id).await,
             None => self.throttle.acquire(lane).await,
-        }
-        let now = Instant::now();
+        };
         let outcome = {
             let mut world = self.world();
             let storm = world

@@ -113,6 +113,30 @@ async fn one_shot_commands_name_a_wrong_api_and_where_it_came_from() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("(from VAST_URL)"), "{stderr}");
 
+    // A name that does not resolve (RFC 6761 reserves `.invalid`), from the fleet file. The
+    // tries are in the message, so what the test checks is the count, not a stopwatch: the
+    // paused-clock test in `commands::connect` shows they take 1.75 s.
+    let dns = "http://vastfleet-test.invalid";
+    fleet_file(
+        dir.path(),
+        &format!("[api]\nurl = \"{dns}\"\n[[instance]]\nid = 41000001\n"),
+    );
+    let out = command(dir.path(), None, &["status"])
+        .env("VAST_API_KEY", "k")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no working API at {dns} (from [api] url in the fleet file)"
+        )) && stderr.contains("could not connect")
+            && stderr.contains("; 4 tries in "),
+        "{stderr}"
+    );
+    fleet(dir.path(), &[41000001]);
+
     // Something answers, but with a web page: a proxy, or the wrong host.
     let sim = account(404).await;
     sim.control()
