@@ -173,7 +173,8 @@ pub struct WatchArgs {
     /// Full RFC 3339 timestamps instead of HH:MM:SS.
     #[arg(long)]
     pub timestamps: bool,
-    /// The state file (default: `.<name>.state.json` beside the fleet file).
+    /// The state file (default: `.<name>.state.json` beside the fleet file, or
+    /// `<name>.state.json` in `$STATE_DIRECTORY` under systemd).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9184.
@@ -240,7 +241,8 @@ pub struct RemoveArgs {
 pub struct TopArgs {
     #[command(flatten)]
     pub fleet: FleetFileArgs,
-    /// The watcher's state file, when it was started with --state.
+    /// The watcher's state file, when it was started with --state (or by systemd with
+    /// StateDirectory=: /var/lib/vastfleet/fleet.toml.state.json).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 }
@@ -262,7 +264,8 @@ pub struct StatusArgs {
     /// Ask the API even when the fleet's watcher runs (which otherwise answers, no API call).
     #[arg(long)]
     pub fresh: bool,
-    /// The running watcher's state file, when it was started with --state.
+    /// The running watcher's state file, when it was started with --state (or by systemd with
+    /// StateDirectory=: /var/lib/vastfleet/fleet.toml.state.json).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     #[command(flatten)]

@@ -303,14 +303,34 @@ fn move_aside(path: &Path, reason: String) -> (StateFile, Opened) {
     (StateFile::default(), Opened::Corrupt { reason, moved_to })
 }
 
-/// The default state file for a fleet file: `.<name>.state.json` beside it.
+/// systemd's `StateDirectory=` folder (systemd.exec(5)): where a service's state belongs.
+pub const STATE_DIRECTORY_ENV: &str = "STATE_DIRECTORY";
+
+/// The default state file for a fleet file: `.<name>.state.json` beside it, or
+/// `<name>.state.json` in `$STATE_DIRECTORY` when systemd gave the service one (the fleet
+/// file may then sit in a folder the service cannot write, such as /etc/vastfleet).
 pub fn default_path(fleet_file: &Path) -> PathBuf {
+    let state_directory = std::env::var_os(STATE_DIRECTORY_ENV).map(PathBuf::from);
+    default_path_in(fleet_file, state_directory.as_deref())
+}
+
+/// [`default_path`] with `$STATE_DIRECTORY` passed in. systemd separates several folders with
+/// `:` and sets them absolute; the first is used, and a relative one is not systemd's.
+fn default_path_in(fleet_file: &Path, state_directory: Option<&Path>) -> PathBuf {
     let name = fleet_file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "fleet.toml".into());
-    let parent = fleet_file.parent().unwrap_or(Path::new(""));
-    parent.join(format!(".{name}.state.json"))
+    let first = state_directory
+        .and_then(|dirs| std::env::split_paths(dirs.as_os_str()).next())
+        .filter(|dir| dir.is_absolute());
+    match first {
+        Some(dir) => dir.join(format!("{name}.state.json")),
+        None => {
+            let parent = fleet_file.parent().unwrap_or(Path::new(""));
+            parent.join(format!(".{name}.state.json"))
+        }
+    }
 }
 
 #[path = "state_lock.rs"]

@@ -119,3 +119,32 @@ async fn budget_episodes_survive_a_reopen_and_older_files_have_none() {
         BTreeSet::from([BudgetKind::MaxSpend])
     );
 }
+
+#[test]
+fn the_default_state_file_goes_into_systemds_state_directory_when_there_is_one() {
+    let fleet = Path::new("/etc/vastfleet/fleet.toml");
+    assert_eq!(
+        default_path_in(fleet, None),
+        Path::new("/etc/vastfleet/.fleet.toml.state.json")
+    );
+    assert_eq!(
+        default_path_in(Path::new("fleet.toml"), None),
+        Path::new(".fleet.toml.state.json")
+    );
+    assert_eq!(
+        default_path_in(fleet, Some(Path::new("/var/lib/vastfleet"))),
+        Path::new("/var/lib/vastfleet/fleet.toml.state.json")
+    );
+    assert_eq!(
+        default_path_in(fleet, Some(Path::new("/var/lib/vastfleet:/var/lib/other"))),
+        Path::new("/var/lib/vastfleet/fleet.toml.state.json"),
+        "StateDirectory= with several folders: the first"
+    );
+    for not_systemds in ["", "state"] {
+        assert_eq!(
+            default_path_in(fleet, Some(Path::new(not_systemds))),
+            Path::new("/etc/vastfleet/.fleet.toml.state.json"),
+            "{not_systemds:?}"
+        );
+    }
+}

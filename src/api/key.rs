@@ -1,14 +1,26 @@
-//! Where the API key comes from (the official CLI's places and order), and a type that never
-//! shows it.
+//! Where the API key comes from (the official CLI's places and order, plus a systemd
+//! credential), and a type that never shows it.
 //!
 //! The key is read from the environment or a file, never from a command-line flag: flags end up
 //! in shell history and in `ps` output for every user of the machine.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The environment variable the official CLI and SDK read first.
 pub const KEY_ENV: &str = "VAST_API_KEY";
+
+/// The folder systemd puts a unit's `LoadCredential=` files in (systemd.exec(5)).
+pub const CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
+
+/// The credential's name: `LoadCredential=vast-api-key:/etc/vastfleet/key` in the unit
+/// (examples/systemd/vastfleet.service) makes the key `$CREDENTIALS_DIRECTORY/vast-api-key`.
+pub const CREDENTIAL_NAME: &str = "vast-api-key";
+
+/// More than any key file can sensibly hold (a Vast.ai key is 64 characters): a key path that
+/// points at a log or a device must not be read into memory whole, or for ever.
+const KEY_FILE_LIMIT: u64 = 4096;
 
 /// A Vast.ai API key. Its `Debug` and `Display` show only where it came from; [`ApiKey::expose`]
 /// is the one way to read the secret, used to build the `Authorization` header.
@@ -25,6 +37,8 @@ pub enum KeySource {
     Env(String),
     /// A key file.
     File(PathBuf),
+    /// The systemd credential [`CREDENTIAL_NAME`], at this path in `$CREDENTIALS_DIRECTORY`.
+    Credential(PathBuf),
     /// Handed over by the program itself (the demo's simulator key, tests).
     Given(String),
 }
@@ -34,6 +48,13 @@ impl fmt::Display for KeySource {
         match self {
             KeySource::Env(name) => write!(f, "environment variable {name}"),
             KeySource::File(path) => write!(f, "{}", path.display()),
+            KeySource::Credential(path) => {
+                write!(
+                    f,
+                    "systemd credential {CREDENTIAL_NAME} ({})",
+                    path.display()
+                )
+            }
             KeySource::Given(what) => f.write_str(what),
         }
     }
@@ -76,12 +97,31 @@ pub enum KeyError {
         tried.join(", ")
     )]
     Missing { tried: Vec<String> },
-    #[error("could not read the API key file {}: {reason}", path.display())]
+    #[error(
+        "the API key file {} {reason}\n  help: make it hold just the key, readable by this user \
+         (or remove it; `export {KEY_ENV}=<your key>` goes before it)",
+        path.display()
+    )]
     Unreadable { path: PathBuf, reason: String },
+    /// `$CREDENTIALS_DIRECTORY/vast-api-key` exists but holds no usable key. Never a
+    /// fall-through: the unit asked for this key, and another one would surprise its owner.
+    #[error(
+        "the systemd credential {CREDENTIAL_NAME} ({}) {reason}\n  help: the unit's \
+         `LoadCredential={CREDENTIAL_NAME}:/etc/vastfleet/key` must name a file holding just the \
+         key on one line (`sudo install -m 600 /dev/stdin /etc/vastfleet/key`, paste the key, \
+         Ctrl+D), then `sudo systemctl restart vastfleet`",
+        path.display()
+    )]
+    Credential { path: PathBuf, reason: String },
 }
 
-/// Finds the key the way the official CLI does: `VAST_API_KEY`, then
-/// `$XDG_CONFIG_HOME/vastai/vast_api_key`, then the legacy `~/.vast_api_key`.
+/// Finds the key: `VAST_API_KEY`, then the systemd credential
+/// `$CREDENTIALS_DIRECTORY/vast-api-key`, then the official CLI's files
+/// `$XDG_CONFIG_HOME/vastai/vast_api_key` and the legacy `~/.vast_api_key`.
+///
+/// The variable comes first as in the official CLI (one command can override everything); the
+/// credential before the files because a unit that names one means it, and the service user's
+/// home may hold an old key.
 pub fn resolve() -> Result<ApiKey, KeyError> {
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -98,13 +138,38 @@ pub fn resolve_with(
     if let Some(value) = env(KEY_ENV).filter(|v| !v.trim().is_empty()) {
         return Ok(ApiKey::new(value, KeySource::Env(KEY_ENV.to_owned())));
     }
-    for path in key_files(&env, home.as_deref()) {
-        if let Some(secret) = read_key_file(&path)? {
-            return Ok(ApiKey::new(secret, KeySource::File(path)));
+    if let Some(path) = credential_path(&env) {
+        match read_key_file(&path) {
+            Ok(Some(secret)) => return Ok(ApiKey::new(secret, KeySource::Credential(path))),
+            Ok(None) => {
+                return Err(KeyError::Credential {
+                    path,
+                    reason: "is empty".into(),
+                })
+            }
+            Err(ReadError::Absent) => {
+                tried.push(format!("{} (systemd credential)", path.display()))
+            }
+            Err(ReadError::Failed(reason)) => return Err(KeyError::Credential { path, reason }),
         }
-        tried.push(path.display().to_string());
+    }
+    for path in key_files(&env, home.as_deref()) {
+        match read_key_file(&path) {
+            Ok(Some(secret)) => return Ok(ApiKey::new(secret, KeySource::File(path))),
+            Ok(None) | Err(ReadError::Absent) => tried.push(path.display().to_string()),
+            Err(ReadError::Failed(reason)) => return Err(KeyError::Unreadable { path, reason }),
+        }
     }
     Err(KeyError::Missing { tried })
+}
+
+/// `$CREDENTIALS_DIRECTORY/vast-api-key`, when systemd set the folder (always absolute; a
+/// relative one did not come from systemd and is ignored).
+fn credential_path(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env(CREDENTIALS_ENV)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|dir| dir.join(CREDENTIAL_NAME))
 }
 
 /// The key files in the order they are tried. `XDG_CONFIG_HOME` counts only when absolute,
@@ -124,138 +189,36 @@ fn key_files(env: &impl Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<
     files
 }
 
-/// `Ok(None)` when the file is absent or holds only whitespace; an error when it exists but
-/// cannot be read, because silently falling through to another key would be surprising.
-fn read_key_file(path: &Path) -> Result<Option<String>, KeyError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text.trim().to_owned()).filter(|k| !k.is_empty())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(KeyError::Unreadable {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
+/// Why a key file gave no key.
+enum ReadError {
+    Absent,
+    /// It exists but cannot be read as a key; the text says why.
+    Failed(String),
+}
+
+/// The file's key, trimmed; `Ok(None)` when it holds only whitespace. A file that exists but
+/// cannot be read is an error, because silently falling through to another key would be
+/// surprising. At most [`KEY_FILE_LIMIT`] bytes are read.
+fn read_key_file(path: &Path) -> Result<Option<String>, ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadError::Absent,
+        _ => ReadError::Failed(format!("cannot be read: {e}")),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(KEY_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Failed(format!("cannot be read: {e}")))?;
+    if bytes.len() as u64 > KEY_FILE_LIMIT {
+        return Err(ReadError::Failed(format!(
+            "is longer than {KEY_FILE_LIMIT} bytes, and a Vast.ai key is one line of 64 \
+             characters: is it the right file?"
+        )));
     }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ReadError::Failed("is not text, and a Vast.ai key is".into()))?;
+    Ok(Some(text.trim().to_owned()).filter(|k| !k.is_empty()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    fn write(path: &Path, text: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    #[test]
-    fn the_environment_wins_over_files() {
-        let home = tempfile::tempdir().unwrap();
-        write(
-            &home.path().join(".config/vastai/vast_api_key"),
-            "from-file",
-        );
-        let key = resolve_with(
-            env_of(&[("VAST_API_KEY", " from-env\n")]),
-            Some(home.path().into()),
-        )
-        .unwrap();
-        assert_eq!(key.expose(), "from-env");
-        assert_eq!(key.source, KeySource::Env("VAST_API_KEY".into()));
-    }
-
-    #[test]
-    fn an_empty_variable_falls_through_to_the_xdg_file() {
-        let home = tempfile::tempdir().unwrap();
-        let xdg = tempfile::tempdir().unwrap();
-        let file = xdg.path().join("vastai/vast_api_key");
-        write(&file, "  xdg-key \n");
-        write(&home.path().join(".vast_api_key"), "legacy");
-        let env = env_of(&[
-            ("VAST_API_KEY", "  "),
-            ("XDG_CONFIG_HOME", xdg.path().to_str().unwrap()),
-        ]);
-        let key = resolve_with(env, Some(home.path().into())).unwrap();
-        assert_eq!(key.expose(), "xdg-key");
-        assert_eq!(key.source, KeySource::File(file));
-    }
-
-    #[test]
-    fn xdg_defaults_to_dot_config_and_a_relative_xdg_is_ignored() {
-        let home = tempfile::tempdir().unwrap();
-        let file = home.path().join(".config/vastai/vast_api_key");
-        write(&file, "dot-config");
-        let key = resolve_with(
-            env_of(&[("XDG_CONFIG_HOME", "relative/dir")]),
-            Some(home.path().into()),
-        )
-        .unwrap();
-        assert_eq!(key.expose(), "dot-config");
-        assert_eq!(key.source, KeySource::File(file));
-    }
-
-    #[test]
-    fn an_empty_xdg_file_falls_through_to_the_legacy_file() {
-        let home = tempfile::tempdir().unwrap();
-        write(&home.path().join(".config/vastai/vast_api_key"), "\n\n");
-        let legacy = home.path().join(".vast_api_key");
-        write(&legacy, "legacy-key\n");
-        let key = resolve_with(env_of(&[]), Some(home.path().into())).unwrap();
-        assert_eq!(key.expose(), "legacy-key");
-        assert_eq!(key.source, KeySource::File(legacy));
-    }
-
-    #[test]
-    fn nothing_found_lists_every_place_and_the_fix() {
-        let home = tempfile::tempdir().unwrap();
-        let err = resolve_with(env_of(&[]), Some(home.path().into())).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("environment variable VAST_API_KEY"), "{text}");
-        let xdg = home.path().join(".config/vastai/vast_api_key");
-        assert!(text.contains(&xdg.display().to_string()), "{text}");
-        let legacy = home.path().join(".vast_api_key");
-        assert!(text.contains(&legacy.display().to_string()), "{text}");
-        assert!(text.contains("export VAST_API_KEY="), "{text}");
-        assert!(text.contains("vastai set api-key"), "{text}");
-    }
-
-    #[test]
-    fn without_a_home_only_the_environment_is_tried() {
-        let err = resolve_with(env_of(&[]), None).unwrap_err();
-        assert_eq!(
-            err,
-            KeyError::Missing {
-                tried: vec!["environment variable VAST_API_KEY".into()]
-            }
-        );
-    }
-
-    #[test]
-    fn an_unreadable_key_file_is_an_error_not_a_fall_through() {
-        let home = tempfile::tempdir().unwrap();
-        // A folder where the file should be cannot be read as text.
-        std::fs::create_dir_all(home.path().join(".config/vastai/vast_api_key")).unwrap();
-        let err = resolve_with(env_of(&[]), Some(home.path().into())).unwrap_err();
-        assert!(matches!(err, KeyError::Unreadable { .. }), "{err:?}");
-    }
-
-    #[test]
-    fn debug_and_display_never_show_the_secret() {
-        let key = ApiKey::new("sk-SECRET-123", KeySource::Env("VAST_API_KEY".into()));
-        for shown in [format!("{key:?}"), format!("{key}"), format!("{key:#?}")] {
-            assert!(!shown.contains("SECRET"), "{shown}");
-            assert!(!shown.contains("123"), "{shown}");
-            assert_eq!(
-                shown,
-                "ApiKey(<redacted>, from environment variable VAST_API_KEY)"
-            );
-        }
-    }
-}
+#[path = "key_tests.rs"]
+mod tests;

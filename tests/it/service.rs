@@ -1,4 +1,8 @@
-//! Running under a service manager (issue 14, Operations): the lock file a clean exit leaves
-//! no trace of, with the real binary against the simulator over loopback.
+//! Running under a service manager (issue 14, Operations): the key from a systemd credential,
+//! the state in `StateDirectory=`, the lock file a clean exit leaves no trace of, with the real
+//! binary against the simulator over loopback.
 
+mod credential;
 mod lock;
+mod state_dir;
+mod unit;
