@@ -9,7 +9,7 @@ use serde_json::Value;
 use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
 
 use crate::notify::harness::Receiver;
-use crate::support::{command, fleet_file, is, run, Watcher};
+use crate::support::{command, finish, fleet_file, is, run, Watcher};
 
 const WRONG: &str = "revoked-key-9c1e";
 
@@ -91,26 +91,23 @@ async fn one_shot_commands_name_a_wrong_api_and_where_it_came_from() {
     let nothing = "http://127.0.0.1:1";
     let (code, _, stderr) = run(dir.path(), None, &["status", "--api-url", nothing]).await;
     assert_eq!(code, 2, "no key at all is bad input first: {stderr}");
-    let out = command(dir.path(), None, &["status", "--api-url", nothing])
-        .env("VAST_API_KEY", "k")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, _, stderr) = finish(
+        command(dir.path(), None, &["status", "--api-url", nothing]).env("VAST_API_KEY", "k"),
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("no working API at http://127.0.0.1:1 (from --api-url)")
             && stderr.contains("could not connect"),
         "{stderr}"
     );
-    let out = command(dir.path(), None, &["stop", "41000001"])
-        .env("VAST_API_KEY", "k")
-        .env("VAST_URL", nothing)
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, _, stderr) = finish(
+        command(dir.path(), None, &["stop", "41000001"])
+            .env("VAST_API_KEY", "k")
+            .env("VAST_URL", nothing),
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("(from VAST_URL)"), "{stderr}");
 
     // A name that does not resolve (RFC 6761 reserves `.invalid`), from the fleet file. The
@@ -121,13 +118,9 @@ async fn one_shot_commands_name_a_wrong_api_and_where_it_came_from() {
         dir.path(),
         &format!("[api]\nurl = \"{dns}\"\n[[instance]]\nid = 41000001\n"),
     );
-    let out = command(dir.path(), None, &["status"])
-        .env("VAST_API_KEY", "k")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, _, stderr) =
+        finish(command(dir.path(), None, &["status"]).env("VAST_API_KEY", "k")).await;
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!(
             "no working API at {dns} (from [api] url in the fleet file)"

@@ -43,7 +43,14 @@ pub fn command(dir: &Path, sim: Option<&SimHandle>, args: &[&str]) -> Command {
 
 /// Runs a one-shot command to its end: (exit code, stdout, stderr).
 pub async fn run(dir: &Path, sim: Option<&SimHandle>, args: &[&str]) -> (i32, String, String) {
-    let output = command(dir, sim, args)
+    let mut command = command(dir, sim, args);
+    finish(&mut command).await
+}
+
+/// Runs a prepared `vastfleet` command (e.g. with extra environment) to its end, without a
+/// stdin: (exit code, stdout, stderr).
+pub async fn finish(command: &mut Command) -> (i32, String, String) {
+    let output = command
         .stdin(Stdio::null())
         .output()
         .await

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use vastfleet::api::key::{CREDENTIALS_ENV, CREDENTIAL_NAME};
 
-use crate::support::{account_with_history, command, fleet_file};
+use crate::support::{account_with_history, command, finish, fleet_file};
 
 const JOB: u64 = 64000001;
 
@@ -16,17 +16,12 @@ async fn under_systemd(
     url: &str,
     args: &[&str],
 ) -> (i32, String, String) {
-    let output = command(dir, None, args)
-        .env("VAST_URL", url)
-        .env(CREDENTIALS_ENV, creds)
-        .output()
-        .await
-        .expect("run vastfleet");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+    finish(
+        command(dir, None, args)
+            .env("VAST_URL", url)
+            .env(CREDENTIALS_ENV, creds),
     )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
