@@ -21,6 +21,10 @@ use crate::signals::Hangups;
 const DEBOUNCE: Duration = Duration::from_millis(150);
 /// A safety net for filesystems whose change notifications never arrive (network mounts).
 const REREAD_EVERY: Duration = Duration::from_secs(5);
+/// A save in place truncates before it writes, and a slow writer can leave the file empty for
+/// longer than the debounce. Empty parses as a valid fleet of nothing, which would stop every
+/// monitor, so an empty read waits this long for the text before it is believed.
+const EMPTY_SAVE_GRACE: Duration = Duration::from_secs(2);
 
 /// Turns the file's text into the fleet to run (parse, validate, apply command-line overrides).
 pub type Prepare = Arc<dyn Fn(&str) -> Result<Settings, String> + Send + Sync>;
@@ -68,7 +72,11 @@ pub fn spawn(
                 () = hangups.recv() => Trigger::Hangup,
                 _ = tokio::time::sleep(REREAD_EVERY) => Trigger::Changed,
             };
-            reloader.check(trigger).await;
+            // A check can wait out a save in progress; shutdown does not wait for it.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = reloader.check(trigger) => {}
+            }
         }
     })
 }
@@ -115,13 +123,7 @@ struct Reloader {
 impl Reloader {
     async fn check(&mut self, trigger: Trigger) {
         let asked = trigger == Trigger::Hangup;
-        let read = {
-            let path = self.path.clone();
-            tokio::task::spawn_blocking(move || crate::config::read::read_fleet_text(&path))
-                .await
-                .unwrap_or_else(|join| Err(std::io::Error::other(join)))
-        };
-        let text = match read {
+        let text = match self.read_settled().await {
             Ok(text) => text,
             // Something that is not a fleet file now sits at the path: say so once per
             // change (and at every SIGHUP), and keep the fleet as it was.
@@ -167,6 +169,26 @@ impl Reloader {
         }
     }
 
+    /// The file's text once a save in progress has had its grace: an empty read is read again
+    /// until it has text or has stayed empty for [`EMPTY_SAVE_GRACE`] (then it is meant).
+    async fn read_settled(&self) -> std::io::Result<String> {
+        let deadline = tokio::time::Instant::now() + EMPTY_SAVE_GRACE;
+        loop {
+            let text = self.read().await?;
+            if !text.trim().is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(text);
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+        }
+    }
+
+    async fn read(&self) -> std::io::Result<String> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || crate::config::read::read_fleet_text(&path))
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+    }
+
     async fn reject(&self, error: String) {
         let kind = EventKind::ReloadRejected { error };
         let _ = self.events.send(Event::now(kind)).await;
@@ -207,3 +229,7 @@ fn hash(text: &str) -> u64 {
     text.hash(&mut hasher);
     hasher.finish()
 }
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;
