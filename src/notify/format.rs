@@ -6,10 +6,10 @@ use crate::report::words::truncate;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use jiff::tz::Offset;
+use jiff::{RoundMode, Timestamp, TimestampRound, Unit};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use super::{Format, Topic};
 use crate::report::event::{BudgetKind, EventKind, FailureReason, Source};
@@ -380,13 +380,16 @@ fn span(since: SystemTime, until: SystemTime) -> String {
     humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
 
-/// RFC 3339 in UTC to the millisecond, as the `--json` stream writes `ts`.
+/// RFC 3339 in UTC to the millisecond (trailing zeros of the fraction dropped), as the `--json`
+/// stream writes `ts`; empty outside years 0 to 9999, which RFC 3339 cannot write.
 pub fn rfc3339(at: SystemTime) -> String {
-    let at = OffsetDateTime::from(at);
-    let millis = at
-        .replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(at);
-    millis.format(&Rfc3339).unwrap_or_default()
+    let round = TimestampRound::new()
+        .smallest(Unit::Millisecond)
+        .mode(RoundMode::Floor);
+    match Timestamp::try_from(at).and_then(|ts| ts.round(round)) {
+        Ok(ts) if (0..=9999).contains(&Offset::UTC.to_datetime(ts).year()) => ts.to_string(),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,15 @@
 //! The zone is the system's rules (`TZ`, else /etc/localtime), read by `jiff` in Rust, not a
 //! fixed offset: each time is shown at the offset in force at that instant, so a run of months
 //! follows daylight-saving changes (issue 14: the offset read once at start was an hour off
-//! after the change). No C time-zone state is touched, so the `setenv` race `time`'s local
-//! offset guards against cannot happen either.
+//! after the change). No C time-zone state is touched, so the `setenv` race of C's
+//! `localtime` cannot happen either.
 
 use std::time::SystemTime;
 
+use jiff::civil::DateTime;
+use jiff::tz::Offset;
 pub use jiff::tz::TimeZone;
-use time::{OffsetDateTime, UtcOffset};
+use jiff::Timestamp;
 
 /// The system's time zone, or UTC when it cannot be determined.
 pub fn local_zone() -> TimeZone {
@@ -18,41 +20,41 @@ pub fn local_zone() -> TimeZone {
 }
 
 /// The offset `zone` has at `at` (UTC for instants outside jiff's range, ±9999 years).
-pub fn offset_at(zone: &TimeZone, at: SystemTime) -> UtcOffset {
-    jiff::Timestamp::try_from(at)
-        .ok()
-        .and_then(|ts| UtcOffset::from_whole_seconds(zone.to_offset(ts).seconds()).ok())
-        .unwrap_or(UtcOffset::UTC)
+pub fn offset_at(zone: &TimeZone, at: SystemTime) -> Offset {
+    Timestamp::try_from(at)
+        .map(|ts| zone.to_offset(ts))
+        .unwrap_or(Offset::UTC)
 }
 
 /// `HH:MM:SS` at `offset`.
-pub(crate) fn clock_time(at: SystemTime, offset: UtcOffset) -> String {
-    let t = datetime(at).to_offset(offset);
+pub(crate) fn clock_time(at: SystemTime, offset: Offset) -> String {
+    let t = datetime(at, offset);
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
 /// RFC 3339 at `offset`, millisecond precision: `2024-05-01T14:03:07.250+02:00`.
-pub(crate) fn rfc3339_local(at: SystemTime, offset: UtcOffset) -> String {
-    let t = datetime(at).to_offset(offset);
-    let sign = if offset.is_negative() { '-' } else { '+' };
+pub(crate) fn rfc3339_local(at: SystemTime, offset: Offset) -> String {
+    let seconds = offset.seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
     format!(
         "{}{sign}{:02}:{:02}",
-        date_and_time(t),
-        offset.whole_hours().unsigned_abs(),
-        offset.minutes_past_hour().unsigned_abs(),
+        date_and_time(datetime(at, offset)),
+        minutes / 60,
+        minutes % 60,
     )
 }
 
 /// RFC 3339 in UTC, millisecond precision: `2024-05-01T12:03:07.250Z` (the JSON `ts`).
 pub(crate) fn rfc3339_utc(at: SystemTime) -> String {
-    format!("{}Z", date_and_time(datetime(at)))
+    format!("{}Z", date_and_time(datetime(at, Offset::UTC)))
 }
 
-fn date_and_time(t: OffsetDateTime) -> String {
+fn date_and_time(t: DateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
         t.year(),
-        u8::from(t.month()),
+        t.month(),
         t.day(),
         t.hour(),
         t.minute(),
@@ -61,27 +63,24 @@ fn date_and_time(t: OffsetDateTime) -> String {
     )
 }
 
-/// `OffsetDateTime::from(SystemTime)` panics outside ±9999 years; a clock that far off is
-/// shown as the epoch instead, since a line must still be printed.
-fn datetime(at: SystemTime) -> OffsetDateTime {
-    let shifted = match at.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(after) => time::Duration::try_from(after)
-            .ok()
-            .and_then(|d| OffsetDateTime::UNIX_EPOCH.checked_add(d)),
-        Err(before) => time::Duration::try_from(before.duration())
-            .ok()
-            .and_then(|d| OffsetDateTime::UNIX_EPOCH.checked_sub(d)),
-    };
-    shifted.unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// The civil time of `at` at `offset`. A clock outside jiff's range (±9999 years) is shown as
+/// the epoch instead, since a line must still be printed.
+fn datetime(at: SystemTime, offset: Offset) -> DateTime {
+    let ts = Timestamp::try_from(at).unwrap_or(Timestamp::UNIX_EPOCH);
+    offset.to_datetime(ts)
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use time::macros::offset;
+    use jiff::tz::offset;
 
     use super::*;
+
+    fn hours_minutes(sign: i32, hours: i32, minutes: i32) -> Offset {
+        Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).unwrap()
+    }
 
     /// 2024-05-01T12:03:07.250Z
     fn at() -> SystemTime {
@@ -90,24 +89,24 @@ mod tests {
 
     #[test]
     fn clock_time_uses_the_given_offset() {
-        assert_eq!(clock_time(at(), UtcOffset::UTC), "12:03:07");
-        assert_eq!(clock_time(at(), offset!(+2)), "14:03:07");
-        assert_eq!(clock_time(at(), offset!(-12:30)), "23:33:07");
+        assert_eq!(clock_time(at(), Offset::UTC), "12:03:07");
+        assert_eq!(clock_time(at(), offset(2)), "14:03:07");
+        assert_eq!(clock_time(at(), hours_minutes(-1, 12, 30)), "23:33:07");
     }
 
     #[test]
     fn rfc3339_shapes() {
         assert_eq!(rfc3339_utc(at()), "2024-05-01T12:03:07.250Z");
         assert_eq!(
-            rfc3339_local(at(), offset!(+2)),
+            rfc3339_local(at(), offset(2)),
             "2024-05-01T14:03:07.250+02:00"
         );
         assert_eq!(
-            rfc3339_local(at(), offset!(-0:30)),
+            rfc3339_local(at(), hours_minutes(-1, 0, 30)),
             "2024-05-01T11:33:07.250-00:30"
         );
         assert_eq!(
-            rfc3339_local(at(), UtcOffset::UTC),
+            rfc3339_local(at(), Offset::UTC),
             "2024-05-01T12:03:07.250+00:00"
         );
     }
@@ -147,6 +146,6 @@ mod tests {
     fn instants_outside_the_zone_s_range_are_shown_in_utc() {
         let zone = TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
         let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-        assert_eq!(offset_at(&zone, far), UtcOffset::UTC);
+        assert_eq!(offset_at(&zone, far), Offset::UTC);
     }
 }
