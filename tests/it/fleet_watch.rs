@@ -217,8 +217,7 @@ async fn only_leaves_listed_instances_out_without_calling_them_orphans_and_filte
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_get_completions_and_actions_and_a_dead_one_is_reported_once() {
     let job = InstanceSpec {
-        complete_at: Some(Dur(Duration::from_millis(800))),
-        result_url: Some("https://results.example/done".into()),
+        history: vec!["boot".into()],
         ..InstanceSpec::new(91000001)
     };
     let sim = account(vec![job]).await;
@@ -240,6 +239,10 @@ async fn webhooks_get_completions_and_actions_and_a_dead_one_is_reported_once() 
         ),
     );
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    watcher
+        .wait_for("the history", |e| is(e, "log", 91000001))
+        .await;
+    crate::support::finish_job(&sim, 91000001, "https://results.example/done");
     watcher
         .wait_for("the stop", |e| is(e, "action", 91000001) && e["ok"] == true)
         .await;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use vastfleet::sim::{Fault, Lasting, Scenario, Simulator};
 
-use crate::support::{fleet_file, is, log_lines, Watcher};
+use crate::support::{finish_job, fleet_file, is, log_lines, Watcher};
 
 const ID: u64 = 32000001;
 
@@ -89,17 +89,18 @@ async fn a_log_object_slower_than_the_official_clients_nine_seconds_is_waited_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_html_404_on_destroy_is_retried_until_the_real_destroy() {
-    let sim = Simulator::start(scenario(
-        "",
-        "history = [\"boot\"]\ncomplete_at = \"1s\"\nresult_url = \"https://results.example/r\"",
-    ))
-    .await
-    .unwrap();
+    let sim = Simulator::start(scenario("", "history = [\"boot\"]"))
+        .await
+        .unwrap();
     sim.control()
         .inject_on(&["destroy"], Fault::ProxyNotFound, Lasting::Requests(2));
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), "on_complete = \"destroy\"");
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    watcher
+        .wait_for("the history", |e| is(e, "log", ID) && e["line"] == "boot")
+        .await;
+    finish_job(&sim, ID, "https://results.example/r");
     watcher
         .wait_for("the destroy", |e: &Value| {
             is(e, "action", ID) && e["action"] == "destroy" && e["ok"] == true

@@ -118,13 +118,19 @@ async fn a_kill_mid_burst_never_repeats_a_line_and_loses_at_most_the_batch_in_ha
 /// fetch's worth (the writer takes them in batches of 256).
 const IN_HAND: usize = 256;
 
+/// Its job finishes when the test says so (`finish`), after the first watcher's first read.
 fn finishing_job() -> InstanceSpec {
     InstanceSpec {
-        complete_at: Some(vastfleet::sim::Dur(Duration::from_millis(1500))),
-        result_url: Some("https://results.example/out".into()),
         history: vec!["SUCCESS! NEW processing completed".into()],
         ..InstanceSpec::new(JOB)
     }
+}
+
+async fn finish(watcher: &Watcher, sim: &SimHandle) {
+    watcher
+        .wait_for("the first read", |e| is(e, "old_completions", JOB))
+        .await;
+    crate::support::finish_job(sim, JOB, "https://results.example/out");
 }
 
 fn completions(events: &[Value]) -> usize {
@@ -139,6 +145,7 @@ async fn a_kill_between_completion_and_action_acts_once_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "on_complete = \"destroy\"");
     let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    finish(&first, &sim).await;
     first
         .wait_for("a failed destroy", |e| {
             (is(e, "action", JOB) && e["ok"] == false) || is(e, "api_error", JOB)
@@ -172,6 +179,7 @@ async fn a_kill_right_after_the_action_never_repeats_it() {
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "on_complete = \"destroy\"");
     let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    finish(&first, &sim).await;
     first
         .wait_for("the destroy", |e| is(e, "action", JOB) && e["ok"] == true)
         .await;

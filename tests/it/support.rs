@@ -292,3 +292,12 @@ pub async fn account_with_history(ids: &[u64]) -> SimHandle {
     .await
     .unwrap()
 }
+
+/// The job on `id` prints its completion and result URL now. Tests call it after the watcher's
+/// first log read of `id`: a completion the first read finds counts as old, so a job scripted
+/// to end a second after start raced the watcher's start-up on a loaded machine.
+pub fn finish_job(sim: &SimHandle, id: u64, result_url: &str) {
+    assert!(sim
+        .control()
+        .append_lines(id, [vastfleet::sim::COMPLETION_LINE, result_url]));
+}

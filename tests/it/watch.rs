@@ -5,10 +5,11 @@ use std::time::Duration;
 use serde_json::Value;
 use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, Simulator};
 
-use crate::support::{fleet_file, is, log_lines, Watcher};
+use crate::support::{finish_job, fleet_file, is, log_lines, Watcher};
 
 const JOB: u64 = 31000001;
 
+/// Its job finishes when the test says so (`finish`), after the watcher's first read.
 fn one_job() -> Scenario {
     Scenario::from_toml(
         r#"
@@ -16,8 +17,6 @@ fn one_job() -> Scenario {
         id = 31000001
         label = "job"
         history = ["boot", "SUCCESS! NEW processing completed", "https://old.example/r1"]
-        complete_at = "2s"
-        result_url = "https://results.example/r2"
           [[instance.log]]
           at = "500ms"
           every = "500ms"
@@ -44,6 +43,7 @@ async fn a_new_completion_destroys_exactly_once_and_the_watch_goes_on() {
         "#,
     );
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
+    finish(&watcher, &sim).await;
     let completion = watcher
         .wait_for("the new completion", |e| is(e, "completion", JOB))
         .await;
@@ -71,6 +71,15 @@ async fn a_new_completion_destroys_exactly_once_and_the_watch_goes_on() {
     let steps: Vec<&String> = lines.iter().filter(|l| l.starts_with("step")).collect();
     assert_eq!(steps, ["step 1", "step 2", "step 3"]);
     assert!(finished.events.last().unwrap()["event"] == "shutdown");
+}
+
+/// `one_job`'s job prints its completion after its last step, once the watcher has shown that
+/// step (so the completion in its history was already counted as old).
+async fn finish(watcher: &Watcher, sim: &vastfleet::sim::SimHandle) {
+    watcher
+        .wait_for("step 3", |e| is(e, "log", JOB) && e["line"] == "step 3")
+        .await;
+    finish_job(sim, JOB, "https://results.example/r2");
 }
 
 /// One running instance with an empty log, for tests that script the log themselves.
@@ -263,6 +272,7 @@ async fn dry_run_reports_the_action_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), JOB, "on_complete = \"destroy\"");
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json", "--dry-run"]);
+    finish(&watcher, &sim).await;
     let action = watcher
         .wait_for("the reported action", |e| is(e, "action", JOB))
         .await;
@@ -392,6 +402,7 @@ async fn filters_hide_lines_but_never_the_completion() {
             "^step 2$",
         ],
     );
+    finish(&watcher, &sim).await;
     let completion = watcher
         .wait_for("the completion", |e| is(e, "completion", JOB))
         .await;
