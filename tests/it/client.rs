@@ -6,8 +6,10 @@ use std::time::Duration;
 use vastfleet::api::client::ClientConfig;
 use vastfleet::api::key::{ApiKey, KeySource};
 use vastfleet::api::{Api, ApiError, VastClient};
-use vastfleet::sim::{Fault, InitialState, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Fault, InitialState, InstanceSpec, Lasting, Scenario, SimHandle};
 use vastfleet::throttle::Throttle;
+
+use crate::support::start;
 
 const KEY_SOURCE: &str = "the test's key";
 
@@ -40,7 +42,7 @@ fn client(sim: &SimHandle, key: &str) -> VastClient {
 
 #[tokio::test]
 async fn every_call_round_trips_through_the_simulator() {
-    let sim = Simulator::start(scenario(30)).await.unwrap();
+    let sim = start(scenario(30)).await;
     let api = client(&sim, sim.key());
 
     let all = api.list_all(None).await.unwrap();
@@ -80,7 +82,7 @@ async fn every_call_round_trips_through_the_simulator() {
 
 #[tokio::test]
 async fn rate_limits_are_told_apart_with_and_without_retry_after() {
-    let sim = Simulator::start(scenario(2)).await.unwrap();
+    let sim = start(scenario(2)).await;
     let api = client(&sim, sim.key());
     let storm = |retry_after, json_body| Fault::Status429 {
         retry_after,
@@ -108,7 +110,7 @@ async fn rate_limits_are_told_apart_with_and_without_retry_after() {
 
 #[tokio::test]
 async fn gateway_errors_broken_bodies_and_dropped_connections_are_transient() {
-    let sim = Simulator::start(scenario(2)).await.unwrap();
+    let sim = start(scenario(2)).await;
     let api = client(&sim, sim.key());
     for fault in [
         Fault::Status5xx(502),
@@ -127,7 +129,7 @@ async fn gateway_errors_broken_bodies_and_dropped_connections_are_transient() {
 
 #[tokio::test]
 async fn a_refused_server_is_transient() {
-    let sim = Simulator::start(scenario(1)).await.unwrap();
+    let sim = start(scenario(1)).await;
     let url = sim.url();
     sim.shutdown().await;
     let key = ApiKey::new("k", KeySource::Given(KEY_SOURCE.to_owned()));
@@ -141,7 +143,7 @@ async fn a_bad_key_is_unauthorized_names_its_source_and_never_shows_itself() {
     for status in [404, 401] {
         let mut scenario = scenario(1);
         scenario.switches.auth_error_status = status;
-        let sim = Simulator::start(scenario).await.unwrap();
+        let sim = start(scenario).await;
         let api = client(&sim, WRONG);
         let error = api.list_all(None).await.unwrap_err();
         let ApiError::Unauthorized { key_source, .. } = &error else {
@@ -157,7 +159,7 @@ async fn a_bad_key_is_unauthorized_names_its_source_and_never_shows_itself() {
 
 #[tokio::test]
 async fn acting_on_an_unknown_instance_is_not_found() {
-    let sim = Simulator::start(scenario(1)).await.unwrap();
+    let sim = start(scenario(1)).await;
     let api = client(&sim, sim.key());
     assert!(api.show(424242).await.unwrap().is_none());
     assert!(matches!(

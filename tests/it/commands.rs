@@ -1,31 +1,18 @@
 //! The everyday one-shot commands, as the binary, against the simulator over loopback.
 
 use serde_json::Value;
-use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::SimHandle;
 
-use crate::support::{fleet_file, run};
+use crate::support::{fleet_file, labelled, run, stopped, Account};
 
 const RUNNING: u64 = 41000001;
 const STOPPED: u64 = 41000002;
 const NOT_IN_ACCOUNT: u64 = 41000009;
 
 async fn account() -> SimHandle {
-    let instances = vec![
-        InstanceSpec {
-            label: Some("train".into()),
-            ..InstanceSpec::new(RUNNING)
-        },
-        InstanceSpec {
-            state: InitialState::Stopped,
-            ..InstanceSpec::new(STOPPED)
-        },
-    ];
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
+    Account::of([labelled(RUNNING, "train"), stopped(STOPPED)])
+        .start()
+        .await
 }
 
 fn fleet(dir: &std::path::Path) {

@@ -4,11 +4,9 @@
 //! from the simulator's own counters.
 
 use serde_json::Value;
-use vastfleet::sim::{
-    Dur, InitialState, InjectedStatus, InstanceSpec, Scenario, Simulator, Timing,
-};
+use vastfleet::sim::{Dur, InitialState, InjectedStatus, InstanceSpec, Timing};
 
-use crate::support::{fleet_file, is, wait_for_sweeps, Watcher};
+use crate::support::{fleet_file, is, wait_for_sweeps, Account, Watcher};
 
 const CRASH: u64 = 47000001;
 const DIES: u64 = 47000002;
@@ -52,12 +50,9 @@ async fn each_failure_gets_one_action_and_alerts_tell_the_truth() {
         },
         ..spec(SCHEDULING)
     };
-    let sim = Simulator::start(Scenario {
-        instances: vec![spec(CRASH), spec(DIES), spec(PARKED), scheduling],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap();
+    let sim = Account::of([spec(CRASH), spec(DIES), spec(PARKED), scheduling])
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from(
         "[defaults]\ninterval = \"200ms\"\nfailure = '^Traceback \\(most recent call last\\)'\n\

@@ -1,4 +1,5 @@
-//! An in-memory Vast.ai for paused-clock tests of the engine (feed, monitors, throttle, fleet).
+//! The one in-memory Vast.ai for paused-clock tests: of the engine (feed, monitors, fleet) and of
+//! the throttle on its own (`throttle.rs`).
 //! Loopback tests use the real simulator instead; this fake exists only because tokio's paused
 //! clock and real sockets do not mix.
 //!
@@ -26,6 +27,8 @@ pub struct Call {
     pub at: Instant,
     /// "list", "show", "logs", "stop", "start" or "destroy".
     pub endpoint: &'static str,
+    /// The throttle's lane the call went through.
+    pub lane: Endpoint,
     /// The instance, or for "list" `None`.
     pub id: Option<u64>,
     /// For "list": which page (0 starts a sweep); for "logs": the tail asked for.
@@ -121,7 +124,9 @@ struct World {
 #[derive(Clone)]
 pub struct FakeApi {
     world: Arc<Mutex<World>>,
-    throttle: Throttle,
+    pub throttle: Throttle,
+    /// When the fake was made: the zero of [`FakeApi::times`].
+    pub start: Instant,
 }
 
 impl FakeApi {
@@ -129,6 +134,7 @@ impl FakeApi {
         FakeApi {
             world: Arc::default(),
             throttle,
+            start: Instant::now(),
         }
     }
 
@@ -251,6 +257,43 @@ impl FakeApi {
         self.world().calls.clone()
     }
 
+    /// Every call as (lane, instance or 0 for the list, time since [`FakeApi::start`]).
+    pub fn records(&self) -> Vec<(Endpoint, u64, Duration)> {
+        let world = self.world();
+        world
+            .calls
+            .iter()
+            .map(|c| (c.lane, c.id.unwrap_or(0), c.at - self.start))
+            .collect()
+    }
+
+    /// When each call through `lane` went, since [`FakeApi::start`], in order.
+    pub fn times(&self, lane: Endpoint) -> Vec<Duration> {
+        self.records()
+            .into_iter()
+            .filter(|(l, _, _)| *l == lane)
+            .map(|(_, _, at)| at)
+            .collect()
+    }
+
+    /// When every call went, since [`FakeApi::start`], sorted.
+    pub fn all_times(&self) -> Vec<Duration> {
+        let mut times: Vec<Duration> = self.records().into_iter().map(|c| c.2).collect();
+        times.sort();
+        times
+    }
+
+    /// The next call to `endpoint` is answered 429, with this `Retry-After`.
+    pub fn answer_429(&self, endpoint: &'static str, retry_after: Option<Duration>) {
+        self.fail(
+            endpoint,
+            [ApiError::RateLimited {
+                retry_after,
+                message: "API requests too frequent".into(),
+            }],
+        );
+    }
+
     pub fn count(&self, endpoint: &str) -> usize {
         let world = self.world();
         world
@@ -311,6 +354,7 @@ impl FakeApi {
             world.calls.push(Call {
                 at: now,
                 endpoint,
+                lane,
                 id,
                 arg,
                 answer,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle};
+
+use crate::support::start;
 
 fn venv_bin(name: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -118,7 +120,7 @@ async fn the_official_cli_works_against_the_simulator() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     // The default rate model: per-endpoint buckets with a small burst and Retry-After.
-    let sim = Simulator::start(big_scenario()).await.unwrap();
+    let sim = start(big_scenario()).await;
 
     let listed: Value =
         serde_json::from_str(&vastai(&cli, &sim, home, &["show", "instances", "--raw"]).await)
@@ -211,7 +213,7 @@ async fn the_official_sdk_works_against_the_simulator() {
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(scenario()).await.unwrap();
+    let sim = start(scenario()).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/sdk_roundtrip.py");
     let args = [
         script.to_string_lossy().into_owned(),

@@ -4,19 +4,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use vastfleet::sim::{Dur, Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Dur, Fault, InstanceSpec, Lasting};
 
 use crate::notify::harness::Receiver;
-use crate::support::{fleet_file, is, run, Watcher};
-
-async fn account(instances: Vec<InstanceSpec>) -> SimHandle {
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
-}
+use crate::support::{fleet_file, is, run, Account, Watcher};
 
 const QUIET: u64 = 71000001;
 const PRICEY: u64 = 71000002;
@@ -47,7 +38,7 @@ fn guard(e: &Value, id: u64, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guards_fire_once_and_act_once() {
-    let sim = account(guarded_account()).await;
+    let sim = Account::of(guarded_account()).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(dir.path(), GUARDED_FLEET);
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
@@ -91,7 +82,7 @@ async fn guards_fire_once_and_act_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guards_respect_dry_run() {
-    let sim = account(guarded_account()).await;
+    let sim = Account::of(guarded_account()).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(dir.path(), GUARDED_FLEET);
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json", "--dry-run"]);
@@ -117,7 +108,9 @@ async fn discovery_watches_matching_instances_including_new_ones() {
         label: Some(label.into()),
         ..InstanceSpec::new(id)
     };
-    let sim = account(vec![spec(81000001, "train-a"), spec(81000002, "eval")]).await;
+    let sim = Account::of([spec(81000001, "train-a"), spec(81000002, "eval")])
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),
@@ -139,11 +132,9 @@ async fn discovery_watches_matching_instances_including_new_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlisted_instances_are_reported_as_orphans_when_the_set_changes() {
-    let sim = account(vec![
-        InstanceSpec::new(82000001),
-        InstanceSpec::new(82000002),
-    ])
-    .await;
+    let sim = Account::of([InstanceSpec::new(82000001), InstanceSpec::new(82000002)])
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),
@@ -174,12 +165,13 @@ async fn only_leaves_listed_instances_out_without_calling_them_orphans_and_filte
         label: Some(label.into()),
         ..InstanceSpec::new(id)
     };
-    let sim = account(vec![
+    let sim = Account::of([
         spec(83000001, "train-a"),
         spec(83000002, "eval"),
         spec(83000003, "train-x"),
         spec(83000004, "render-x"),
     ])
+    .start()
     .await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
@@ -220,7 +212,7 @@ async fn webhooks_get_completions_and_actions_and_a_dead_one_is_reported_once() 
         history: vec!["boot".into()],
         ..InstanceSpec::new(91000001)
     };
-    let sim = account(vec![job]).await;
+    let sim = Account::of([job]).start().await;
     let mut receiver = Receiver::start().await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
@@ -297,7 +289,7 @@ async fn webhooks_get_completions_and_actions_and_a_dead_one_is_reported_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_scraped_while_watching() {
-    let sim = account(guarded_account()).await;
+    let sim = Account::of(guarded_account()).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use vastfleet::live::{client, LiveClient};
-use vastfleet::sim::{Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Scenario, SimHandle};
 
-use crate::support::{fleet_file, is, Watcher};
+use crate::support::{fleet_file, is, start, Watcher};
 
 pub const ALPHA: u64 = 81000001;
 pub const BETA: u64 = 81000002;
@@ -36,7 +36,7 @@ pub async fn two_jobs() -> SimHandle {
         "two_jobs.toml",
     )
     .unwrap();
-    Simulator::start(scenario).await.unwrap()
+    start(scenario).await
 }
 
 pub fn two_job_fleet(dir: &Path) {

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use vastfleet::sim::{Fault, Lasting, Scenario, Simulator};
+use vastfleet::sim::{Fault, Lasting, Scenario};
 
-use crate::support::{finish_job, fleet_file, is, log_lines, Watcher};
+use crate::support::{finish_job, fleet_file, is, log_lines, start, Watcher};
 
 const ID: u64 = 32000001;
 
@@ -27,12 +27,10 @@ fn scenario(logs: &str, instance: &str) -> Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stale_copy_mode_keeps_every_line_exactly_once() {
-    let sim = Simulator::start(scenario(
+    let sim = start(scenario(
         "stale_copy = true\nnot_ready_polls = 2",
         "history = [\"boot\"]\n[[instance.log]]\nat = \"200ms\"\nevery = \"150ms\"\ncount = 20\ntext = \"tick {n}\"",
-    ))
-    .await
-    .unwrap();
+    )).await;
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), "");
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
@@ -60,12 +58,11 @@ async fn the_stale_copy_mode_keeps_every_line_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_object_slower_than_the_official_clients_nine_seconds_is_waited_out() {
-    let sim = Simulator::start(scenario(
+    let sim = start(scenario(
         "ready_after = \"10s\"",
         "history = [\"first\", \"second\"]",
     ))
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), "");
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
@@ -89,9 +86,7 @@ async fn a_log_object_slower_than_the_official_clients_nine_seconds_is_waited_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_html_404_on_destroy_is_retried_until_the_real_destroy() {
-    let sim = Simulator::start(scenario("", "history = [\"boot\"]"))
-        .await
-        .unwrap();
+    let sim = start(scenario("", "history = [\"boot\"]")).await;
     sim.control()
         .inject_on(&["destroy"], Fault::ProxyNotFound, Lasting::Requests(2));
     let dir = tempfile::tempdir().unwrap();

@@ -6,20 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Fault, InstanceSpec, Lasting, SimHandle};
 
-use crate::support::{fleet_file, is, log_lines, run, Watcher};
+use crate::support::{fleet_file, is, log_lines, run, Account, Watcher};
 
 const JOB: u64 = 51000001;
-
-async fn sim_with(spec: InstanceSpec) -> SimHandle {
-    Simulator::start(Scenario {
-        instances: vec![spec],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
-}
 
 fn fleet(dir: &std::path::Path, extra: &str) {
     fleet_file(
@@ -41,7 +32,7 @@ fn new_lines(events: &[Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_mid_burst_never_repeats_a_line_and_loses_at_most_the_batch_in_hand() {
-    let sim = sim_with(InstanceSpec::new(JOB)).await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "");
     let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
@@ -139,7 +130,7 @@ fn completions(events: &[Value]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_between_completion_and_action_acts_once_after_the_restart() {
-    let sim = sim_with(finishing_job()).await;
+    let sim = Account::of([finishing_job()]).start().await;
     sim.control()
         .inject_on(&["destroy"], Fault::Status5xx(503), Lasting::Forever);
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +166,7 @@ async fn a_kill_between_completion_and_action_acts_once_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_right_after_the_action_never_repeats_it() {
-    let sim = sim_with(finishing_job()).await;
+    let sim = Account::of([finishing_job()]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "on_complete = \"destroy\"");
     let first = Watcher::start(dir.path(), &sim, &["watch", "--json"]);
@@ -199,7 +190,7 @@ async fn a_kill_right_after_the_action_never_repeats_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_state_file_is_moved_aside_and_a_second_watcher_is_refused() {
-    let sim = sim_with(InstanceSpec::new(JOB)).await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "");
     std::fs::write(dir.path().join(".fleet.toml.state.json"), "{ not json").unwrap();
@@ -242,10 +233,11 @@ fn budget_alerts(events: &[Value]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_episode_under_way_is_not_alerted_again_after_a_restart() {
-    let sim = sim_with(InstanceSpec {
+    let sim = Account::of([InstanceSpec {
         dph_total: 2.5,
         ..InstanceSpec::new(JOB)
-    })
+    }])
+    .start()
     .await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path(), "[budget]\nmax_dph = 1.0");

@@ -6,21 +6,18 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Fault, Lasting, SimHandle};
 
 use crate::notify::harness::Receiver;
-use crate::support::{command, finish, fleet_file, is, run, Watcher};
+use crate::support::{command, finish, fleet_file, is, run, Account, Watcher};
 
 const WRONG: &str = "revoked-key-9c1e";
 
 async fn account(auth_error_status: u16) -> SimHandle {
-    let mut scenario = Scenario::empty();
-    scenario.switches.auth_error_status = auth_error_status;
-    scenario.instances = [41000001, 41000002, 41000003]
-        .into_iter()
-        .map(InstanceSpec::new)
-        .collect();
-    Simulator::start(scenario).await.unwrap()
+    Account::running([41000001, 41000002, 41000003])
+        .auth_error_status(auth_error_status)
+        .start()
+        .await
 }
 
 fn fleet(dir: &std::path::Path, ids: &[u64]) {

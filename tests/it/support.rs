@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle, Simulator};
 
 /// How long any expected event may take before the test fails with the whole stream.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -276,21 +276,67 @@ pub async fn wait_for_sweeps(sim: &SimHandle, more: u64) {
     }
 }
 
+/// The simulator for a test: every integration test starts it here, as
+/// `Account::of(specs).start().await`, `Account::running(ids)`, or [`start`] for a scenario
+/// of its own (TOML, a steady fleet).
+pub struct Account(Scenario);
+
+impl Account {
+    /// These instances, in this order, with the default key, limits and switches.
+    pub fn of(instances: impl IntoIterator<Item = InstanceSpec>) -> Account {
+        Account(Scenario {
+            instances: instances.into_iter().collect(),
+            ..Scenario::empty()
+        })
+    }
+
+    /// Running instances with the default spec.
+    pub fn running(ids: impl IntoIterator<Item = u64>) -> Account {
+        Account::of(ids.into_iter().map(InstanceSpec::new))
+    }
+
+    /// The status a bad or missing key gets (`auth_error`: 404 or 401).
+    pub fn auth_error_status(mut self, status: u16) -> Account {
+        self.0.switches.auth_error_status = status;
+        self
+    }
+
+    pub async fn start(self) -> SimHandle {
+        start(self.0).await
+    }
+}
+
+/// Starts the simulator on a loopback port for `scenario`.
+pub async fn start(scenario: Scenario) -> SimHandle {
+    Simulator::start(scenario)
+        .await
+        .expect("start the simulator")
+}
+
+/// A stopped instance with the default spec.
+pub fn stopped(id: u64) -> InstanceSpec {
+    InstanceSpec {
+        state: InitialState::Stopped,
+        ..InstanceSpec::new(id)
+    }
+}
+
+/// A running instance with a label.
+pub fn labelled(id: u64, label: &str) -> InstanceSpec {
+    InstanceSpec {
+        label: Some(label.into()),
+        ..InstanceSpec::new(id)
+    }
+}
+
 /// A simulated account of running instances, each with one line of history (`history of ID`).
 pub async fn account_with_history(ids: &[u64]) -> SimHandle {
-    let instances = ids
-        .iter()
-        .map(|&id| InstanceSpec {
-            history: vec![format!("history of {id}")],
-            ..InstanceSpec::new(id)
-        })
-        .collect();
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
+    Account::of(ids.iter().map(|&id| InstanceSpec {
+        history: vec![format!("history of {id}")],
+        ..InstanceSpec::new(id)
+    }))
+    .start()
     .await
-    .unwrap()
 }
 
 /// The job on `id` prints its completion and result URL now. Tests call it after the watcher's

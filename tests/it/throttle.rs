@@ -1,114 +1,23 @@
-//! The shared throttle on tokio's paused clock, driven through an in-memory fake of the API
-//! that, like the real client, awaits the throttle before every call and reports 429s and
-//! successes back to it.
+//! The shared throttle on tokio's paused clock, driven through the in-memory fake of the API
+//! (`fake.rs`) that, like the real client, awaits the throttle before every call and reports
+//! 429s and successes back to it.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
-use vastfleet::api::models::ListPage;
-use vastfleet::api::{Api, ApiError, Instance};
+use vastfleet::api::Api;
 use vastfleet::throttle::{Endpoint, RateLimit, Throttle, ThrottleConfig, GAP_MARGIN};
 
-/// One call as the fake saw it: endpoint, instance id (0 for the list) and when.
-type Record = (Endpoint, u64, Duration);
+use crate::fake::FakeApi;
 
-struct Fake {
-    throttle: Throttle,
-    start: Instant,
-    calls: Mutex<Vec<Record>>,
-    /// The next calls to these endpoints answer 429, with this `Retry-After`.
-    scripted_429s: Mutex<VecDeque<(Endpoint, Option<Duration>)>>,
-}
-
-impl Fake {
-    fn new(throttle: Throttle) -> Arc<Self> {
-        Arc::new(Fake {
-            throttle,
-            start: Instant::now(),
-            calls: Mutex::new(Vec::new()),
-            scripted_429s: Mutex::new(VecDeque::new()),
-        })
+/// The fake API on `throttle`, with instances 0 to 99 running: every call the tests make is
+/// about one that exists.
+fn fake(throttle: Throttle) -> FakeApi {
+    let api = FakeApi::new(throttle);
+    for id in 0..100 {
+        api.add_running(id, &[]);
     }
-
-    fn answer_429(&self, endpoint: Endpoint, retry_after: Option<Duration>) {
-        self.scripted_429s
-            .lock()
-            .unwrap()
-            .push_back((endpoint, retry_after));
-    }
-
-    async fn hit(&self, endpoint: Endpoint, id: u64) -> Result<(), ApiError> {
-        self.throttle.acquire(endpoint).await;
-        let at = Instant::now() - self.start;
-        self.calls.lock().unwrap().push((endpoint, id, at));
-        let scripted = {
-            let mut queue = self.scripted_429s.lock().unwrap();
-            let pos = queue.iter().position(|(e, _)| *e == endpoint);
-            pos.and_then(|p| queue.remove(p))
-        };
-        match scripted {
-            Some((_, retry_after)) => self.throttle.settle(
-                endpoint,
-                Err(ApiError::RateLimited {
-                    retry_after,
-                    message: "API requests too frequent".into(),
-                }),
-            ),
-            None => self.throttle.settle(endpoint, Ok(())),
-        }
-    }
-
-    /// When each call to `endpoint` went through, in order.
-    fn times(&self, endpoint: Endpoint) -> Vec<Duration> {
-        let calls = self.calls.lock().unwrap();
-        calls
-            .iter()
-            .filter(|(e, _, _)| *e == endpoint)
-            .map(|(_, _, at)| *at)
-            .collect()
-    }
-
-    fn all_times(&self) -> Vec<Duration> {
-        let mut times: Vec<Duration> = self.calls.lock().unwrap().iter().map(|c| c.2).collect();
-        times.sort();
-        times
-    }
-}
-
-impl Api for Fake {
-    async fn list_page(
-        &self,
-        _after_token: Option<String>,
-        _ids: Option<Vec<u64>>,
-    ) -> Result<ListPage, ApiError> {
-        self.hit(Endpoint::List, 0)
-            .await
-            .map(|()| ListPage::default())
-    }
-
-    async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
-        self.hit(Endpoint::ShowOne, id).await.map(|()| None)
-    }
-
-    async fn logs(&self, id: u64, _tail: u32) -> Result<vastfleet::api::LogTail, ApiError> {
-        self.hit(Endpoint::RequestLogs, id)
-            .await
-            .map(|()| Vec::new().into())
-    }
-
-    async fn stop(&self, id: u64) -> Result<(), ApiError> {
-        self.hit(Endpoint::SetState, id).await
-    }
-
-    async fn start(&self, id: u64) -> Result<(), ApiError> {
-        self.hit(Endpoint::SetState, id).await
-    }
-
-    async fn destroy(&self, id: u64) -> Result<(), ApiError> {
-        self.hit(Endpoint::Destroy, id).await
-    }
+    api
 }
 
 fn secs(s: f64) -> Duration {
@@ -134,7 +43,7 @@ fn fixed(ceiling: RateLimit) -> Throttle {
 
 #[tokio::test(start_paused = true)]
 async fn calls_to_one_endpoint_are_spaced_by_its_gap() {
-    let api = Fake::new(fixed(no_ceiling()));
+    let api = fake(fixed(no_ceiling()));
     let shows = async {
         for id in 0..3 {
             api.show(id).await.unwrap();
@@ -165,7 +74,7 @@ async fn calls_to_one_endpoint_are_spaced_by_its_gap() {
 #[tokio::test(start_paused = true)]
 async fn overridden_gaps_are_used() {
     let config = ThrottleConfig::new(no_ceiling()).with_gap(Endpoint::RequestLogs, secs(0.25));
-    let api = Fake::new(Throttle::with_config(config));
+    let api = fake(Throttle::with_config(config));
     for id in 0..3 {
         api.logs(id, 10).await.unwrap();
     }
@@ -177,7 +86,7 @@ async fn overridden_gaps_are_used() {
 
 #[tokio::test(start_paused = true)]
 async fn the_overall_ceiling_holds_across_endpoints() {
-    let api = Fake::new(fixed(RateLimit {
+    let api = fake(fixed(RateLimit {
         per_second: 2.0,
         burst: 1,
     }));
@@ -216,7 +125,7 @@ async fn the_overall_ceiling_holds_across_endpoints() {
 
 #[tokio::test(start_paused = true)]
 async fn fifty_concurrent_callers_are_served_in_order() {
-    let api = Fake::new(fixed(RateLimit::default()));
+    let api = fake(fixed(RateLimit::default()));
     let tasks: Vec<_> = (0..50u64)
         .map(|id| {
             let api = api.clone();
@@ -226,7 +135,7 @@ async fn fifty_concurrent_callers_are_served_in_order() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let calls = api.calls.lock().unwrap().clone();
+    let calls = api.records();
     let ids: Vec<u64> = calls.iter().map(|c| c.1).collect();
     assert_eq!(
         ids,
@@ -240,11 +149,11 @@ async fn fifty_concurrent_callers_are_served_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_429_pauses_only_its_endpoint_and_the_pause_grows_until_a_success() {
-    let api = Fake::new(fixed(no_ceiling()));
+    let api = fake(fixed(no_ceiling()));
     let mut status = api.throttle.subscribe();
 
-    api.answer_429(Endpoint::ShowOne, None);
-    api.answer_429(Endpoint::ShowOne, None);
+    api.answer_429("show", None);
+    api.answer_429("show", None);
     assert!(api.show(1).await.unwrap_err().is_rate_limited());
     let show = status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].clone();
     assert!(show.limited);
@@ -261,7 +170,7 @@ async fn a_429_pauses_only_its_endpoint_and_the_pause_grows_until_a_success() {
     api.show(2).await.unwrap();
     assert_eq!(api.times(Endpoint::ShowOne)[2], secs(6.0));
     // After that success the backoff starts over at 2 s.
-    api.answer_429(Endpoint::ShowOne, None);
+    api.answer_429("show", None);
     assert!(api.show(3).await.is_err());
     assert_eq!(
         status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].paused_until,
@@ -274,9 +183,9 @@ async fn a_429_pauses_only_its_endpoint_and_the_pause_grows_until_a_success() {
 
 #[tokio::test(start_paused = true)]
 async fn several_endpoints_limited_at_once_pause_every_call_but_the_actions() {
-    let api = Fake::new(fixed(no_ceiling()));
-    api.answer_429(Endpoint::RequestLogs, Some(secs(30.0)));
-    api.answer_429(Endpoint::List, Some(secs(10.0)));
+    let api = fake(fixed(no_ceiling()));
+    api.answer_429("logs", Some(secs(30.0)));
+    api.answer_429("list", Some(secs(10.0)));
     assert!(api.logs(1, 10).await.is_err());
     assert!(api.list_page(None, None).await.is_err());
     let status = api.throttle.subscribe().borrow().clone();
@@ -303,9 +212,9 @@ async fn retry_after_is_honoured_for_its_endpoint_up_to_the_cap() {
         ..ThrottleConfig::new(no_ceiling())
     }
     .with_max_retry_after(secs(60.0));
-    let api = Fake::new(Throttle::with_config(config));
+    let api = fake(Throttle::with_config(config));
     let mut status = api.throttle.subscribe();
-    api.answer_429(Endpoint::List, Some(secs(7.0)));
+    api.answer_429("list", Some(secs(7.0)));
     let err = api.list_page(None, None).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(secs(7.0)));
     let reason = status.borrow_and_update().endpoints[Endpoint::List.index()]
@@ -320,7 +229,7 @@ async fn retry_after_is_honoured_for_its_endpoint_up_to_the_cap() {
 
     // A day (or 2^64 - 1 s) is waited for the cap, and the reason says so.
     for demand in [Duration::from_secs(86_400), Duration::MAX] {
-        api.answer_429(Endpoint::ShowOne, Some(demand));
+        api.answer_429("show", Some(demand));
         let err = api.show(1).await.unwrap_err();
         assert_eq!(err.retry_after(), Some(secs(60.0)));
         let show = status.borrow_and_update().endpoints[Endpoint::ShowOne.index()].clone();
@@ -373,7 +282,7 @@ async fn at_the_ceiling_a_429_also_cuts_it_and_it_is_back_within_two_minutes() {
         gaps: [Duration::ZERO; 5],
         ..ThrottleConfig::new(limit)
     };
-    let api = Fake::new(Throttle::with_config(config));
+    let api = fake(Throttle::with_config(config));
     for id in 0..12 {
         api.logs(id, 10).await.unwrap();
     }
@@ -382,7 +291,7 @@ async fn at_the_ceiling_a_429_also_cuts_it_and_it_is_back_within_two_minutes() {
         secs(5.5),
         "at the ceiling"
     );
-    api.answer_429(Endpoint::RequestLogs, None);
+    api.answer_429("logs", None);
     api.logs(12, 10).await.unwrap_err();
     assert_eq!(api.throttle.effective_per_second(), 1.6);
     // The pause (2 s) is this endpoint's: the list goes on, paced by the lowered ceiling.
@@ -405,7 +314,7 @@ async fn sleep_until_at(at: Instant) {
 async fn an_action_does_not_wait_behind_queued_log_calls() {
     // The ceiling (one call per 2 s) is slower than the logs gap (1 s), so a log call is always
     // waiting for the next permit when the stop arrives.
-    let api = Fake::new(fixed(RateLimit {
+    let api = fake(fixed(RateLimit {
         per_second: 0.5,
         burst: 1,
     }));
@@ -432,7 +341,7 @@ async fn an_action_does_not_wait_behind_queued_log_calls() {
 
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_gives_up_frees_its_place() {
-    let api = Fake::new(fixed(no_ceiling()));
+    let api = fake(fixed(no_ceiling()));
     api.show(1).await.unwrap();
     let gave_up = tokio::time::timeout(secs(1.0), api.show(2)).await;
     assert!(
@@ -440,7 +349,7 @@ async fn a_caller_that_gives_up_frees_its_place() {
         "the second show should still be waiting for its gap"
     );
     api.show(3).await.unwrap();
-    let calls = api.calls.lock().unwrap().clone();
+    let calls = api.records();
     assert_eq!(
         calls,
         [
@@ -455,7 +364,7 @@ async fn a_caller_that_gives_up_frees_its_place() {
 
 #[tokio::test(start_paused = true)]
 async fn unlimited_lets_everything_through_at_once() {
-    let api = Fake::new(Throttle::unlimited());
+    let api = fake(Throttle::unlimited());
     for id in 0..10 {
         api.destroy(id).await.unwrap();
     }

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, Simulator};
+use vastfleet::sim::{Fault, Lasting, Scenario};
 
-use crate::support::{finish_job, fleet_file, is, log_lines, Watcher};
+use crate::support::{finish_job, fleet_file, is, labelled, log_lines, start, Account, Watcher};
 
 const JOB: u64 = 31000001;
 
@@ -30,7 +30,7 @@ fn one_job() -> Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_completion_destroys_exactly_once_and_the_watch_goes_on() {
-    let sim = Simulator::start(one_job()).await.unwrap();
+    let sim = start(one_job()).await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),
@@ -84,14 +84,7 @@ async fn finish(watcher: &Watcher, sim: &vastfleet::sim::SimHandle) {
 
 /// One running instance with an empty log, for tests that script the log themselves.
 async fn quiet_instance(id: u64) -> vastfleet::sim::SimHandle {
-    let scenario = Scenario {
-        instances: vec![InstanceSpec {
-            label: Some("job".into()),
-            ..InstanceSpec::new(id)
-        }],
-        ..Scenario::empty()
-    };
-    Simulator::start(scenario).await.unwrap()
+    Account::of([labelled(id, "job")]).start().await
 }
 
 fn watch_file(dir: &std::path::Path, id: u64, extra: &str) {
@@ -268,7 +261,7 @@ async fn repeated_lines_print_once_each_and_a_burst_beyond_the_tail_is_fetched_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_reports_the_action_and_changes_nothing() {
-    let sim = Simulator::start(one_job()).await.unwrap();
+    let sim = start(one_job()).await;
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), JOB, "on_complete = \"destroy\"");
     let watcher = Watcher::start(dir.path(), &sim, &["watch", "--json", "--dry-run"]);
@@ -327,9 +320,7 @@ async fn bad_input_exits_2_naming_the_place_and_the_fix_before_watching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_costs_one_list_sweep_per_tick_and_causes_no_429() {
-    let sim = Simulator::start(Scenario::steady_fleet(30, 2.0))
-        .await
-        .unwrap();
+    let sim = start(Scenario::steady_fleet(30, 2.0)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("[defaults]\ninterval = \"1s\"\n");
     for id in 20_000_001..20_000_031u64 {
@@ -387,7 +378,7 @@ async fn a_fleet_costs_one_list_sweep_per_tick_and_causes_no_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_hide_lines_but_never_the_completion() {
-    let sim = Simulator::start(one_job()).await.unwrap();
+    let sim = start(one_job()).await;
     let dir = tempfile::tempdir().unwrap();
     watch_file(dir.path(), JOB, "on_complete = \"none\"");
     let watcher = Watcher::start(

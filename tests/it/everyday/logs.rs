@@ -6,24 +6,21 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::ChildStdout;
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InstanceSpec, SimHandle};
 
-use crate::support::{command, fleet_file, run, PATIENCE};
+use crate::support::{command, fleet_file, run, Account, PATIENCE};
 
 const JOB: u64 = 44000001;
 
 async fn sim() -> SimHandle {
     let history: Vec<String> = (1..=30).map(|n| format!("old {n}")).collect();
-    Simulator::start(Scenario {
-        instances: vec![InstanceSpec {
-            label: Some("train".into()),
-            history,
-            ..InstanceSpec::new(JOB)
-        }],
-        ..Scenario::empty()
-    })
+    Account::of([InstanceSpec {
+        label: Some("train".into()),
+        history,
+        ..InstanceSpec::new(JOB)
+    }])
+    .start()
     .await
-    .unwrap()
 }
 
 fn fleet(dir: &std::path::Path) {

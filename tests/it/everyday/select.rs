@@ -6,9 +6,9 @@
 use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InstanceSpec, SimHandle};
 
-use crate::support::{bin, fleet_file, run, PATIENCE};
+use crate::support::{bin, fleet_file, run, Account, PATIENCE};
 
 const TRAIN_A: u64 = 46000001;
 const TRAIN_B: u64 = 46000002;
@@ -20,12 +20,9 @@ async fn sim() -> SimHandle {
         dph_total: 2.5,
         ..InstanceSpec::new(id)
     };
-    Simulator::start(Scenario {
-        instances: vec![spec(TRAIN_A, 8), spec(TRAIN_B, 8), spec(EVAL, 1)],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
+    Account::of([spec(TRAIN_A, 8), spec(TRAIN_B, 8), spec(EVAL, 1)])
+        .start()
+        .await
 }
 
 fn fleet(dir: &std::path::Path) {

@@ -2,26 +2,17 @@
 //! vastfleet becomes `ssh` (a stand-in on PATH here) with its exit status, and without the API
 //! key in its environment.
 
-use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InstanceSpec, SimHandle};
 
-use crate::support::{command, fleet_file, run};
+use crate::support::{command, fleet_file, run, stopped, Account};
 
 const BOX: u64 = 45000001;
 const PARKED: u64 = 45000002;
 
 async fn sim() -> SimHandle {
-    Simulator::start(Scenario {
-        instances: vec![
-            InstanceSpec::new(BOX),
-            InstanceSpec {
-                state: InitialState::Stopped,
-                ..InstanceSpec::new(PARKED)
-            },
-        ],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
+    Account::of([InstanceSpec::new(BOX), stopped(PARKED)])
+        .start()
+        .await
 }
 
 /// The row's ssh_host and ssh_port as the simulator serves them.

@@ -2,16 +2,16 @@
 //! the whole account (orphans included) with or without a fleet file.
 
 use serde_json::Value;
-use vastfleet::sim::{InitialState, InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{InitialState, InstanceSpec, SimHandle};
 
-use crate::support::{fleet_file, run};
+use crate::support::{fleet_file, run, Account};
 
 const TRAIN: u64 = 43000001;
 const PARKED: u64 = 43000002;
 const ORPHAN: u64 = 43000003;
 
 async fn account() -> SimHandle {
-    let instances = vec![
+    Account::of([
         InstanceSpec {
             label: Some("train".into()),
             dph_total: 1.5,
@@ -27,13 +27,9 @@ async fn account() -> SimHandle {
             dph_total: 2.0,
             ..InstanceSpec::new(ORPHAN)
         },
-    ];
-    Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
+    ])
+    .start()
     .await
-    .unwrap()
 }
 
 fn json_lines(out: &str) -> Vec<Value> {

@@ -4,20 +4,11 @@
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use vastfleet::sim::{InstanceSpec, Scenario, SimHandle, Simulator};
+use vastfleet::sim::SimHandle;
 
-use crate::support::{command, fleet_file, PATIENCE};
+use crate::support::{command, fleet_file, Account, PATIENCE};
 
 const JOB: u64 = 51400001;
-
-async fn sim() -> SimHandle {
-    Simulator::start(Scenario {
-        instances: vec![InstanceSpec::new(JOB)],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
-}
 
 /// A stdout whose reader is gone before the command starts: its first write is EPIPE.
 fn closed_stdout() -> Stdio {
@@ -62,7 +53,7 @@ async fn completions_and_the_man_page_into_a_closed_pipe_exit_0_without_a_panic(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_shot_commands_into_a_closed_pipe_exit_0_quietly() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(dir.path(), &format!("[[instance]]\nid = {JOB}\n"));
     for args in [
@@ -78,7 +69,7 @@ async fn one_shot_commands_into_a_closed_pipe_exit_0_quietly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_into_a_closed_pipe_stops_in_order_and_saves_its_state() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),
@@ -94,7 +85,7 @@ async fn watch_into_a_closed_pipe_stops_in_order_and_saves_its_state() {
 /// no EPIPE ever comes; the closed reader alone must end the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_ends_when_its_reader_leaves_even_with_nothing_more_to_write() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),

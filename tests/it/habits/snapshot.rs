@@ -1,20 +1,13 @@
 //! The first sweep after a (re)start says every instance's status once, with the status the
 //! state file remembered as `previous`, so no prefix is left at ❓ for an unchanged instance.
 
-use vastfleet::sim::{InstanceSpec, Scenario, Simulator};
-
-use crate::support::{fleet_file, is, Watcher};
+use crate::support::{fleet_file, is, Account, Watcher};
 
 const JOB: u64 = 51400101;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_says_the_unchanged_status_once() {
-    let sim = Simulator::start(Scenario {
-        instances: vec![InstanceSpec::new(JOB)],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap();
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet_file(
         dir.path(),

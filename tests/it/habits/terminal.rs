@@ -8,20 +8,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
-use vastfleet::sim::{Fault, InstanceSpec, Lasting, Scenario, SimHandle, Simulator};
+use vastfleet::sim::{Fault, InstanceSpec, Lasting, SimHandle};
 
-use crate::support::{bin, command, fleet_file, run, PATIENCE};
+use crate::support::{bin, command, fleet_file, run, Account, PATIENCE};
 
 const JOB: u64 = 51400201;
-
-async fn sim() -> SimHandle {
-    Simulator::start(Scenario {
-        instances: vec![InstanceSpec::new(JOB)],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap()
-}
 
 /// A human-stream `watch`: every stdout line kept as it comes.
 struct Human {
@@ -102,7 +93,7 @@ fn fleet(dir: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_keeps_instance_events_and_hides_a_429_storm() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path());
     let watch = Human::start(dir.path(), &sim, &["watch", "-q"], &[("NO_COLOR", "1")]);
@@ -136,7 +127,7 @@ async fn quiet_keeps_instance_events_and_hides_a_429_storm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colour_follows_the_flag_then_no_color_clicolor_force_and_clicolor() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     type Env = &'static [(&'static str, &'static str)];
     let cases: [(&[&str], Env, bool); 6] = [
         (&[], &[], false),
@@ -166,15 +157,12 @@ async fn colour_follows_the_flag_then_no_color_clicolor_force_and_clicolor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_fits_a_70_column_terminal_and_is_never_cut_into_a_pipe() {
     let image = "registry.example.com/team/a-very-long-image-name-for-training:2026-12-01-cuda";
-    let sim = Simulator::start(Scenario {
-        instances: vec![InstanceSpec {
-            image: image.to_owned(),
-            ..InstanceSpec::new(JOB)
-        }],
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap();
+    let sim = Account::of([InstanceSpec {
+        image: image.to_owned(),
+        ..InstanceSpec::new(JOB)
+    }])
+    .start()
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let long_label = "a-label-long-enough-to-push-the-row-past-seventy-columns";
     fleet_file(
@@ -220,7 +208,7 @@ async fn status_fits_a_70_column_terminal_and_is_never_cut_into_a_pipe() {
 /// a header line, then the error exactly as `check` (and a start-up) prints it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_reload_is_printed_like_the_same_error_at_start_up() {
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path());
     let watch = Human::start(dir.path(), &sim, &["watch"], &[("NO_COLOR", "1")]);
@@ -258,7 +246,7 @@ async fn a_rejected_reload_is_printed_like_the_same_error_at_start_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn times_are_shown_in_the_zone_tz_names() {
     const NEW_YORK: &str = "EST5EDT,M3.2.0,M11.1.0";
-    let sim = sim().await;
+    let sim = Account::running([JOB]).start().await;
     let dir = tempfile::tempdir().unwrap();
     fleet(dir.path());
     let env = [("NO_COLOR", "1"), ("TZ", NEW_YORK)];
