@@ -7,17 +7,11 @@ use ActionKind::{Destroy, Stop};
 
 /// A completion at 5 s has just asked for `on_complete`.
 fn acting(on_complete: ActionKind) -> Harness {
-    let mut h = Harness::with(
-        Policy {
-            on_complete: Some(on_complete),
-            ..policy()
-        },
-        MachineOptions::default(),
-    );
-    h.status(0, Some("running"));
-    h.logs(0, &["boot"]);
-    h.tick(5);
-    let out = h.logs(5, &["boot", "DONE http://r"]);
+    let policy = Policy {
+        on_complete: Some(on_complete),
+        ..policy()
+    };
+    let (h, out) = Harness::first_new_line(policy, MachineOptions::default(), "DONE http://r");
     assert_eq!(out[2..], [Output::Checkpoint, Output::Act(on_complete)]);
     h
 }

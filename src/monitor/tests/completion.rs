@@ -142,17 +142,11 @@ fn a_pending_completion_is_reported_before_the_next_one() {
 
 #[test]
 fn without_on_complete_a_completion_is_only_reported() {
-    let mut h = Harness::with(
-        Policy {
-            on_complete: None,
-            ..policy()
-        },
-        MachineOptions::default(),
-    );
-    h.status(0, Some("running"));
-    h.logs(0, &["boot"]);
-    h.tick(5);
-    let out = h.logs(5, &["boot", "DONE http://r"]);
+    let quiet = Policy {
+        on_complete: None,
+        ..policy()
+    };
+    let (_, out) = Harness::first_new_line(quiet, MachineOptions::default(), "DONE http://r");
     assert_eq!(
         out,
         [
@@ -165,17 +159,7 @@ fn without_on_complete_a_completion_is_only_reported() {
 
 #[test]
 fn dry_run_reports_the_action_instead_of_taking_it() {
-    let mut h = Harness::with(
-        policy(),
-        MachineOptions {
-            dry_run: true,
-            ..MachineOptions::default()
-        },
-    );
-    h.status(0, Some("running"));
-    h.logs(0, &["boot"]);
-    h.tick(5);
-    let out = h.logs(5, &["boot", "DONE http://r"]);
+    let (h, out) = Harness::first_new_line(policy(), dry_run(), "DONE http://r");
     assert_eq!(
         out,
         [

@@ -134,17 +134,7 @@ fn on_failure_none_reports_only_and_dry_run_never_calls() {
         on_failure: Some(Destroy),
         ..failing_policy()
     };
-    let mut h = Harness::with(
-        destroy,
-        MachineOptions {
-            dry_run: true,
-            ..MachineOptions::default()
-        },
-    );
-    h.status(0, Some("running"));
-    h.logs(0, &["boot"]);
-    h.tick(5);
-    let out = h.logs(5, &["boot", "Traceback"]);
+    let (_, out) = Harness::first_new_line(destroy, dry_run(), "Traceback");
     assert_eq!(
         out,
         [

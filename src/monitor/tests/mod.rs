@@ -71,6 +71,14 @@ fn policy() -> Policy {
     }
 }
 
+/// The machine's options for `--dry-run`.
+fn dry_run() -> MachineOptions {
+    MachineOptions {
+        dry_run: true,
+        ..MachineOptions::default()
+    }
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -257,6 +265,17 @@ impl Harness {
 
     fn tick(&mut self, t: u64) -> Vec<Output> {
         self.observe(at(t), Observation::Tick)
+    }
+
+    /// Under `policy` and `options`: running at 0 s with the history ["boot"] taken and the
+    /// first poll (5 s) done; what its new line `line` printed.
+    fn first_new_line(policy: Policy, options: MachineOptions, line: &str) -> (Self, Vec<Output>) {
+        let mut h = Harness::with(policy, options);
+        h.status(0, Some("running"));
+        h.logs(0, &["boot"]);
+        h.tick(5);
+        let out = h.logs(5, &["boot", line]);
+        (h, out)
     }
 
     /// Running at `t` with the history snapshot `lines` (10 lines asked for) already taken.

@@ -170,13 +170,7 @@ fn a_guard_fires_once_and_acts_like_a_completion() {
 
 #[test]
 fn guards_respect_dry_run_and_alerts_never_act() {
-    let mut h = Harness::with(
-        policy(),
-        MachineOptions {
-            dry_run: true,
-            ..MachineOptions::default()
-        },
-    );
+    let mut h = Harness::with(policy(), dry_run());
     h.m.set_guards(Guards {
         stuck: Some(secs(60)),
         on_guard: Some(ActionKind::Destroy),
