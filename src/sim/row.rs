@@ -52,16 +52,46 @@ const PLACES: [&str; 5] = [
     "Texas, US",
 ];
 
-/// The full row of one instance at `now`.
+/// The full row of one instance at `now`: its state, hardware and gauges, prices, times,
+/// image, how to reach it, and the host it runs on, in that order.
 pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<String, Value> {
+    let now_epoch = clock.epoch(now);
+    let mut map = Map::new();
+    for part in [
+        state(inst, now),
+        hardware(inst, now, now_epoch),
+        prices(inst),
+        times(inst, now, clock.epoch(inst.created_at()), now_epoch),
+        image(inst),
+        access(inst),
+        host(inst),
+    ] {
+        if let Value::Object(fields) = part {
+            map.extend(fields);
+        }
+    }
+    map
+}
+
+fn state(inst: &SimInstance, now: Instant) -> Value {
+    json!({
+        "id": inst.spec.id,
+        "actual_status": inst.actual_status(),
+        "intended_status": inst.intended_status(),
+        "cur_state": inst.cur_state(),
+        "next_state": inst.intended_status(),
+        "status_msg": inst.status_msg(now),
+        "label": inst.label,
+    })
+}
+
+/// The GPUs and machine, with live gauges while it runs (scripted, else a little wobble so a
+/// table that refreshes looks alive).
+fn hardware(inst: &SimInstance, now: Instant, now_epoch: f64) -> Value {
     let spec = &inst.spec;
-    let id = spec.id;
     let gpus = u64::from(spec.num_gpus);
     let running = *inst.phase() == Phase::Running;
-    let start_date = clock.epoch(inst.created_at());
-    let now_epoch = clock.epoch(now);
-    // A little wobble on the live gauges so a table that refreshes looks alive.
-    let wobble = ((now_epoch / 7.0 + id as f64).sin() + 1.0) / 2.0;
+    let wobble = ((now_epoch / 7.0 + spec.id as f64).sin() + 1.0) / 2.0;
     let (gpu_script, cpu_script) = spec.gauges_at(inst.run_time(now));
     let gpu_util = running.then(|| gpu_script.unwrap_or((70.0 + 29.0 * wobble).round()));
     let cpu_util = if running {
@@ -70,23 +100,7 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
         0.0
     };
     let gpu_temp = running.then(|| (55.0 + 20.0 * wobble).round());
-    let machine_id = 10_000 + pick(id, 1, 40_000);
-    let ssh_idx = 1 + pick(id, 2, 9);
-    let ssh_port = 10_000 + pick(id, 3, 50_000);
-    let direct_start = 20_000 + pick(id, 4, 30_000);
-    let ip = format!("203.0.113.{}", 1 + pick(id, 5, 250));
-    let ports = running.then(
-        || json!({ "22/tcp": [{"HostIp": "0.0.0.0", "HostPort": direct_start.to_string()}] }),
-    );
-    let dph_base = spec.dph_total * 0.9;
-    let row = json!({
-        "id": id,
-        "actual_status": inst.actual_status(),
-        "intended_status": inst.intended_status(),
-        "cur_state": inst.cur_state(),
-        "next_state": inst.intended_status(),
-        "status_msg": inst.status_msg(now),
-        "label": inst.label,
+    json!({
         "gpu_name": spec.gpu_name,
         "num_gpus": gpus,
         "gpu_util": gpu_util,
@@ -102,34 +116,70 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
         "mem_usage": running.then_some(4.1 + wobble),
         "mem_limit": running.then_some(64.0),
         "vmem_usage": running.then_some(10.0 + 8.0 * wobble),
-        "dph_total": spec.dph_total,
-        "dph_base": dph_base,
+    })
+}
+
+/// The base price under the total (the host's share).
+fn dph_base(inst: &SimInstance) -> f64 {
+    inst.spec.dph_total * 0.9
+}
+
+fn prices(inst: &SimInstance) -> Value {
+    json!({
+        "dph_total": inst.spec.dph_total,
+        "dph_base": dph_base(inst),
         "storage_cost": 0.1,
         "inet_up_cost": 0.005,
         "inet_down_cost": 0.005,
-    });
-    let more = json!({
+    })
+}
+
+fn times(inst: &SimInstance, now: Instant, start_date: f64, now_epoch: f64) -> Value {
+    json!({
         "start_date": start_date,
         "end_date": start_date + 30.0 * 86_400.0,
         "duration": now_epoch - start_date,
         "uptime_mins": inst.uptime_mins(now),
-        "image_uuid": spec.image,
+    })
+}
+
+fn image(inst: &SimInstance) -> Value {
+    json!({
+        "image_uuid": inst.spec.image,
         "image_runtype": "ssh ssh_direc ssh_proxy",
         "image_args": [],
         "extra_env": [["VASTFLEET_SIM", "1"]],
         "onstart": "entrypoint.sh",
-        "jupyter_token": format!("{:016x}", pick(id, 6, u64::MAX)),
-    });
-    let rest = json!({
+        "jupyter_token": format!("{:016x}", pick(inst.spec.id, 6, u64::MAX)),
+    })
+}
+
+/// SSH through the proxy, the direct ports (published only while it runs) and the address.
+fn access(inst: &SimInstance) -> Value {
+    let id = inst.spec.id;
+    let running = *inst.phase() == Phase::Running;
+    let ssh_idx = 1 + pick(id, 2, 9);
+    let direct_start = 20_000 + pick(id, 4, 30_000);
+    let ports = running.then(
+        || json!({ "22/tcp": [{"HostIp": "0.0.0.0", "HostPort": direct_start.to_string()}] }),
+    );
+    json!({
         "ssh_host": format!("ssh{ssh_idx}.vast.ai"),
-        "ssh_port": ssh_port,
+        "ssh_port": 10_000 + pick(id, 3, 50_000),
         "ssh_idx": ssh_idx.to_string(),
-        "public_ipaddr": ip,
+        "public_ipaddr": format!("203.0.113.{}", 1 + pick(id, 5, 250)),
         "local_ipaddrs": "172.17.0.2 10.0.0.5\n",
         "ports": ports,
         "direct_port_start": direct_start,
         "direct_port_end": direct_start + 10,
-        "machine_id": machine_id,
+    })
+}
+
+/// The machine and host behind the instance, and the offer it was rented on.
+fn host(inst: &SimInstance) -> Value {
+    let id = inst.spec.id;
+    json!({
+        "machine_id": 10_000 + pick(id, 1, 40_000),
         "host_id": 100_000 + pick(id, 7, 900_000),
         "bundle_id": 500_000_000 + pick(id, 8, 100_000_000),
         "template_id": null,
@@ -141,18 +191,11 @@ pub(crate) fn render(inst: &SimInstance, now: Instant, clock: &Clock) -> Map<Str
         "inet_up": 800.0 + pick(id, 11, 400) as f64,
         "inet_down": 900.0 + pick(id, 12, 600) as f64,
         "is_bid": false,
-        "min_bid": dph_base * 0.5,
+        "min_bid": dph_base(inst) * 0.5,
         "static_ip": false,
         "volume_info": [],
         "logo": "/static/logos/pytorch.png",
-    });
-    let mut map = Map::new();
-    for part in [row, more, rest] {
-        if let Value::Object(fields) = part {
-            map.extend(fields);
-        }
-    }
-    map
+    })
 }
 
 #[cfg(test)]
