@@ -13,6 +13,8 @@ pub mod models;
 pub mod primed;
 pub mod sanity;
 pub mod scrub;
+#[cfg(test)]
+pub(crate) mod stub;
 
 use std::future::Future;
 

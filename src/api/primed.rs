@@ -67,40 +67,10 @@ impl<A: Api> Api for Primed<A> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Counting {
-        lists: AtomicU32,
-    }
-
-    impl Api for Counting {
-        async fn list_page(
-            &self,
-            _after_token: Option<String>,
-            _ids: Option<Vec<u64>>,
-        ) -> Result<ListPage, ApiError> {
-            self.lists.fetch_add(1, Ordering::SeqCst);
-            Ok(ListPage::default())
-        }
-        async fn show(&self, _id: u64) -> Result<Option<Instance>, ApiError> {
-            Ok(None)
-        }
-        async fn logs(&self, _id: u64, _tail: u32) -> Result<LogTail, ApiError> {
-            Ok(LogTail::default())
-        }
-        async fn stop(&self, _id: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
-        async fn start(&self, _id: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
-        async fn destroy(&self, _id: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
-    }
+    use crate::api::stub::Stub;
 
     #[tokio::test]
     async fn the_checked_page_is_the_first_sweeps_first_page_once() {
@@ -112,7 +82,7 @@ mod tests {
             }],
             ..ListPage::default()
         };
-        let api = Primed::new(Counting::default(), Some(page.clone()));
+        let api = Primed::new(Stub::default(), Some(page.clone()));
         let filtered = api.list_page(None, Some(vec![7])).await.unwrap();
         assert_eq!(
             filtered,

@@ -263,41 +263,12 @@ fn write(path: &Path, text: &str) -> Result<(), Fatal> {
 mod tests {
     use super::*;
     use crate::api::base_url::UrlOrigin;
-    use crate::api::{models::ListPage, ApiError, Instance};
+    use crate::api::stub::Stub;
+    use crate::api::ApiError;
 
     /// Knows instances 1 and 2; 99 makes the API fail.
-    struct Fake;
-
-    impl Api for Fake {
-        async fn list_page(
-            &self,
-            _: Option<String>,
-            _: Option<Vec<u64>>,
-        ) -> Result<ListPage, ApiError> {
-            Ok(ListPage::default())
-        }
-        async fn show(&self, id: u64) -> Result<Option<Instance>, ApiError> {
-            match id {
-                1 | 2 => Ok(Some(Instance {
-                    id: Some(id),
-                    ..Instance::default()
-                })),
-                99 => Err(ApiError::Transient("connection reset".into())),
-                _ => Ok(None),
-            }
-        }
-        async fn logs(&self, _: u64, _: u32) -> Result<crate::api::LogTail, ApiError> {
-            Ok(Vec::new().into())
-        }
-        async fn stop(&self, _: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
-        async fn start(&self, _: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
-        async fn destroy(&self, _: u64) -> Result<(), ApiError> {
-            Ok(())
-        }
+    fn fake() -> Stub {
+        Stub::knowing(&[1, 2]).failing(99, ApiError::Transient("connection reset".into()))
     }
 
     fn target() -> BaseUrl {
@@ -309,8 +280,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn check_exists_names_every_missing_instance() {
-        assert_eq!(check_exists(&Fake, &target(), &[1, 2]).await, Ok(()));
-        let err = check_exists(&Fake, &target(), &[1, 5, 2, 6])
+        assert_eq!(check_exists(&fake(), &target(), &[1, 2]).await, Ok(()));
+        let err = check_exists(&fake(), &target(), &[1, 5, 2, 6])
             .await
             .unwrap_err();
         assert_eq!(err.code, 2);
@@ -319,7 +290,7 @@ mod tests {
             "{}",
             err.message
         );
-        let err = check_exists(&Fake, &target(), &[99]).await.unwrap_err();
+        let err = check_exists(&fake(), &target(), &[99]).await.unwrap_err();
         assert_eq!(err.code, 1);
         assert!(
             err.message.starts_with(

@@ -6,33 +6,27 @@ use std::time::Duration;
 use vastfleet::api::client::ClientConfig;
 use vastfleet::api::key::{ApiKey, KeySource};
 use vastfleet::api::{Api, ApiError, VastClient};
-use vastfleet::sim::{Fault, InitialState, InstanceSpec, Lasting, Scenario, SimHandle};
+use vastfleet::sim::{Fault, InitialState, InstanceSpec, Lasting, SimHandle};
 use vastfleet::throttle::Throttle;
 
-use crate::support::start;
+use crate::support::Account;
 
 const KEY_SOURCE: &str = "the test's key";
 
-fn scenario(n: u64) -> Scenario {
-    let instances = (1..=n)
-        .map(|i| InstanceSpec {
-            label: Some(format!("job-{i}")),
-            history: vec![format!("line one of {i}"), format!("line two of {i}")],
-            state: if i == n {
-                InitialState::Stopped
-            } else {
-                InitialState::Running
-            },
-            ..InstanceSpec::new(1000 + i)
-        })
-        .collect();
-    let mut scenario = Scenario {
-        instances,
-        ..Scenario::empty()
-    };
-    // These tests are about answers, not pacing: the gaps have their own tests.
-    scenario.limits.enabled = false;
-    scenario
+/// `n` instances with two lines of history each, the last one stopped. These tests are about
+/// answers, not pacing: the gaps have their own tests.
+fn account(n: u64) -> Account {
+    Account::of((1..=n).map(|i| InstanceSpec {
+        label: Some(format!("job-{i}")),
+        history: vec![format!("line one of {i}"), format!("line two of {i}")],
+        state: if i == n {
+            InitialState::Stopped
+        } else {
+            InitialState::Running
+        },
+        ..InstanceSpec::new(1000 + i)
+    }))
+    .unlimited()
 }
 
 fn client(sim: &SimHandle, key: &str) -> VastClient {
@@ -42,7 +36,7 @@ fn client(sim: &SimHandle, key: &str) -> VastClient {
 
 #[tokio::test]
 async fn every_call_round_trips_through_the_simulator() {
-    let sim = start(scenario(30)).await;
+    let sim = account(30).start().await;
     let api = client(&sim, sim.key());
 
     let all = api.list_all(None).await.unwrap();
@@ -82,7 +76,7 @@ async fn every_call_round_trips_through_the_simulator() {
 
 #[tokio::test]
 async fn rate_limits_are_told_apart_with_and_without_retry_after() {
-    let sim = start(scenario(2)).await;
+    let sim = account(2).start().await;
     let api = client(&sim, sim.key());
     let storm = |retry_after, json_body| Fault::Status429 {
         retry_after,
@@ -110,7 +104,7 @@ async fn rate_limits_are_told_apart_with_and_without_retry_after() {
 
 #[tokio::test]
 async fn gateway_errors_broken_bodies_and_dropped_connections_are_transient() {
-    let sim = start(scenario(2)).await;
+    let sim = account(2).start().await;
     let api = client(&sim, sim.key());
     for fault in [
         Fault::Status5xx(502),
@@ -129,7 +123,7 @@ async fn gateway_errors_broken_bodies_and_dropped_connections_are_transient() {
 
 #[tokio::test]
 async fn a_refused_server_is_transient() {
-    let sim = start(scenario(1)).await;
+    let sim = account(1).start().await;
     let url = sim.url();
     sim.shutdown().await;
     let key = ApiKey::new("k", KeySource::Given(KEY_SOURCE.to_owned()));
@@ -141,9 +135,7 @@ async fn a_refused_server_is_transient() {
 async fn a_bad_key_is_unauthorized_names_its_source_and_never_shows_itself() {
     const WRONG: &str = "wrong-key-7f3a9c";
     for status in [404, 401] {
-        let mut scenario = scenario(1);
-        scenario.switches.auth_error_status = status;
-        let sim = start(scenario).await;
+        let sim = account(1).auth_error_status(status).start().await;
         let api = client(&sim, WRONG);
         let error = api.list_all(None).await.unwrap_err();
         let ApiError::Unauthorized { key_source, .. } = &error else {
@@ -159,7 +151,7 @@ async fn a_bad_key_is_unauthorized_names_its_source_and_never_shows_itself() {
 
 #[tokio::test]
 async fn acting_on_an_unknown_instance_is_not_found() {
-    let sim = start(scenario(1)).await;
+    let sim = account(1).start().await;
     let api = client(&sim, sim.key());
     assert!(api.show(424242).await.unwrap().is_none());
     assert!(matches!(

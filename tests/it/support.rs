@@ -301,6 +301,12 @@ impl Account {
         self
     }
 
+    /// No rate limits: for tests about answers, not pacing.
+    pub fn unlimited(mut self) -> Account {
+        self.0.limits.enabled = false;
+        self
+    }
+
     pub async fn start(self) -> SimHandle {
         start(self.0).await
     }
