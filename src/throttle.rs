@@ -18,6 +18,7 @@ mod aimd;
 mod budget;
 mod ceiling;
 mod config;
+mod crowding;
 mod gate;
 mod key;
 mod queue;
@@ -37,6 +38,7 @@ use aimd::Aimd;
 use budget::{Budget, Noted};
 use ceiling::{Ceiling, TokioClock};
 pub use config::{Endpoint, RateLimit, ThrottleConfig, DEFAULT_MAX_RETRY_AFTER, GAP_MARGIN};
+use crowding::Crowding;
 use gate::{Gate, Lane};
 use key::Key;
 use queue::Queue;
@@ -106,6 +108,8 @@ struct State {
     departures: VecDeque<Instant>,
     /// Per endpoint, the departure of the last call that never reached the server.
     unsent: [Option<Instant>; 5],
+    /// Whether 429s keep following our own accepted calls on other endpoints.
+    crowding: Crowding,
 }
 
 impl Throttle {
@@ -141,6 +145,7 @@ impl Throttle {
             key: Key::default(),
             departures: VecDeque::new(),
             unsent: [None; 5],
+            crowding: Crowding::default(),
         };
         let (status, _) = watch::channel(state.status(Instant::now()));
         Throttle {
@@ -255,7 +260,8 @@ impl Throttle {
                 }
             }
         }
-        if state.at_ceiling(endpoint, now) {
+        let crowded = state.crowding.note_429(endpoint, now);
+        if crowded || state.at_ceiling(endpoint, now) {
             state.tune_ceiling(now, until);
         }
         self.refresh(&mut state, now);
@@ -277,8 +283,10 @@ impl Throttle {
     /// A call to `endpoint` succeeded: its next 429 starts the backoff from the beginning.
     pub fn note_success(&self, endpoint: Endpoint) {
         let mut state = self.state();
+        let now = Instant::now();
         state.budgets[endpoint.index()].note_success();
-        self.refresh(&mut state, Instant::now());
+        state.crowding.note_success(endpoint, now);
+        self.refresh(&mut state, now);
     }
 
     /// The overall rate in force now (infinite without a ceiling).

@@ -121,3 +121,66 @@ async fn sustained_run(server: ServerLimit) -> Figures {
         goodput: ok_late as f64 / (RUN - SETTLE).as_secs_f64(),
     }
 }
+
+/// The benchmark's self-tuning run on paused time: a key-wide limit of one call a second
+/// (burst 1) below a ceiling of 4/s, ten instances every 2 s, and request_logs keeping its
+/// documented gap. The list then spends the key's one token every sweep; request_logs, well
+/// under its own pace, is refused right after it. A pause that is a whole number of sweeps
+/// lands every retry just after a list again, so request_logs starved (50 % of the limit used,
+/// 9 % of calls refused, no log read) until such 429s were read as the key's budget.
+#[tokio::test(start_paused = true)]
+async fn a_key_wide_limit_below_the_ceiling_is_shared_not_starved() {
+    let config = ThrottleConfig::new(RateLimit {
+        per_second: 4.0,
+        burst: 1,
+    });
+    let throttle = Throttle::with_config(config);
+    let api = FakeApi::new(throttle.clone());
+    let ids: Vec<u64> = (FIRST_ID..FIRST_ID + 10).collect();
+    for &id in &ids {
+        api.add_chatty(id, secs(2.0));
+    }
+    api.limit(ServerLimit {
+        per_second: 1.0,
+        burst: 1.0,
+        retry_after: None,
+    });
+    let run = Duration::from_secs(15 * 60);
+    let settle = Duration::from_secs(3 * 60);
+    let fleet = Fleet::start(api, &fleet_file("interval = \"2s\"", ids));
+    fleet.run_for(run).await;
+    let calls = fleet.api.calls();
+    fleet.stop().await;
+
+    let late: Vec<&crate::fake::Call> = calls
+        .iter()
+        .filter(|c| c.at - calls[0].at >= settle)
+        .collect();
+    let ok = |c: &&&crate::fake::Call| c.answer == Answer::Ok;
+    let goodput = late.iter().filter(ok).count() as f64 / (run - settle).as_secs_f64();
+    let logs_ok = late
+        .iter()
+        .filter(ok)
+        .filter(|c| c.endpoint == "logs")
+        .count();
+    let refused = |c: &&&crate::fake::Call| c.answer == Answer::RateLimited;
+    let limited = late.iter().filter(refused).count() as f64 / late.len() as f64;
+    let approach = calls.iter().filter(|c| c.at - calls[0].at < settle);
+    let approach_429s = approach.filter(|c| c.answer == Answer::RateLimited).count();
+    println!(
+        "key-wide 1/s: goodput {goodput:.3} calls/s, request_logs accepted {logs_ok}, 429s \
+         {:.2}% of {} calls after the approach, {approach_429s} in it",
+        limited * 100.0,
+        late.len()
+    );
+    assert!(
+        approach_429s <= 8,
+        "the descent from 4/s took {approach_429s} refusals"
+    );
+    assert!(goodput >= 0.9, "goodput {goodput:.3} of the key's 1/s");
+    assert!(limited < 0.02, "{:.2}% of calls refused", limited * 100.0);
+    assert!(
+        logs_ok as f64 >= 0.3 * (run - settle).as_secs_f64(),
+        "logs read: {logs_ok}"
+    );
+}
