@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::{sanity, Api};
 use crate::config::settings::Budget;
@@ -37,6 +38,9 @@ pub struct FleetContext<A> {
     /// Where the sweeps go, when someone else reads them too (the live view); else the
     /// supervisor makes its own channel.
     pub sweeps: Option<watch::Sender<SweepSlot>>,
+    /// The session's tasks: the feed and every monitor are spawned on it, so one that outlives
+    /// its shutdown grace is still waited for (bounded) at the session's end.
+    pub tasks: TaskTracker,
 }
 
 struct MonitorHandle {
@@ -64,7 +68,7 @@ pub async fn supervise<A: Api>(
         None => watch::channel::<SweepSlot>(None),
     };
     let feed_cancel = cancel.child_token();
-    let feed = tokio::spawn(feed::run(
+    let feed = ctx.tasks.spawn(feed::run(
         Arc::clone(&ctx.api),
         cadence_rx,
         sweeps_tx,
@@ -177,7 +181,7 @@ impl<A: Api> Supervisor<A> {
             origin: self.origin,
             logs: self.ctx.logs.clone(),
         };
-        let join = tokio::spawn(task::run(machine, io));
+        let join = self.ctx.tasks.spawn(task::run(machine, io));
         self.monitors.insert(
             settings.id,
             MonitorHandle {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::report::event::{Event, EventKind};
@@ -29,25 +30,32 @@ const EMPTY_SAVE_GRACE: Duration = Duration::from_secs(2);
 /// Turns the file's text into the fleet to run (parse, validate, apply command-line overrides).
 pub type Prepare = Arc<dyn Fn(&str) -> Result<Settings, String> + Send + Sync>;
 
-/// Follows `path` until cancelled, sending every valid new fleet on `settings`. A SIGHUP
+/// The fleet file a session follows: where it is, the text it started from, and how a new text
+/// becomes the fleet to run.
+pub struct FleetFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub prepare: Prepare,
+}
+
+/// Follows `file` until cancelled, sending every valid new fleet on `settings`. A SIGHUP
 /// (`hangups`) reads the file at once, and always answers: applied, unchanged or rejected.
 pub fn spawn(
-    path: PathBuf,
-    initial_text: &str,
-    prepare: Prepare,
+    file: FleetFile,
     settings: watch::Sender<Arc<Settings>>,
     events: mpsc::Sender<Event>,
     mut hangups: Hangups,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> tokio::task::JoinHandle<()> {
     let mut reloader = Reloader {
-        last_hash: hash(initial_text),
-        path,
-        prepare,
+        last_hash: hash(&file.text),
+        path: file.path,
+        prepare: file.prepare,
         settings,
         events,
     };
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let (nudge_tx, mut nudges) = mpsc::channel::<()>(16);
         // Keep the watcher alive for the life of the task; without it, the poll below still works.
         let _watcher = match folder_watcher(&reloader.path, nudge_tx) {
@@ -87,8 +95,9 @@ pub fn spawn_without_file(
     events: mpsc::Sender<Event>,
     mut hangups: Hangups,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,

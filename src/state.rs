@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::monitor::DurableState;
 use crate::report::event::{BudgetKind, Event, EventKind};
@@ -46,7 +48,10 @@ struct Store {
     path: PathBuf,
     inner: Mutex<Inner>,
     dirty: Notify,
-    written: watch::Sender<u64>,
+    /// The last generation on disk (or failed and reported); closed once the writer ends.
+    written: watch::Receiver<u64>,
+    /// Fired by [`StateHandle::close`]: the writer writes what is pending and ends.
+    closing: CancellationToken,
 }
 
 #[derive(Default)]
@@ -75,11 +80,15 @@ impl StateHandle {
         StateHandle::default()
     }
 
-    /// Loads `path` (moving a corrupt file aside) and starts the background writer, which
-    /// reports a failing save on `events` once per episode.
-    pub fn open(path: &Path, events: mpsc::Sender<Event>) -> (StateHandle, Opened) {
+    /// Loads `path` (moving a corrupt file aside) and starts the background writer on `tasks`,
+    /// which reports a failing save on `events` once per episode and ends at [`Self::close`].
+    pub fn open(
+        path: &Path,
+        events: mpsc::Sender<Event>,
+        tasks: &TaskTracker,
+    ) -> (StateHandle, Opened) {
         let (saved, opened) = read_state(path);
-        let (written, _) = watch::channel(0);
+        let (to_written, written) = watch::channel(0);
         let store = Arc::new(Store {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner {
@@ -89,10 +98,15 @@ impl StateHandle {
             }),
             dirty: Notify::new(),
             written,
+            closing: CancellationToken::new(),
         });
-        // Weak: the writer lives as long as the store, and must not keep the event stream
-        // open after every other sender is gone (the stream's end is the shutdown's).
-        tokio::spawn(write_loop(Arc::clone(&store), events.downgrade()));
+        // Weak: the writer must not keep the event stream open after every other sender is
+        // gone (the stream's end is the shutdown's).
+        tasks.spawn(write_loop(
+            Arc::clone(&store),
+            events.downgrade(),
+            to_written,
+        ));
         (StateHandle { store: Some(store) }, opened)
     }
 
@@ -144,13 +158,21 @@ impl StateHandle {
         }
     }
 
+    /// Ends the writer once what is saved so far is written: the session's last use of the
+    /// store. Saves after it are kept in memory only.
+    pub fn close(&self) {
+        if let Some(store) = &self.store {
+            store.closing.cancel();
+        }
+    }
+
     /// Waits until everything saved so far is on disk (or the write failed and was reported).
     pub async fn flush(&self) {
         let Some(store) = &self.store else { return };
         let target = lock(&store.inner).generation;
         store.dirty.notify_one();
-        let mut written = store.written.subscribe();
-        // The writer task lives as long as the store; a closed channel means shutdown.
+        let mut written = store.written.clone();
+        // A closed channel: the writer has ended (closed), nothing more will be written.
         let _ = written.wait_for(|done| *done >= target).await;
     }
 }
@@ -163,34 +185,66 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
-    let mut last_written = 0;
-    let mut failing = false;
-    // The file is rewritten whole, often, at about the same size: one buffer of the last size
-    // plus room instead of a chain of doublings each time.
-    let mut last_len = 0;
+async fn write_loop(
+    store: Arc<Store>,
+    events: mpsc::WeakSender<Event>,
+    written: watch::Sender<u64>,
+) {
+    let mut writes = Writes {
+        events,
+        written,
+        last_written: 0,
+        failing: false,
+        last_len: 0,
+    };
     loop {
-        store.dirty.notified().await;
-        tokio::time::sleep(COALESCE).await;
+        let closing = tokio::select! {
+            () = store.dirty.notified() => false,
+            () = store.closing.cancelled() => true,
+        };
+        // Closing is the end of the session: nothing more will come to coalesce with.
+        if !closing {
+            tokio::time::sleep(COALESCE).await;
+        }
+        writes.write_pending(&store).await;
+        if closing {
+            return;
+        }
+    }
+}
+
+/// What the writer remembers between two writes.
+struct Writes {
+    events: mpsc::WeakSender<Event>,
+    written: watch::Sender<u64>,
+    last_written: u64,
+    failing: bool,
+    /// The file is rewritten whole, often, at about the same size: one buffer of the last size
+    /// plus room instead of a chain of doublings each time.
+    last_len: usize,
+}
+
+impl Writes {
+    async fn write_pending(&mut self, store: &Store) {
         let (generation, json) = {
             let inner = lock(&store.inner);
-            if inner.generation == last_written {
-                let _ = store.written.send(last_written);
-                continue;
+            if inner.generation == self.last_written {
+                let _ = self.written.send(self.last_written);
+                return;
             }
             let file = StateFileRef {
                 version: VERSION,
                 instances: &inner.instances,
                 budget_over: &inner.budget_over,
             };
-            let mut bytes = Vec::with_capacity(last_len + last_len / 8);
+            let mut bytes = Vec::with_capacity(self.last_len + self.last_len / 8);
             let json = serde_json::to_writer(&mut bytes, &file).map(|()| bytes);
             (inner.generation, json)
         };
         let path = store.path.clone();
         let result = match json {
             Ok(bytes) => {
-                last_len = bytes.len();
+                self.last_len = bytes.len();
                 tokio::task::spawn_blocking(move || crate::atomic::replace_file(&path, &bytes))
                     .await
                     .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
@@ -200,7 +254,7 @@ async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
         // Watching goes on without persistence rather than stopping; the next change retries.
         // One event when saving starts failing and one when it works again, not one per write.
         let path = store.path.display();
-        let news = match (&result, failing) {
+        let news = match (&result, self.failing) {
             (Err(err), false) => Some(EventKind::StateError {
                 error: format!("cannot write state file {path}: {err}"),
             }),
@@ -209,12 +263,12 @@ async fn write_loop(store: Arc<Store>, events: mpsc::WeakSender<Event>) {
             }),
             _ => None,
         };
-        failing = result.is_err();
-        if let (Some(kind), Some(events)) = (news, events.upgrade()) {
+        self.failing = result.is_err();
+        if let (Some(kind), Some(events)) = (news, self.events.upgrade()) {
             let _ = events.send(Event::now(kind)).await;
         }
-        last_written = generation;
-        let _ = store.written.send(generation);
+        self.last_written = generation;
+        let _ = self.written.send(generation);
     }
 }
 

@@ -50,7 +50,7 @@ async fn a_symlinked_state_file_is_moved_aside_and_never_written_through() {
     let state = dir.path().join("state.json");
     std::os::unix::fs::symlink(&victim, &state).unwrap();
     let (events, _rx) = mpsc::channel(8);
-    let (handle, opened) = StateHandle::open(&state, events);
+    let (handle, opened) = StateHandle::open(&state, events, &TaskTracker::new());
     let Opened::Corrupt { reason, moved_to } = opened else {
         panic!("a symlink was trusted: {opened:?}");
     };
@@ -75,7 +75,7 @@ async fn a_failing_save_is_one_state_error_then_one_notice_when_it_works_again()
     let state = folder.join("state.json");
     let (events, mut rx) = mpsc::channel(8);
     // The writer holds the stream weakly; the program's other senders keep it open.
-    let (handle, _) = StateHandle::open(&state, events.clone());
+    let (handle, _) = StateHandle::open(&state, events.clone(), &TaskTracker::new());
     std::fs::remove_dir(&folder).unwrap();
     for id in 0..3 {
         handle.save(id, DurableState::default()).await;
@@ -103,7 +103,7 @@ async fn budget_episodes_survive_a_reopen_and_older_files_have_none() {
     let state = dir.path().join("state.json");
     std::fs::write(&state, r#"{"version": 1, "instances": {}}"#).unwrap();
     let (events, _rx) = mpsc::channel(8);
-    let (handle, _) = StateHandle::open(&state, events.clone());
+    let (handle, _) = StateHandle::open(&state, events.clone(), &TaskTracker::new());
     assert!(handle.budget_over().is_empty());
 
     handle.save_budget_over(&BTreeSet::from([BudgetKind::MaxSpend]));
@@ -113,7 +113,7 @@ async fn budget_episodes_survive_a_reopen_and_older_files_have_none() {
         written.contains(r#""budget_over":["max_spend"]"#),
         "{written}"
     );
-    let (reopened, _) = StateHandle::open(&state, events);
+    let (reopened, _) = StateHandle::open(&state, events, &TaskTracker::new());
     assert_eq!(
         reopened.budget_over(),
         BTreeSet::from([BudgetKind::MaxSpend])

@@ -1,14 +1,16 @@
 //! One watch session, shared by `watch` and `demo`: the writer task, the state store, the fleet
-//! supervisor, live reload and the throttle reporter, started together and stopped in order
-//! (monitors, then the summary, then the writer drains) when the shutdown token fires.
+//! supervisor, live reload, the notifier and the throttle reporter, all on one `TaskTracker`,
+//! started together and stopped in order when the shutdown token fires: monitors and feed, then
+//! reporter and reloader, then the notifier's last moment, then the `shutdown` line (the
+//! stream's last), then every task is waited for, bounded.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::Api;
 use crate::config::Settings;
@@ -17,28 +19,38 @@ use crate::fleet::{self, FleetContext};
 use crate::live::{self, Board};
 use crate::metrics::Metrics;
 use crate::monitor::machine::MachineOptions;
-use crate::notify::{self, NotifierConfig};
-use crate::reload::{self, Prepare};
-use crate::report::event::{Event, EventKind};
-use crate::report::writer::{self, Writer};
+use crate::notify::NotifierConfig;
+use crate::reload::{self, FleetFile};
+use crate::report::event::{Event, EventKind, InstanceSummary};
+use crate::report::writer::{Sink, Writer};
 use crate::state::{self, Opened, StateHandle};
 use crate::throttle::{Throttle, ThrottleStats};
-use crate::top::Feed;
 use crate::Fatal;
+use notifier::Notifier;
+use stream::{Consumers, Output, EVENT_QUEUE};
 
-/// Room for bursts of log lines without making monitors wait on a slow terminal.
-const EVENT_QUEUE: usize = 4096;
+mod notifier;
+mod stream;
+mod throttle_report;
+
+pub use throttle_report::report_throttle;
+
+/// How long the session's tasks may take to end once the `shutdown` line is out: by then
+/// only a monitor that outlived its grace can still be running.
+const TASKS_GRACE: Duration = Duration::from_millis(200);
 
 /// Everything a session needs, validated by the command that builds it.
 pub struct Session {
     pub settings: Settings,
     /// The fleet file and its current text, when live reload applies.
-    pub reload: Option<(PathBuf, String, Prepare)>,
+    pub reload: Option<FleetFile>,
     pub state_path: Option<PathBuf>,
     /// The state file's lock, taken with [`lock_state`] before the first API call: a second
     /// watcher on the same file is refused without spending the key's budget.
     pub lock: Option<state::StateLock>,
     pub writer: Writer,
+    /// Where the stream goes.
+    pub sink: Sink,
     pub options: MachineOptions,
     /// The text after the summary: how to resume.
     pub resume_hint: String,
@@ -52,6 +64,9 @@ pub struct Session {
     pub live: Option<LiveSession>,
     /// `watch --tui`: the board drawn full-screen instead of the stream (needs `live`).
     pub tui: bool,
+    /// Every task the session starts, and those started for it before it runs (the metrics
+    /// listener): all are waited for, bounded, before [`run`] returns.
+    pub tasks: TaskTracker,
 }
 
 /// The board and the sweep channel it reads, made before the session so the `--metrics`
@@ -60,10 +75,6 @@ pub struct LiveSession {
     pub board: Board,
     pub sweeps: watch::Sender<SweepSlot>,
 }
-
-/// How long queued notifications may take to go out after Ctrl+C (the whole stop must stay
-/// under a second).
-const NOTIFY_DRAIN: Duration = Duration::from_millis(400);
 
 /// The state file's lock for [`Session::lock`], when the session keeps state.
 pub fn lock_state(state_path: Option<&std::path::Path>) -> Result<Option<state::StateLock>, Fatal> {
@@ -79,197 +90,158 @@ pub async fn run<A: Api>(
     session: Session,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
+    let tasks = session.tasks;
     let mut lock = session.lock;
-    let live_socket = match (&session.live, &session.state_path, &mut lock) {
-        (Some(live), Some(path), Some(lock)) => Some(serve_live(
-            live.board.clone(),
-            path,
-            lock,
-            shutdown.clone(),
-        )?),
-        _ => None,
-    };
+    if let (Some(live), Some(path), Some(lock)) = (&session.live, &session.state_path, &mut lock) {
+        serve_live(live.board.clone(), path, lock, shutdown.clone(), &tasks)?;
+    }
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let (to_writer, writer_rx) = mpsc::channel(EVENT_QUEUE);
-    let view = match (&session.live, session.tui) {
-        (Some(live), true) => Some(spawn_view(live.board.clone(), shutdown.clone())),
-        _ => None,
-    };
-    let output = match view {
-        Some(_) => tokio::spawn(keep_summary(session.writer, writer_rx)),
-        None => tokio::spawn(async move {
-            let _ = writer::spawn_stdout(session.writer, writer_rx).await;
-            None
-        }),
-    };
-    let notify_cancel = CancellationToken::new();
-    let release_notify = CancellationToken::new();
-    let (to_notifier, notifier) = match session.notify {
-        Some(config) => {
-            let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-            let handle = notify::spawn(config, rx, events.clone(), notify_cancel.clone());
-            (Some(tx), Some(handle))
-        }
-        None => (None, None),
-    };
+    let view = session.live.as_ref().filter(|_| session.tui);
+    let (output, to_output) = Output::start(
+        session.writer,
+        session.sink,
+        view.map(|live| live.board.clone()),
+        &shutdown,
+        &tasks,
+    );
+    let (notifier, notifier_input) = session
+        .notify
+        .map(|config| Notifier::start(config, events.clone(), &tasks))
+        .unzip();
     if let Some(metrics) = &session.metrics {
         metrics.set_effective_rate(throttle.effective_per_second());
         metrics.attach_log_queue(throttle.log_queue().clone());
     }
-    let (board, sweeps) = match session.live {
-        Some(live) => (Some(live.board), Some(live.sweeps)),
-        None => (None, None),
-    };
+    let (board, sweeps) = session.live.map(|live| (live.board, live.sweeps)).unzip();
     // The metrics read the sweeps too (the last good one's time, `/healthz`).
     let sweeps = match (sweeps, &session.metrics) {
         (None, Some(_)) => Some(watch::channel(None).0),
         (sweeps, _) => sweeps,
     };
     let follow_metrics = session.metrics.clone();
-    let fan_out = tokio::spawn(fan_out(
-        events_rx,
-        to_writer,
-        session.metrics,
+    let consumers = Consumers {
+        metrics: session.metrics,
         board,
-        to_notifier,
-        release_notify.clone(),
-    ));
+        notifier: notifier_input,
+    };
+    let stream = tasks.spawn(stream::fan_out(events_rx, to_output, consumers));
 
     let state = match &session.state_path {
-        Some(path) => {
-            let (handle, opened) = StateHandle::open(path, events.clone());
-            let message = match opened {
-                Opened::Fresh => None,
-                Opened::Restored { instances } => Some(format!(
-                    "resuming from {} ({})",
-                    path.display(),
-                    crate::report::words::plural(instances as u64, "instance")
-                )),
-                Opened::Corrupt { reason, moved_to } => Some(format!(
-                    "state file {} could not be trusted ({reason}); moved it to {} and started fresh",
-                    path.display(),
-                    moved_to.display()
-                )),
-            };
-            if let Some(message) = message {
-                let _ = events.send(Event::now(EventKind::Notice { message })).await;
-            }
-            handle
-        }
+        Some(path) => open_state(path, &events, &tasks).await,
         None => StateHandle::disabled(),
     };
 
-    let inner = shutdown.child_token();
-    let throttle_reporter = tokio::spawn(report_throttle(
+    let helpers = shutdown.child_token();
+    let reporter = tasks.spawn(report_throttle(
         throttle.clone(),
         events.clone(),
-        inner.clone(),
+        helpers.clone(),
     ));
     throttle
         .log_queue()
         .set_order(session.settings.api.log_order);
     let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
     if let (Some(metrics), Some(sweeps)) = (follow_metrics, &sweeps) {
-        metrics.follow(sweeps.subscribe(), settings_tx.subscribe());
+        metrics.follow(sweeps.subscribe(), settings_tx.subscribe(), &tasks);
     }
     let hangups = crate::signals::Hangups::install();
     let reloader = match session.reload {
-        Some((path, text, prepare)) => reload::spawn(
-            path,
-            &text,
-            prepare,
+        Some(file) => reload::spawn(
+            file,
             settings_tx,
             events.clone(),
             hangups,
-            inner.clone(),
+            helpers.clone(),
+            &tasks,
         ),
-        None => reload::spawn_without_file(events.clone(), hangups, inner.clone()),
+        None => reload::spawn_without_file(events.clone(), hangups, helpers.clone(), &tasks),
     };
     let ctx = FleetContext {
         api,
         events: events.clone(),
-        state,
+        state: state.clone(),
         options: session.options,
         logs: throttle.log_queue().clone(),
         sweeps,
+        tasks: tasks.clone(),
     };
+    // The ordered stop: the monitors and the feed (inside `supervise`), then the reporter and
+    // the reloader, then the state writer, then the notifier's last moment, and only then the
+    // `shutdown` event, so nothing follows it in the stream.
     let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
-
-    inner.cancel();
+    helpers.cancel();
     let _ = reloader.await;
-    let _ = throttle_reporter.await;
-    let api_line = api_summary(&throttle.stats());
-    let mut resume = api_line + &session.resume_hint;
+    let _ = reporter.await;
+    state.close();
+    if let Some(notifier) = notifier {
+        notifier.last_moment().await;
+    }
+    let kind = shutdown_event(
+        summary,
+        &throttle.stats(),
+        session.resume_hint,
+        session.offer_destroy,
+    );
+    let _ = events.send(Event::now(kind)).await;
+    drop(events);
+    let _ = stream.await;
+    output.finish().await;
+    tasks.close();
+    if tokio::time::timeout(TASKS_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some of the session's tasks did not end in time; leaving them");
+    }
+    Ok(())
+}
+
+/// Opens the state file, saying on the stream whether it resumes or had to start afresh.
+async fn open_state(
+    path: &std::path::Path,
+    events: &mpsc::Sender<Event>,
+    tasks: &TaskTracker,
+) -> StateHandle {
+    let (handle, opened) = StateHandle::open(path, events.clone(), tasks);
+    let message = match opened {
+        Opened::Fresh => None,
+        Opened::Restored { instances } => Some(format!(
+            "resuming from {} ({})",
+            path.display(),
+            crate::report::words::plural(instances as u64, "instance")
+        )),
+        Opened::Corrupt { reason, moved_to } => Some(format!(
+            "state file {} could not be trusted ({reason}); moved it to {} and started fresh",
+            path.display(),
+            moved_to.display()
+        )),
+    };
+    if let Some(message) = message {
+        let _ = events.send(Event::now(EventKind::Notice { message })).await;
+    }
+    handle
+}
+
+/// The last event: each instance's summary, the API's, and how to carry on.
+fn shutdown_event(
+    summary: Vec<InstanceSummary>,
+    stats: &ThrottleStats,
+    resume_hint: String,
+    offer_destroy: bool,
+) -> EventKind {
+    let mut resume = api_summary(stats) + &resume_hint;
     let billing: Vec<String> = summary
         .iter()
         .filter(|s| s.status != Some(crate::status::Status::Gone))
         .map(|s| s.source.id.to_string())
         .collect();
-    if session.offer_destroy && !billing.is_empty() {
+    if offer_destroy && !billing.is_empty() {
         resume.push_str(&format!(
             "stop paying:      vastfleet destroy {}\n",
             billing.join(" ")
         ));
     }
-    let kind = EventKind::Shutdown { summary, resume };
-    let _ = events.send(Event::now(kind)).await;
-    drop(events);
-    // Queued notifications get a moment to go out; the notifier's own reports still print.
-    release_notify.cancel();
-    if let Some(mut notifier) = notifier {
-        if tokio::time::timeout(NOTIFY_DRAIN, &mut notifier)
-            .await
-            .is_err()
-        {
-            notify_cancel.cancel();
-            let _ = notifier.await;
-        }
-    }
-    let _ = fan_out.await;
-    let summary = output.await.ok().flatten();
-    if let Some(view) = view {
-        // The terminal is the user's again before the summary is printed on it.
-        if let Ok(Err(err)) = view.await {
-            eprintln!("vastfleet: the full-screen view failed: {err}");
-        }
-        if let Some(text) = summary {
-            let _ = crate::outln!("{text}");
-        }
-    }
-    if let Some(server) = live_socket {
-        let _ = server.await;
-    }
-    Ok(())
-}
-
-/// `watch --tui`: the view of `top` on this watcher's own board. It ends on `q` / Ctrl+C (which
-/// cancel `shutdown`, the orderly stop a signal asks for) or when `shutdown` fires; a view that
-/// fails or panics (its panic hook has restored the terminal) stops the watcher the same way,
-/// as a closed stdout does the stream.
-fn spawn_view(board: Board, shutdown: CancellationToken) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        let first = board.snapshot(std::time::SystemTime::now());
-        let app = crate::top::app::App {
-            inside_watcher: true,
-            ..Default::default()
-        };
-        let view = crate::top::run(Feed::Board(board), app, first, shutdown.clone());
-        let result = tokio::spawn(view).await;
-        shutdown.cancel();
-        result.unwrap_or_else(|panic| Err(std::io::Error::other(panic)))
-    })
-}
-
-/// The writer of `watch --tui`: the stream is not printed under the view, but the summary of
-/// the orderly stop is kept for the terminal once the view is gone.
-async fn keep_summary(mut writer: Writer, mut rx: mpsc::Receiver<Event>) -> Option<String> {
-    let mut summary = None;
-    while let Some(event) = rx.recv().await {
-        if matches!(event.kind, EventKind::Shutdown { .. }) {
-            summary = writer.render(&event);
-        }
-    }
-    summary
+    EventKind::Shutdown { summary, resume }
 }
 
 /// Opens the live view's socket beside the state file and records it in the lock file. A
@@ -279,7 +251,8 @@ fn serve_live(
     state_path: &std::path::Path,
     lock: &mut state::StateLock,
     shutdown: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, Fatal> {
+    tasks: &TaskTracker,
+) -> Result<(), Fatal> {
     let path = live::socket_path(state_path);
     let listener = live::serve::bind(&path).map_err(|err| {
         Fatal::input(format!(
@@ -294,45 +267,8 @@ fn serve_live(
         tracing::warn!("cannot record the live view socket in the lock file: {err}");
     }
     let router = live::router(board, shutdown.clone());
-    Ok(live::serve::spawn(listener, path, router, shutdown))
-}
-
-/// Hands every event to the writer, the metrics and the notifier. The writer is the only one
-/// allowed to slow the stream down; the notifier gets what its queue takes.
-async fn fan_out(
-    mut events: mpsc::Receiver<Event>,
-    writer: mpsc::Sender<Event>,
-    metrics: Option<Metrics>,
-    board: Option<Board>,
-    mut notifier: Option<mpsc::Sender<Event>>,
-    release_notifier: CancellationToken,
-) {
-    loop {
-        let event = tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => return,
-            },
-            _ = release_notifier.cancelled(), if notifier.is_some() => {
-                notifier = None;
-                continue;
-            }
-        };
-        if let Some(metrics) = &metrics {
-            metrics.observe(&event);
-        }
-        if let Some(board) = &board {
-            board.observe(&event);
-        }
-        if let Some(notifier) = &notifier {
-            if !matches!(event.kind, EventKind::Log { .. }) {
-                let _ = notifier.try_send(event.clone());
-            }
-        }
-        if writer.send(event).await.is_err() {
-            return;
-        }
-    }
+    live::serve::spawn(listener, path, router, shutdown, tasks);
+    Ok(())
 }
 
 /// The summary's API line: calls, 429s per endpoint, the overall rate at exit.
@@ -357,41 +293,4 @@ fn api_summary(stats: &ThrottleStats) -> String {
         stats.calls.values().sum::<u64>(),
         stats.total_rate_limited(),
     )
-}
-
-/// Turns the throttle's changes into `throttle` events (see [`crate::throttle::changes`]).
-/// Public so paused-clock tests can run it beside [`fleet::supervise`] without a stdout writer.
-pub async fn report_throttle(
-    throttle: Throttle,
-    events: mpsc::Sender<Event>,
-    cancel: CancellationToken,
-) {
-    let mut changes = throttle.subscribe();
-    let mut last = changes.borrow_and_update().clone();
-    loop {
-        // Episodes end and paces recover with time alone: look then too, so the line that
-        // says an endpoint is back comes when it is back, not at its next call.
-        let due = throttle.next_change();
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            changed = changes.changed() => if changed.is_err() { return },
-            _ = sleep_until_due(due) => {
-                let _ = throttle.effective_per_second();
-                let _ = changes.has_changed();
-            }
-        }
-        let status = changes.borrow_and_update().clone();
-        for kind in crate::throttle::changes(&last, &status) {
-            let _ = events.send(Event::now(kind)).await;
-        }
-        last = status;
-    }
-}
-
-/// Sleeps until `due`, or for ever without one.
-async fn sleep_until_due(due: Option<tokio::time::Instant>) {
-    match due {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::base_url::BaseUrl;
 use crate::api::key::ApiKey;
@@ -19,11 +20,11 @@ use crate::live::{self, Board, Sources};
 use crate::metrics::{self, Metered, Metrics};
 use crate::monitor::MachineOptions;
 use crate::notify::NotifierConfig;
-use crate::reload::Prepare;
+use crate::reload::{FleetFile, Prepare};
 use crate::report::event::ActionKind;
 use crate::report::filter::{compile_patterns, LineFilter};
 use crate::report::human::HumanOptions;
-use crate::report::writer::{Format, Writer};
+use crate::report::writer::{Format, Sink, Writer};
 use crate::throttle::{Endpoint, Throttle, ThrottleConfig};
 use crate::watch::{self, LiveSession, Session};
 use crate::{signals, state, Fatal, Terminal};
@@ -161,6 +162,7 @@ impl Plan {
         );
         let client = connect::build(self.api_url(), key.clone(), throttle.clone())?;
         let lock = watch::lock_state(self.state_path.as_deref())?;
+        let tasks = TaskTracker::new();
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
         let board = Board::new(Sources {
             sweeps: Some(sweeps_rx),
@@ -181,7 +183,7 @@ impl Plan {
                 metrics.set_health_window(metrics::Window::of(&self.settings));
                 let live = live::router(board.clone(), shutdown.clone());
                 let (bound, _server) =
-                    metrics::serve(addr, metrics.clone(), Some(live), shutdown.clone())
+                    metrics::serve(addr, metrics.clone(), Some(live), shutdown.clone(), &tasks)
                         .await
                         .map_err(|err| {
                             Fatal::input(format!(
@@ -202,9 +204,10 @@ impl Plan {
             config.api_down_after = self.settings.api_down_after;
             config
         });
-        let reload = self.file.map(|(path, text)| {
-            let prepare = reload_prepare(path.clone(), self.overrides, self.only, key);
-            (path, text, prepare)
+        let reload = self.file.map(|(path, text)| FleetFile {
+            prepare: reload_prepare(path.clone(), self.overrides, self.only, key),
+            path,
+            text,
         });
         // Last of the start-up checks: the local ones (lock, metrics port) cost the API nothing.
         let first_page = connect::refuse_bad_key(&client).await?;
@@ -215,6 +218,7 @@ impl Plan {
             state_path: self.state_path,
             lock,
             writer: self.writer,
+            sink: Sink::Stdout,
             options: self.options,
             resume_hint: self.resume_hint,
             offer_destroy: self.offer_destroy,
@@ -222,6 +226,7 @@ impl Plan {
             notify,
             live: Some(LiveSession { board, sweeps }),
             tui: self.tui,
+            tasks,
         };
         match metrics {
             Some(metrics) => {

@@ -22,6 +22,7 @@ use tokio::net::UnixListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::board::{Board, Numbered};
 use crate::report::json;
@@ -183,8 +184,10 @@ pub fn spawn(
     path: PathBuf,
     router: Router,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    let connections = tasks.clone();
+    tasks.spawn(async move {
         let owner = std::fs::metadata(&path).map(|m| m.uid()).ok();
         loop {
             let stream = tokio::select! {
@@ -204,7 +207,7 @@ pub fn spawn(
             }
             let service = TowerToHyperService::new(router.clone());
             let cancel = cancel.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
                 tokio::pin!(connection);

@@ -351,6 +351,7 @@ async fn the_socket_serves_the_snapshot_the_log_and_the_event_stream() {
         path.clone(),
         router(board.clone(), cancel.clone()),
         cancel.clone(),
+        &tokio_util::task::TaskTracker::new(),
     );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "owner-only socket");

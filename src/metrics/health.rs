@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::text::{Exposition, Kind};
 use super::Metrics;
@@ -183,10 +184,11 @@ impl Metrics {
         &self,
         mut sweeps: watch::Receiver<SweepSlot>,
         mut settings: watch::Receiver<Arc<Settings>>,
+        tasks: &TaskTracker,
     ) -> JoinHandle<()> {
         let metrics = self.clone();
         metrics.set_health_window(Window::of(&settings.borrow_and_update()));
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
                     changed = sweeps.changed() => {
@@ -314,7 +316,7 @@ mod tests {
             ..Settings::default()
         };
         let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
-        let task = metrics.follow(sweeps, settings_rx);
+        let task = metrics.follow(sweeps, settings_rx, &TaskTracker::new());
         assert_eq!(
             metrics.lock().sweeps.window.down_after,
             Duration::from_secs(30)

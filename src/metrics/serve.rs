@@ -11,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Metrics, CONTENT_TYPE};
 
@@ -31,12 +32,14 @@ pub fn exposure_warning(addr: SocketAddr) -> Option<String> {
 
 /// Binds `addr` and serves until `cancel` fires. Binding happens before this returns, so a
 /// taken port is a start-up error the caller can report, and port 0 yields the real address.
-/// `extra` routes (the live view's `/v1/...`) are served beside `/metrics`.
+/// `extra` routes (the live view's `/v1/...`) are served beside `/metrics`. The server runs on
+/// `tasks`.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
     extra: Option<Router>,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -49,7 +52,7 @@ pub async fn serve(
         Some(extra) => app.merge(extra),
         None => app,
     };
-    let task = tokio::spawn(async move {
+    let task = tasks.spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -179,16 +179,17 @@ impl NotifierConfig {
     }
 }
 
-/// Starts the notifier. It ends when `cancel` fires (abandoning what is queued) or when every
-/// sender of `events` is gone (after delivering what is queued). Problems with a target are
-/// reported on `report` as `Notice` events, never with the target's full URL.
+/// Starts the notifier on `tasks`. It ends when `cancel` fires (abandoning what is queued) or
+/// when every sender of `events` is gone (after delivering what is queued). Problems with a
+/// target are reported on `report` as `Notice` events, never with the target's full URL.
 pub fn spawn(
     config: NotifierConfig,
     events: mpsc::Receiver<Event>,
     report: mpsc::Sender<Event>,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(config, events, report, cancel))
+    tasks.spawn(run(config, events, report, cancel))
 }
 
 struct Route {

@@ -15,4 +15,4 @@ pub mod writer;
 
 pub use filter::LineFilter;
 pub use human::HumanOptions;
-pub use writer::{spawn_into, spawn_stdout, EventSender, Format, Writer};
+pub use writer::{spawn_into, EventSender, Format, Sink, Writer};

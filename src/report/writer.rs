@@ -68,26 +68,38 @@ impl Writer {
     }
 }
 
-/// Writes every event to stdout until the channel closes (every sender dropped). Await the
-/// handle before the process exits so the last lines are out.
-///
+/// Where the stream goes.
+pub enum Sink {
+    /// The process's stdout, shared with the rest of the program.
+    Stdout,
+    /// Any async writer: a test's buffer, or an embedding program's.
+    Into(Box<dyn AsyncWrite + Unpin + Send>),
+}
+
+/// Writes every event to `sink` until the channel closes (every sender dropped). Await it
+/// before the process exits so the last lines are out.
+pub async fn write(writer: Writer, rx: EventReceiver, sink: Sink) {
+    match sink {
+        Sink::Stdout => to_stdout(writer, rx).await,
+        Sink::Into(out) => drop(into(writer, rx, out).await),
+    }
+}
+
 /// Each batch is written with std's stdout on the blocking pool: a terminal write is a blocking
 /// syscall, and std's stdout is the one the rest of the program shares, locked per batch only.
 /// The loop itself stays an ordinary async task, so a runtime shutting down never waits on it.
-pub fn spawn_stdout(writer: Writer, mut rx: EventReceiver) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut output = Output::new(writer);
-        let mut batch = Vec::with_capacity(BATCH);
-        while rx.recv_many(&mut batch, BATCH).await > 0 {
-            if let Some(text) = output.fill(&mut batch) {
-                let text = text.to_owned();
-                let written = tokio::task::spawn_blocking(move || write_stdout(&text))
-                    .await
-                    .unwrap_or_else(|join| Err(std::io::Error::other(join)));
-                output.check(written);
-            }
+async fn to_stdout(writer: Writer, mut rx: EventReceiver) {
+    let mut output = Output::new(writer);
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if let Some(text) = output.fill(&mut batch) {
+            let text = text.to_owned();
+            let written = tokio::task::spawn_blocking(move || write_stdout(&text))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+            output.check(written);
         }
-    })
+    }
 }
 
 fn write_stdout(text: &str) -> std::io::Result<()> {
@@ -96,25 +108,28 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// [`spawn_stdout`] into any async writer; the handle gives the writer back at the end.
-pub fn spawn_into<W>(writer: Writer, mut rx: EventReceiver, mut out: W) -> JoinHandle<W>
+/// [`write`] into any async writer on a task of its own; the handle gives the writer back at
+/// the end.
+pub fn spawn_into<W>(writer: Writer, rx: EventReceiver, out: W) -> JoinHandle<W>
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
-        let mut output = Output::new(writer);
-        let mut batch = Vec::with_capacity(BATCH);
-        while rx.recv_many(&mut batch, BATCH).await > 0 {
-            if let Some(text) = output.fill(&mut batch) {
-                let written = match out.write_all(text.as_bytes()).await {
-                    Ok(()) => out.flush().await,
-                    Err(error) => Err(error),
-                };
-                output.check(written);
-            }
+    tokio::spawn(into(writer, rx, out))
+}
+
+async fn into<W: AsyncWrite + Unpin>(writer: Writer, mut rx: EventReceiver, mut out: W) -> W {
+    let mut output = Output::new(writer);
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if let Some(text) = output.fill(&mut batch) {
+            let written = match out.write_all(text.as_bytes()).await {
+                Ok(()) => out.flush().await,
+                Err(error) => Err(error),
+            };
+            output.check(written);
         }
-        out
-    })
+    }
+    out
 }
 
 /// The state both write loops share.

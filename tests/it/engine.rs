@@ -83,6 +83,7 @@ impl Fleet {
             options: MachineOptions::default(),
             logs: api.throttle().log_queue().clone(),
             sweeps: None,
+            tasks: tokio_util::task::TaskTracker::new(),
         };
         let supervisor = tokio::spawn(fleet::supervise(ctx, settings_rx, cancel.clone()));
         Fleet {

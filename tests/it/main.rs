@@ -24,6 +24,7 @@ mod realism;
 mod reload;
 mod report;
 mod restart;
+mod session;
 
 mod metrics;
 mod notify;

@@ -42,6 +42,7 @@ async fn a_scrape_shows_what_the_stream_said() {
         metrics.clone(),
         None,
         cancel.clone(),
+        &tokio_util::task::TaskTracker::new(),
     )
     .await
     .unwrap();
@@ -203,7 +204,14 @@ async fn a_scrape_shows_what_the_stream_said() {
 async fn a_taken_port_is_an_error_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let result = serve(addr, Metrics::new(), None, CancellationToken::new()).await;
+    let result = serve(
+        addr,
+        Metrics::new(),
+        None,
+        CancellationToken::new(),
+        &tokio_util::task::TaskTracker::new(),
+    )
+    .await;
     assert!(result.is_err());
 }
 

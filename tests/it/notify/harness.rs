@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use vastfleet::backoff::Backoff;
 use vastfleet::notify::{spawn, Format, NotifierConfig, Target, Topic};
 use vastfleet::report::event::{Event, EventKind};
@@ -132,7 +133,13 @@ pub fn start(config: NotifierConfig) -> Running {
     let (events, events_rx) = mpsc::channel(16);
     let (report, reports) = mpsc::channel(16);
     let cancel = CancellationToken::new();
-    let task = spawn(config, events_rx, report, cancel.clone());
+    let task = spawn(
+        config,
+        events_rx,
+        report,
+        cancel.clone(),
+        &TaskTracker::new(),
+    );
     Running {
         events,
         reports,
