@@ -21,10 +21,10 @@ use crate::metrics::Metrics;
 use crate::monitor::machine::MachineOptions;
 use crate::notify::NotifierConfig;
 use crate::reload::{self, FleetFile};
-use crate::report::event::{Event, EventKind, InstanceSummary};
+use crate::report::event::{Event, EventKind, Resume};
 use crate::report::writer::{Sink, Writer};
 use crate::state::{self, Opened, StateHandle};
-use crate::throttle::{Throttle, ThrottleStats};
+use crate::throttle::Throttle;
 use crate::Fatal;
 use notifier::Notifier;
 use stream::{Consumers, Output, EVENT_QUEUE};
@@ -52,10 +52,8 @@ pub struct Session {
     /// Where the stream goes.
     pub sink: Sink,
     pub options: MachineOptions,
-    /// The text after the summary: how to resume.
-    pub resume_hint: String,
-    /// Follow it with the `vastfleet destroy` line for the instances still billing.
-    pub offer_destroy: bool,
+    /// How to carry on, for the end of the summary.
+    pub resume: Resume,
     /// Every event is folded into these metrics (`--metrics`).
     pub metrics: Option<Metrics>,
     /// Webhooks (`[[notify]]`), when the fleet has any.
@@ -176,12 +174,11 @@ pub async fn run<A: Api>(
     if let Some(notifier) = notifier {
         notifier.last_moment().await;
     }
-    let kind = shutdown_event(
+    let kind = EventKind::Shutdown {
         summary,
-        &throttle.stats(),
-        session.resume_hint,
-        session.offer_destroy,
-    );
+        api: throttle.stats(),
+        resume: session.resume,
+    };
     let _ = events.send(Event::now(kind)).await;
     drop(events);
     let _ = stream.await;
@@ -222,28 +219,6 @@ async fn open_state(
     handle
 }
 
-/// The last event: each instance's summary, the API's, and how to carry on.
-fn shutdown_event(
-    summary: Vec<InstanceSummary>,
-    stats: &ThrottleStats,
-    resume_hint: String,
-    offer_destroy: bool,
-) -> EventKind {
-    let mut resume = api_summary(stats) + &resume_hint;
-    let billing: Vec<String> = summary
-        .iter()
-        .filter(|s| s.status != Some(crate::status::Status::Gone))
-        .map(|s| s.source.id.to_string())
-        .collect();
-    if offer_destroy && !billing.is_empty() {
-        resume.push_str(&format!(
-            "stop paying:      vastfleet destroy {}\n",
-            billing.join(" ")
-        ));
-    }
-    EventKind::Shutdown { summary, resume }
-}
-
 /// Opens the live view's socket beside the state file and records it in the lock file. A
 /// socket that cannot be opened is bad input at start (exit 2), like a taken metrics port.
 fn serve_live(
@@ -269,28 +244,4 @@ fn serve_live(
     let router = live::router(board, shutdown.clone());
     live::serve::spawn(listener, path, router, shutdown, tasks);
     Ok(())
-}
-
-/// The summary's API line: calls, 429s per endpoint, the overall rate at exit.
-fn api_summary(stats: &ThrottleStats) -> String {
-    let rate = if stats.per_second.is_finite() {
-        format!("{:.2} calls/s", stats.per_second)
-    } else {
-        "unlimited".to_owned()
-    };
-    let by_endpoint: Vec<String> = stats
-        .rate_limited
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(endpoint, n)| format!("{} {n}", endpoint.as_str()))
-        .collect();
-    let limited = match by_endpoint.is_empty() {
-        true => String::new(),
-        false => format!(" ({})", by_endpoint.join(", ")),
-    };
-    format!(
-        "API: {} calls, {} answered 429{limited}, effective rate at exit {rate}\n",
-        stats.calls.values().sum::<u64>(),
-        stats.total_rate_limited(),
-    )
 }

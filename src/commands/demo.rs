@@ -11,6 +11,7 @@ use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
 use crate::api::key::{ApiKey, KeySource};
 use crate::cli::{DemoArgs, FleetFileArgs, WatchArgs};
 use crate::commands::watch::Plan;
+use crate::report::event::Resume;
 use crate::sim::{Scenario, SimHandle, Simulator};
 use crate::{signals, Fatal, Terminal};
 
@@ -41,10 +42,7 @@ pub async fn run(args: DemoArgs, terminal: Terminal) -> Result<(), Fatal> {
     std::fs::write(&fleet_file, fleet_text(&scenario, &sim.url()))
         .map_err(|err| Fatal::runtime(format!("cannot write the demo fleet file: {err}")))?;
 
-    let plan = demo_plan(&fleet_file, args.json, terminal)?.with_resume_hint(
-        "the demo's account and fleet file are gone now; run `vastfleet demo` to see it again,\n\
-         or `vastfleet add ID` then `vastfleet watch` for your own fleet\n",
-    );
+    let plan = demo_plan(&fleet_file, args.json, terminal)?.with_resume(Resume::Demo);
     if !args.json {
         eprintln!("{}", banner(&sim, &fleet_file));
     }

@@ -21,7 +21,7 @@ use crate::metrics::{self, Metered, Metrics};
 use crate::monitor::MachineOptions;
 use crate::notify::NotifierConfig;
 use crate::reload::{FleetFile, Prepare};
-use crate::report::event::ActionKind;
+use crate::report::event::{ActionKind, Resume};
 use crate::report::filter::{compile_patterns, LineFilter};
 use crate::report::human::HumanOptions;
 use crate::report::writer::{Format, Sink, Writer};
@@ -48,8 +48,7 @@ pub struct Plan {
     state_path: Option<PathBuf>,
     options: MachineOptions,
     metrics_addr: Option<std::net::SocketAddr>,
-    resume_hint: String,
-    offer_destroy: bool,
+    resume: Resume,
     tui: bool,
 }
 
@@ -121,7 +120,9 @@ impl Plan {
             (None, Some((path, _))) => Some(state::default_path(path)),
             (None, None) => None,
         };
-        let resume_hint = resume_hint(&settings, file.as_ref().map(|(path, _)| path.as_path()));
+        let resume = Resume::Watch {
+            command: again(&settings, file.as_ref().map(|(path, _)| path.as_path())),
+        };
         let fetch_spacing = fetch_spacing(&settings);
         Ok(Plan {
             settings,
@@ -135,17 +136,14 @@ impl Plan {
                 fetch_spacing,
             },
             metrics_addr: args.metrics,
-            resume_hint,
-            offer_destroy: true,
+            resume,
             tui: args.tui,
         })
     }
 
-    /// Replaces the text printed after the summary, without the destroy line (the demo's
-    /// account and fleet file are temporary).
-    pub fn with_resume_hint(mut self, hint: impl Into<String>) -> Plan {
-        self.resume_hint = hint.into();
-        self.offer_destroy = false;
+    /// How the summary says to carry on (the demo's account and fleet file are temporary).
+    pub fn with_resume(mut self, resume: Resume) -> Plan {
+        self.resume = resume;
         self
     }
 
@@ -220,8 +218,7 @@ impl Plan {
             writer: self.writer,
             sink: Sink::Stdout,
             options: self.options,
-            resume_hint: self.resume_hint,
-            offer_destroy: self.offer_destroy,
+            resume: self.resume,
             metrics: metrics.clone(),
             notify,
             live: Some(LiveSession { board, sweeps }),
@@ -318,8 +315,8 @@ fn reload_prepare(
 }
 
 /// What to type to carry on: the same watch again (the state file makes it resume).
-fn resume_hint(settings: &Settings, file: Option<&Path>) -> String {
-    let again = match file {
+fn again(settings: &Settings, file: Option<&Path>) -> String {
+    match file {
         Some(path) => format!(
             "vastfleet watch {}",
             shell_word(&path.display().to_string())
@@ -332,8 +329,7 @@ fn resume_hint(settings: &Settings, file: Option<&Path>) -> String {
                 .collect();
             format!("vastfleet watch {}", ids.join(" "))
         }
-    };
-    format!("resume watching:  {again}\n")
+    }
 }
 
 /// Quotes a path for a POSIX shell when it needs it.
@@ -355,9 +351,9 @@ mod tests {
     #[test]
     fn resume_hint_names_the_file_or_every_id() {
         let settings = Settings::from_ids(&[7, 9], &Overrides::default()).unwrap();
-        let hint = resume_hint(&settings, Some(Path::new("my fleet.toml")));
+        let hint = again(&settings, Some(Path::new("my fleet.toml")));
         assert!(hint.contains("vastfleet watch 'my fleet.toml'"), "{hint}");
-        let hint = resume_hint(&settings, None);
+        let hint = again(&settings, None);
         assert!(hint.contains("vastfleet watch --id 7 --id 9"), "{hint}");
     }
 

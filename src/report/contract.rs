@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use super::event::{
-    ActionKind, BudgetKind, Event, EventKind, FailureReason, InstanceSummary, RunCost, Source,
+    ActionKind, BudgetKind, Event, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
+    Source,
 };
 use super::json;
 use crate::status::Status;
@@ -231,7 +232,14 @@ fn samples() -> Vec<EventKind> {
         },
         EventKind::Shutdown {
             summary: vec![summary],
-            resume: "vastfleet watch fleet.toml".into(),
+            api: crate::throttle::ThrottleStats {
+                calls: [(Endpoint::RequestLogs, 12), (Endpoint::List, 30)].into(),
+                rate_limited: [(Endpoint::RequestLogs, 2)].into(),
+                per_second: 1.25,
+            },
+            resume: Resume::Watch {
+                command: "vastfleet watch fleet.toml".into(),
+            },
         },
     ]
 }

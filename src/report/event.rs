@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::status::Status;
-use crate::throttle::{Change, Scope};
+use crate::throttle::{Change, Scope, ThrottleStats};
 
 /// Which instance an event is about, as the stream names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -234,11 +234,45 @@ pub enum EventKind {
     Notice {
         message: String,
     },
-    /// The last event of a run.
+    /// The last event of a run: what each instance did, what the API cost, how to carry on.
+    /// Data, not text: `report` renders it, like every other event.
     Shutdown {
         summary: Vec<InstanceSummary>,
-        resume: String,
+        api: ThrottleStats,
+        resume: Resume,
     },
+}
+
+/// How to carry on after a run, for the end of the shutdown summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// The same watch again (`command`); the state file makes it resume. The instances still
+    /// billing are offered a `vastfleet destroy`.
+    Watch { command: String },
+    /// `vastfleet demo`: its account and fleet file are gone with it.
+    Demo,
+}
+
+impl Resume {
+    /// The command that carries on, if there is one.
+    pub fn command(&self) -> Option<&str> {
+        match self {
+            Resume::Watch { command } => Some(command),
+            Resume::Demo => None,
+        }
+    }
+
+    /// The instances of `summary` still billing, when this run offers to stop paying for them.
+    pub fn billing(&self, summary: &[InstanceSummary]) -> Vec<u64> {
+        match self {
+            Resume::Watch { .. } => summary
+                .iter()
+                .filter(|s| s.status != Some(Status::Gone))
+                .map(|s| s.source.id)
+                .collect(),
+            Resume::Demo => Vec::new(),
+        }
+    }
 }
 
 /// One instance's line in the shutdown summary.

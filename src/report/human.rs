@@ -10,9 +10,10 @@ use regex::Regex;
 
 use super::clock::{self, TimeZone};
 use super::event::{Event, EventKind, Source};
-use super::message::{describe, shutdown_table};
+use super::message::describe;
 use super::sanitize::{capped, clean_line, LOG_LINE_CAP, MESSAGE_CAP};
 use super::style::{highlight, label_color, paint_into, status_glyph};
+use super::summary;
 use crate::status::Status;
 use crate::throttle::Change;
 
@@ -111,14 +112,14 @@ impl HumanRenderer {
                     out.push_str(&capped(&clean_line(line), MESSAGE_CAP));
                 }
             }
-            EventKind::Shutdown { summary, resume } => {
-                for row in shutdown_table(summary) {
+            EventKind::Shutdown {
+                summary,
+                api,
+                resume,
+            } => {
+                for line in summary::lines(summary, api, resume) {
                     out.push('\n');
-                    out.push_str(&clean_line(&row));
-                }
-                for line in resume.trim_end().lines() {
-                    out.push('\n');
-                    out.push_str(&clean_line(line));
+                    out.push_str(&clean_line(&line));
                 }
             }
             _ => {}

@@ -10,7 +10,6 @@ use serde_json::{json, Map, Value};
 
 use super::clock;
 use super::event::{ActionKind, Event, EventKind, RunCost};
-use super::message::summary_totals;
 use super::sanitize::without_line_end;
 
 /// The JSON line of one event, without a trailing newline.
@@ -158,23 +157,11 @@ pub fn fields(kind: &EventKind) -> Value {
         EventKind::Notice { message } | EventKind::Note { message, .. } => {
             json!({ "message": message })
         }
-        EventKind::Shutdown { summary, resume } => json!({
-            "instances": summary
-                .iter()
-                .map(|s| json!({
-                    "instance": s.source.id,
-                    "label": &*s.source.label,
-                    "status": s.status,
-                    "completions": s.completions,
-                    "failures": s.failures,
-                    "actions": s.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                    "dph_total": s.dph_total,
-                    "spend_usd": s.spend_usd.map(cents),
-                }))
-                .collect::<Vec<_>>(),
-            "totals": summary_totals(summary).json(),
-            "resume": resume,
-        }),
+        EventKind::Shutdown {
+            summary,
+            api,
+            resume,
+        } => super::summary::json_fields(summary, api, resume),
     }
 }
 
@@ -187,7 +174,7 @@ fn add_run(fields: &mut Value, run: Option<RunCost>) {
 }
 
 /// Dollars to the cent.
-fn cents(usd: f64) -> f64 {
+pub(crate) fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
 }
 

@@ -1,17 +1,14 @@
-//! The words of the human stream: the plain message of every event (no prefix, no colour) and
-//! the shutdown summary table.
+//! The words of the human stream: the plain message of every event (no prefix, no colour).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost};
+use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, RunCost};
 use super::words::{duration, plural};
-use crate::cost::Totals;
-use crate::status::Status;
 use crate::throttle::{Change, Scope};
 
 /// The message part of an event's line. For `Shutdown`, the header line; the table and the
-/// resume text follow it (see [`shutdown_table`]).
+/// resume text follow it (see [`super::summary::lines`]).
 pub(crate) fn describe(kind: &EventKind) -> String {
     match kind {
         EventKind::Joined { source } => format!("watching instance {}", source.id),
@@ -214,67 +211,6 @@ fn completion(count: u32, url: Option<&str>, gpu: Option<&str>, dph: Option<f64>
     }
     text.push_str(&price_part(gpu, dph));
     text
-}
-
-/// The summary table: a header and one row per instance, columns padded to their widest cell.
-pub(crate) fn shutdown_table(summary: &[InstanceSummary]) -> Vec<String> {
-    let header = [
-        "INSTANCE",
-        "LABEL",
-        "STATUS",
-        "COMPLETIONS",
-        "FAILURES",
-        "ACTIONS",
-    ]
-    .map(str::to_string);
-    let rows: Vec<[String; 6]> = summary
-        .iter()
-        .map(|s| {
-            let actions: Vec<&str> = s.actions.iter().map(|a| a.as_str()).collect();
-            [
-                s.source.id.to_string(),
-                s.source.label.to_string(),
-                s.status.as_ref().unwrap_or(&Status::Unknown).to_string(),
-                s.completions.to_string(),
-                s.failures.to_string(),
-                if actions.is_empty() {
-                    "-".to_string()
-                } else {
-                    actions.join(", ")
-                },
-            ]
-        })
-        .collect();
-    let mut widths = [0usize; 6];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|row| {
-            let mut line = String::from(" ");
-            for (width, cell) in widths.iter().zip(row) {
-                let _ = write!(line, " {cell:<width$} ");
-            }
-            line.trim_end().to_string()
-        })
-        .chain(std::iter::once(format!(
-            "  total: {}",
-            summary_totals(summary).line()
-        )))
-        .collect()
-}
-
-/// The fleet's totals from the shutdown summary.
-pub(crate) fn summary_totals(summary: &[InstanceSummary]) -> Totals {
-    let mut totals = Totals::default();
-    for s in summary {
-        let status = s.status.clone().unwrap_or(Status::Unknown);
-        totals.add(&status, s.dph_total, s.spend_usd);
-    }
-    totals
 }
 
 fn past_tense(action: ActionKind) -> &'static str {

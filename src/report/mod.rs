@@ -10,6 +10,7 @@ pub mod json;
 pub(crate) mod message;
 pub(crate) mod sanitize;
 pub mod style;
+pub(crate) mod summary;
 pub mod words;
 pub mod writer;
 

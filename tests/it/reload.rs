@@ -121,9 +121,10 @@ async fn vastfleet_add_and_remove_while_watching() {
     assert_eq!(summary["event"], "shutdown");
     let resume = summary["resume"].as_str().unwrap();
     assert!(resume.contains("vastfleet watch fleet.toml"), "{resume}");
+    let destroy = summary["destroy"].as_str().unwrap();
     assert!(
-        resume.contains(&format!("vastfleet destroy {C}")),
-        "{resume}"
+        destroy.contains(&format!("vastfleet destroy {C}")),
+        "{destroy}"
     );
 }
 

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vastfleet::monitor::machine::MachineOptions;
 use vastfleet::notify::{Format, Topic};
+use vastfleet::report::event::Resume;
 use vastfleet::report::{LineFilter, Sink, Writer};
 use vastfleet::watch::{self, Session};
 
@@ -84,8 +85,9 @@ async fn the_shutdown_line_is_last_even_with_a_failing_and_a_hanging_webhook() {
         writer: Writer::new(vastfleet::report::Format::Json, LineFilter::default()),
         sink: Sink::Into(Box::new(out.clone())),
         options: MachineOptions::default(),
-        resume_hint: "resume watching:  vastfleet watch --id 4242\n".to_owned(),
-        offer_destroy: true,
+        resume: Resume::Watch {
+            command: "vastfleet watch --id 4242".to_owned(),
+        },
         metrics: None,
         notify: Some(notify),
         live: None,

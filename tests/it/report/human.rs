@@ -6,11 +6,11 @@ use anstyle::{AnsiColor, Color, Style};
 use regex::Regex;
 use vastfleet::report::clock::TimeZone;
 use vastfleet::report::event::{
-    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
+    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
 };
 use vastfleet::report::style::label_color;
 use vastfleet::report::{Format, HumanOptions, LineFilter, Writer};
-use vastfleet::throttle::{Change, Endpoint, Scope};
+use vastfleet::throttle::{Change, Endpoint, Scope, ThrottleStats};
 
 use super::{ev, log, src, status};
 
@@ -271,10 +271,18 @@ fn shutdown_renders_the_summary_table_then_the_resume_text() {
             spend_usd: None,
         },
     ];
-    let resume = "resume: vastfleet watch fleet.toml\ndestroy: vastfleet destroy 101 20202\n";
+    let api = ThrottleStats {
+        calls: [(Endpoint::List, 40), (Endpoint::RequestLogs, 20)].into(),
+        rate_limited: [(Endpoint::List, 0), (Endpoint::RequestLogs, 3)].into(),
+        per_second: 0.8333,
+    };
+    let resume = Resume::Watch {
+        command: "vastfleet watch fleet.toml".into(),
+    };
     let rendered = render_one(EventKind::Shutdown {
-        summary,
-        resume: resume.into(),
+        summary: summary.clone(),
+        api: api.clone(),
+        resume,
     });
     let want = [
         "14:03:07    fleet │ shutting down — 2 instances watched",
@@ -282,10 +290,26 @@ fn shutdown_renders_the_summary_table_then_the_resume_text() {
         "  101       gpu-a                stopped  2            1         stop",
         "  20202     a-much-longer-label  unknown  0            0         -",
         "  total: 2 instances (1 stopped, 1 unknown) · $0.00/hr now · about $3.25 spent",
-        "resume: vastfleet watch fleet.toml",
-        "destroy: vastfleet destroy 101 20202",
+        "API: 60 calls, 3 answered 429 (request_logs 3), effective rate at exit 0.83 calls/s",
+        "resume watching:  vastfleet watch fleet.toml",
+        "stop paying:      vastfleet destroy 101 20202",
     ];
     assert_eq!(rendered, want.join("\n"));
+    // The demo's account is gone with it: nothing to resume, nothing to destroy.
+    let demo = render_one(EventKind::Shutdown {
+        summary,
+        api,
+        resume: Resume::Demo,
+    });
+    let tail: Vec<&str> = demo.lines().skip(want.len() - 3).collect();
+    assert_eq!(
+        tail,
+        [
+            "API: 60 calls, 3 answered 429 (request_logs 3), effective rate at exit 0.83 calls/s",
+            "the demo's account and fleet file are gone now; run `vastfleet demo` to see it again,",
+            "or `vastfleet add ID` then `vastfleet watch` for your own fleet",
+        ]
+    );
 }
 
 #[test]

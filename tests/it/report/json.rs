@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use vastfleet::report::event::{
-    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, RunCost,
+    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
 };
 use vastfleet::report::{Format, LineFilter, Writer};
-use vastfleet::throttle::{Change, Endpoint, Scope};
+use vastfleet::throttle::{Change, Endpoint, Scope, ThrottleStats};
 
 use super::{ev, log, src, status};
 
@@ -348,7 +348,19 @@ fn fleet_events_follow_the_contract() {
                         spend_usd: None,
                     },
                 ],
-                resume: "vastfleet watch fleet.toml".into(),
+                api: ThrottleStats {
+                    calls: [
+                        (Endpoint::List, 40),
+                        (Endpoint::RequestLogs, 20),
+                        (Endpoint::Destroy, 0),
+                    ]
+                    .into(),
+                    rate_limited: [(Endpoint::RequestLogs, 3)].into(),
+                    per_second: 0.8333333,
+                },
+                resume: Resume::Watch {
+                    command: "vastfleet watch fleet.toml".into(),
+                },
             },
             fleet(
                 "shutdown",
@@ -357,7 +369,17 @@ fn fleet_events_follow_the_contract() {
                         { "instance": 101, "label": "gpu-a", "status": "stopped", "completions": 2, "failures": 1, "actions": ["stop", "destroy"], "dph_total": 0.5, "spend_usd": 3.25 },
                         { "instance": 202, "label": "202", "status": null, "completions": 0, "failures": 0, "actions": [], "dph_total": null, "spend_usd": null },
                     ],
+                    "api": {
+                        "calls": 60,
+                        "rate_limited": 3,
+                        "by_endpoint": {
+                            "list": { "calls": 40, "rate_limited": 0 },
+                            "request_logs": { "calls": 20, "rate_limited": 3 },
+                        },
+                        "per_second": 0.833,
+                    },
                     "resume": "vastfleet watch fleet.toml",
+                    "destroy": "vastfleet destroy 101 202",
                     "totals": {
                         "instances": 2,
                         "by_status": { "stopped": 1, "unknown": 1 },
