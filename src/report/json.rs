@@ -9,8 +9,10 @@
 use serde_json::{json, Map, Value};
 
 use super::clock;
-use super::event::{ActionKind, Event, EventKind, RunCost};
+use super::event::{ActionKind, Event, EventKind};
 use super::sanitize::without_line_end;
+
+mod job;
 
 /// The JSON line of one event, without a trailing newline.
 pub fn render(event: &Event) -> String {
@@ -56,47 +58,10 @@ pub fn fields(kind: &EventKind) -> Value {
         EventKind::Recovered {
             failed_attempts, ..
         } => json!({ "failed_attempts": failed_attempts }),
-        EventKind::Completion {
-            count,
-            result_url,
-            gpu,
-            dph_total,
-            run,
-            ..
-        } => {
-            let mut fields = json!({
-                "count": count,
-                "result_url": result_url,
-                "gpu": gpu,
-                // serde_json writes a non-finite float as null.
-                "dph_total": dph_total,
-            });
-            add_run(&mut fields, *run);
-            fields
-        }
+        EventKind::Completion { .. } => job::completion(kind),
+        EventKind::Failure { .. } => job::failure(kind),
         EventKind::OldCompletions { count, .. } | EventKind::OldFailures { count, .. } => {
             json!({ "count": count })
-        }
-        EventKind::Failure {
-            reason,
-            count,
-            line,
-            context,
-            gpu,
-            dph_total,
-            run,
-            ..
-        } => {
-            let mut fields = json!({
-                "reason": reason.as_str(),
-                "count": count,
-                "line": line.as_deref().map(without_line_end),
-                "context": context.iter().map(|l| without_line_end(l)).collect::<Vec<_>>(),
-                "gpu": gpu,
-                "dph_total": dph_total,
-            });
-            add_run(&mut fields, *run);
-            fields
         }
         EventKind::Budget { limit, value, max } => json!({
             "limit": limit.as_str(),
@@ -132,20 +97,13 @@ pub fn fields(kind: &EventKind) -> Value {
             change,
             per_second,
             reason,
-        } => {
-            // Milli-call precision: the tuner's products (0.8 × 1.6 …) would otherwise print
-            // as 1.2800000000000002. An endpoint without a pace of its own has none (null).
-            let per_second = per_second
-                .is_finite()
-                .then(|| (per_second * 1000.0).round() / 1000.0);
-            json!({
-                "endpoint": scope.endpoint().map(|e| e.as_str()),
-                "scope": scope.as_str(),
-                "change": change.as_str(),
-                "per_second": per_second,
-                "reason": reason,
-            })
-        }
+        } => json!({
+            "endpoint": scope.endpoint().map(|e| e.as_str()),
+            "scope": scope.as_str(),
+            "change": change.as_str(),
+            "per_second": calls_per_second(*per_second),
+            "reason": reason,
+        }),
         EventKind::Reload {
             added,
             removed,
@@ -165,12 +123,12 @@ pub fn fields(kind: &EventKind) -> Value {
     }
 }
 
-/// A job's `duration_s` and `cost_usd`, when the row had a start date.
-fn add_run(fields: &mut Value, run: Option<RunCost>) {
-    if let (Some(run), Value::Object(map)) = (run, fields) {
-        map.insert("duration_s".into(), run.duration.as_secs().into());
-        map.insert("cost_usd".into(), json!(run.cost_usd.map(cents)));
-    }
+/// A rate at milli-call precision: the tuner's products (0.8 × 1.6 …) would otherwise print as
+/// 1.2800000000000002. No pace at all (unlimited, or an endpoint without one of its own) is null.
+pub(crate) fn calls_per_second(per_second: f64) -> Option<f64> {
+    per_second
+        .is_finite()
+        .then(|| (per_second * 1000.0).round() / 1000.0)
 }
 
 /// Dollars to the cent.

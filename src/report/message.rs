@@ -1,11 +1,14 @@
 //! The words of the human stream: the plain message of every event (no prefix, no colour).
+//! One function maps each event to its words; the words of a job's outcome (`job.rs`) and of
+//! the fleet's own events (`fleet.rs`) are files of their own.
 
-use std::fmt::Write as _;
-use std::time::Duration;
+mod fleet;
+mod job;
 
-use super::event::{ActionKind, BudgetKind, EventKind, FailureReason, RunCost};
+use super::event::{ActionKind, EventKind};
 use super::words::{duration, plural};
-use crate::throttle::{Change, Scope};
+
+pub(crate) use fleet::rate;
 
 /// The message part of an event's line. For `Shutdown`, the header line; the table and the
 /// resume text follow it (see [`super::summary::lines`]).
@@ -18,18 +21,7 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             previous,
             message,
             ..
-        } => {
-            let mut text = match previous {
-                // The first sweep after a restart, unchanged since the state file was written.
-                Some(previous) if previous == status => format!("still {status}"),
-                Some(previous) => format!("{previous} → {status}"),
-                None => format!("status: {status}"),
-            };
-            if let Some(message) = message.as_deref().filter(|m| !m.trim().is_empty()) {
-                let _ = write!(text, " — {}", message.trim());
-            }
-            text
-        }
+        } => status_change(status, previous.as_ref(), message.as_deref()),
         EventKind::Log { line, .. } => line.clone(),
         EventKind::Gap { tail, .. } => {
             format!("── gap: the log outran its {tail}-line tail; lines may be missing here ──")
@@ -49,28 +41,10 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             "Connection restored after {}",
             plural(u64::from(*failed_attempts), "failed attempt")
         ),
-        EventKind::Completion {
-            count,
-            result_url,
-            gpu,
-            dph_total,
-            run,
-            ..
-        } => {
-            let mut text = completion(*count, result_url.as_deref(), gpu.as_deref(), *dph_total);
-            text.push_str(&run_cost(*run));
-            text
-        }
-        EventKind::Failure { .. } => failure(kind),
-        EventKind::OldFailures { count, .. } => format!(
-            "{} in the log (not acted on)",
-            plural(u64::from(*count), "earlier failure")
-        ),
-        EventKind::Budget { limit, value, max } => budget(*limit, *value, *max),
-        EventKind::OldCompletions { count, .. } => format!(
-            "{} in the log (not acted on)",
-            plural(u64::from(*count), "earlier completion")
-        ),
+        EventKind::Completion { .. } => job::completion(kind),
+        EventKind::Failure { .. } => job::failure(kind),
+        EventKind::OldCompletions { count, .. } => job::earlier(*count, "earlier completion"),
+        EventKind::OldFailures { count, .. } => job::earlier(*count, "earlier failure"),
         EventKind::Action {
             action,
             ok,
@@ -78,22 +52,7 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             reason,
             error,
             ..
-        } => {
-            let what = match (dry_run, ok) {
-                (true, _) => format!("[dry-run] would {} instance", action.as_str()),
-                (false, true) => format!("{} instance", past_tense(*action)),
-                (false, false) => format!(
-                    "{} failed: {}",
-                    action.as_str(),
-                    error.as_deref().unwrap_or("no reason given")
-                ),
-            };
-            if reason.is_empty() {
-                what
-            } else {
-                format!("{what} ({reason})")
-            }
-        }
+        } => action_taken(*action, *ok, *dry_run, reason, error.as_deref()),
         EventKind::Guard {
             guard,
             action,
@@ -103,37 +62,23 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             Some(action) => format!("guard {guard}: {detail} → {}", action.as_str()),
             None => format!("guard {guard}: {detail}"),
         },
+        EventKind::Budget { limit, value, max } => fleet::budget(*limit, *value, *max),
         EventKind::Throttle {
             scope,
             change,
             per_second,
             reason,
-        } => throttle(*scope, *change, *per_second, reason),
+        } => fleet::throttle(*scope, *change, *per_second, reason),
         EventKind::Reload {
             added,
             removed,
             changed,
-        } => {
-            let parts: Vec<String> = [("added", added), ("removed", removed), ("changed", changed)]
-                .into_iter()
-                .filter(|(_, ids)| !ids.is_empty())
-                .map(|(what, ids)| format!("{what} {}", id_list(ids)))
-                .collect();
-            if parts.is_empty() {
-                "fleet file reloaded: no changes".to_string()
-            } else {
-                format!("fleet file reloaded: {}", parts.join("; "))
-            }
-        }
+        } => fleet::reload(added, removed, changed),
         // The error itself follows on lines of its own (see `human`), as `check` prints it.
         EventKind::ReloadRejected { .. } => {
             "fleet file change rejected, the fleet goes on as it was:".to_string()
         }
-        EventKind::Orphans { ids } => format!(
-            "{} in the account not in the fleet: {}",
-            plural(ids.len() as u64, "instance"),
-            id_list(ids)
-        ),
+        EventKind::Orphans { ids } => fleet::orphans(ids),
         EventKind::StateError { error } => {
             format!("{error} (watching goes on; a restart would remember less)")
         }
@@ -145,72 +90,46 @@ pub(crate) fn describe(kind: &EventKind) -> String {
     }
 }
 
-fn failure(kind: &EventKind) -> String {
-    let EventKind::Failure {
-        reason,
-        count,
-        line,
-        gpu,
-        dph_total,
-        run,
-        ..
-    } = kind
-    else {
-        return String::new();
+/// "stopped → running — reason", or the first status seen.
+fn status_change(
+    status: &crate::status::Status,
+    previous: Option<&crate::status::Status>,
+    message: Option<&str>,
+) -> String {
+    let mut text = match previous {
+        // The first sweep after a restart, unchanged since the state file was written.
+        Some(previous) if previous == status => format!("still {status}"),
+        Some(previous) => format!("{previous} → {status}"),
+        None => format!("status: {status}"),
     };
-    let mut text = match (reason, line) {
-        (FailureReason::Log, Some(line)) => format!("❌ failure #{count}: {}", line.trim()),
-        (FailureReason::Log, None) => format!("❌ failure #{count}"),
-        (FailureReason::Exited, _) => {
-            "❌ failure: the container exited while it was meant to run".to_string()
-        }
-    };
-    text.push_str(&price_part(gpu.as_deref(), *dph_total));
-    text.push_str(&run_cost(*run));
+    if let Some(message) = message.filter(|m| !m.trim().is_empty()) {
+        text.push_str(" — ");
+        text.push_str(message.trim());
+    }
     text
 }
 
-fn budget(limit: BudgetKind, value: f64, max: f64) -> String {
-    match limit {
-        BudgetKind::MaxDph => {
-            format!("💸 budget max_dph: the fleet burns ${value:.2}/hr (limit ${max:.2}/hr)")
-        }
-        BudgetKind::MaxSpend => {
-            format!("💸 budget max_spend: the fleet has spent about ${value:.2} (limit ${max:.2})")
-        }
-    }
-}
-
-/// " — ran 2h 5m, about $4.17", or nothing when the row had no start date.
-fn run_cost(run: Option<RunCost>) -> String {
-    let Some(run) = run else {
-        return String::new();
+fn action_taken(
+    action: ActionKind,
+    ok: bool,
+    dry_run: bool,
+    reason: &str,
+    error: Option<&str>,
+) -> String {
+    let what = match (dry_run, ok) {
+        (true, _) => format!("[dry-run] would {} instance", action.as_str()),
+        (false, true) => format!("{} instance", past_tense(action)),
+        (false, false) => format!(
+            "{} failed: {}",
+            action.as_str(),
+            error.unwrap_or("no reason given")
+        ),
     };
-    let ran = humantime::format_duration(Duration::from_secs(run.duration.as_secs()));
-    match run.cost_usd.filter(|c| c.is_finite()) {
-        Some(cost) => format!(" — ran {ran}, about ${cost:.2}"),
-        None => format!(" — ran {ran}"),
+    if reason.is_empty() {
+        what
+    } else {
+        format!("{what} ({reason})")
     }
-}
-
-/// " — 1x RTX 4090 at $0.40/hr", as much of it as is known.
-fn price_part(gpu: Option<&str>, dph: Option<f64>) -> String {
-    let price = dph.filter(|d| d.is_finite()).map(|d| format!("${d:.2}/hr"));
-    match (gpu, price) {
-        (Some(gpu), Some(price)) => format!(" — {gpu} at {price}"),
-        (Some(gpu), None) => format!(" — {gpu}"),
-        (None, Some(price)) => format!(" — {price}"),
-        (None, None) => String::new(),
-    }
-}
-
-fn completion(count: u32, url: Option<&str>, gpu: Option<&str>, dph: Option<f64>) -> String {
-    let mut text = format!("✅ completion #{count}");
-    if let Some(url) = url {
-        let _ = write!(text, " — result: {url}");
-    }
-    text.push_str(&price_part(gpu, dph));
-    text
 }
 
 fn past_tense(action: ActionKind) -> &'static str {
@@ -218,38 +137,4 @@ fn past_tense(action: ActionKind) -> &'static str {
         ActionKind::Stop => "stopped",
         ActionKind::Destroy => "destroyed",
     }
-}
-
-fn id_list(ids: &[u64]) -> String {
-    ids.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A `throttle` line: what is limited or back, at what pace, and why.
-fn throttle(scope: Scope, change: Change, per_second: f64, reason: &str) -> String {
-    let pace = if per_second.is_finite() {
-        format!(" at {} calls/s", rate(per_second))
-    } else {
-        String::new()
-    };
-    match (scope, change) {
-        (Scope::Endpoint(e), Change::Limited) => format!(
-            "throttle: {} rate limited: {reason}; other endpoints go on",
-            e.as_str()
-        ),
-        (Scope::Endpoint(e), Change::Back) => format!("throttle: {} back{pace}", e.as_str()),
-        (Scope::Endpoint(e), Change::Step) => {
-            format!("throttle: {}{pace} ({reason})", e.as_str())
-        }
-        (Scope::Ceiling, _) => format!("throttle: overall rate{pace} ({reason})"),
-        (Scope::Key, _) => format!("throttle: {reason}"),
-    }
-}
-
-/// A rate for a line: at most two decimals, no trailing zeros: `2`, `2.5`, `0.33`.
-pub(crate) fn rate(per_second: f64) -> String {
-    let text = format!("{per_second:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -81,10 +81,7 @@ fn api_json(api: &ThrottleStats) -> Value {
         "calls": api.calls.values().sum::<u64>(),
         "rate_limited": api.total_rate_limited(),
         "by_endpoint": by_endpoint,
-        "per_second": api
-            .per_second
-            .is_finite()
-            .then(|| (api.per_second * 1000.0).round() / 1000.0),
+        "per_second": super::json::calls_per_second(api.per_second),
     })
 }
 
