@@ -20,15 +20,16 @@ use crate::live::{self, Board};
 use crate::metrics::Metrics;
 use crate::monitor::machine::MachineOptions;
 use crate::notify::NotifierConfig;
-use crate::reload::{self, FleetFile};
+use crate::reload::{FleetFile, Prepare};
 use crate::report::event::{Event, EventKind, Resume};
 use crate::report::writer::{Sink, Writer};
 use crate::state::{self, Opened, StateHandle};
 use crate::throttle::Throttle;
 use crate::Fatal;
-use notifier::Notifier;
-use stream::{Consumers, Output, EVENT_QUEUE};
+use helpers::Helpers;
+use stream::{Ends, Stream};
 
+mod helpers;
 mod notifier;
 mod stream;
 mod throttle_report;
@@ -39,29 +40,38 @@ pub use throttle_report::report_throttle;
 /// only a monitor that outlived its grace can still be running.
 const TASKS_GRACE: Duration = Duration::from_millis(200);
 
-/// Everything a session needs, validated by the command that builds it.
-pub struct Session {
+/// A validated watch: what to watch, how to show it, where to keep state. `watch` builds it
+/// from its flags and `demo` from the fleet file it writes, as typed values: no command line
+/// is made up or parsed again.
+pub struct Plan {
     pub settings: Settings,
-    /// The fleet file and its current text, when live reload applies.
-    pub reload: Option<FleetFile>,
+    /// The fleet file and the text it was read with, when there is one: live reload follows it.
+    pub file: Option<(PathBuf, String)>,
     pub state_path: Option<PathBuf>,
-    /// The state file's lock, taken with [`lock_state`] before the first API call: a second
-    /// watcher on the same file is refused without spending the key's budget.
-    pub lock: Option<state::StateLock>,
     pub writer: Writer,
-    /// Where the stream goes.
-    pub sink: Sink,
     pub options: MachineOptions,
     /// How to carry on, for the end of the summary.
     pub resume: Resume,
+    /// `watch --tui`: the board drawn full-screen instead of the stream (needs `live`).
+    pub tui: bool,
+}
+
+/// A plan and what was started for it before the first API call.
+pub struct Session {
+    pub plan: Plan,
+    /// How a new text of `plan.file` becomes the fleet to run.
+    pub prepare: Option<Prepare>,
+    /// The state file's lock, taken with [`lock_state`] before the first API call: a second
+    /// watcher on the same file is refused without spending the key's budget.
+    pub lock: Option<state::StateLock>,
+    /// Where the stream goes.
+    pub sink: Sink,
     /// Every event is folded into these metrics (`--metrics`).
     pub metrics: Option<Metrics>,
     /// Webhooks (`[[notify]]`), when the fleet has any.
     pub notify: Option<NotifierConfig>,
     /// The live view: every event is folded into the board, served beside the state file.
     pub live: Option<LiveSession>,
-    /// `watch --tui`: the board drawn full-screen instead of the stream (needs `live`).
-    pub tui: bool,
     /// Every task the session starts, and those started for it before it runs (the metrics
     /// listener): all are waited for, bounded, before [`run`] returns.
     pub tasks: TaskTracker,
@@ -88,101 +98,57 @@ pub async fn run<A: Api>(
     session: Session,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
-    let tasks = session.tasks;
+    let Session { plan, tasks, .. } = session;
     let mut lock = session.lock;
-    if let (Some(live), Some(path), Some(lock)) = (&session.live, &session.state_path, &mut lock) {
+    if let (Some(live), Some(path), Some(lock)) = (&session.live, &plan.state_path, &mut lock) {
         serve_live(live.board.clone(), path, lock, shutdown.clone(), &tasks)?;
     }
-    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let view = session.live.as_ref().filter(|_| session.tui);
-    let (output, to_output) = Output::start(
-        session.writer,
-        session.sink,
-        view.map(|live| live.board.clone()),
-        &shutdown,
-        &tasks,
-    );
-    let (notifier, notifier_input) = session
-        .notify
-        .map(|config| Notifier::start(config, events.clone(), &tasks))
-        .unzip();
-    if let Some(metrics) = &session.metrics {
-        metrics.set_effective_rate(throttle.effective_per_second());
-        metrics.attach_log_queue(throttle.log_queue().clone());
-    }
+    let view = session.live.as_ref().filter(|_| plan.tui);
+    let view = view.map(|live| live.board.clone());
     let (board, sweeps) = session.live.map(|live| (live.board, live.sweeps)).unzip();
-    // The metrics read the sweeps too (the last good one's time, `/healthz`).
-    let sweeps = match (sweeps, &session.metrics) {
-        (None, Some(_)) => Some(watch::channel(None).0),
-        (sweeps, _) => sweeps,
-    };
-    let follow_metrics = session.metrics.clone();
-    let consumers = Consumers {
-        metrics: session.metrics,
+    let ends = Ends {
+        writer: plan.writer,
+        sink: session.sink,
+        view,
+        notify: session.notify,
+        metrics: session.metrics.clone(),
         board,
-        notifier: notifier_input,
     };
-    let stream = tasks.spawn(stream::fan_out(events_rx, to_output, consumers));
-
-    let state = match &session.state_path {
+    let (stream, events) = Stream::start(ends, &shutdown, &tasks);
+    let state = match &plan.state_path {
         Some(path) => open_state(path, &events, &tasks).await,
         None => StateHandle::disabled(),
     };
-
-    let helpers = shutdown.child_token();
-    let reporter = tasks.spawn(report_throttle(
-        throttle.clone(),
-        events.clone(),
-        helpers.clone(),
-    ));
-    throttle
-        .log_queue()
-        .set_order(session.settings.api.log_order);
-    let (settings_tx, settings_rx) = watch::channel(Arc::new(session.settings));
-    if let (Some(metrics), Some(sweeps)) = (follow_metrics, &sweeps) {
-        metrics.follow(sweeps.subscribe(), settings_tx.subscribe(), &tasks);
-    }
-    let hangups = crate::signals::Hangups::install();
-    let reloader = match session.reload {
-        Some(file) => reload::spawn(
-            file,
-            settings_tx,
-            events.clone(),
-            hangups,
-            helpers.clone(),
-            &tasks,
-        ),
-        None => reload::spawn_without_file(events.clone(), hangups, helpers.clone(), &tasks),
-    };
+    throttle.log_queue().set_order(plan.settings.api.log_order);
+    let (settings_tx, settings_rx) = watch::channel(Arc::new(plan.settings));
+    let sweeps = follow_metrics(session.metrics, &throttle, sweeps, &settings_tx, &tasks);
+    let file = plan.file.zip(session.prepare);
+    let file = file.map(|((path, text), prepare)| FleetFile {
+        path,
+        text,
+        prepare,
+    });
+    let helpers = Helpers::start(&throttle, file, settings_tx, &events, &tasks);
     let ctx = FleetContext {
         api,
         events: events.clone(),
         state: state.clone(),
-        options: session.options,
+        options: plan.options,
         logs: throttle.log_queue().clone(),
         sweeps,
         tasks: tasks.clone(),
     };
     // The ordered stop: the monitors and the feed (inside `supervise`), then the reporter and
-    // the reloader, then the state writer, then the notifier's last moment, and only then the
-    // `shutdown` event, so nothing follows it in the stream.
+    // the reloader, then the state writer, then the stream, whose last line is `shutdown`.
     let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
-    helpers.cancel();
-    let _ = reloader.await;
-    let _ = reporter.await;
+    helpers.stop().await;
     state.close();
-    if let Some(notifier) = notifier {
-        notifier.last_moment().await;
-    }
-    let kind = EventKind::Shutdown {
+    let last = EventKind::Shutdown {
         summary,
         api: throttle.stats(),
-        resume: session.resume,
+        resume: plan.resume,
     };
-    let _ = events.send(Event::now(kind)).await;
-    drop(events);
-    let _ = stream.await;
-    output.finish().await;
+    stream.end(events, last).await;
     tasks.close();
     if tokio::time::timeout(TASKS_GRACE, tasks.wait())
         .await
@@ -191,6 +157,26 @@ pub async fn run<A: Api>(
         tracing::warn!("some of the session's tasks did not end in time; leaving them");
     }
     Ok(())
+}
+
+/// Points `--metrics` at this session: the throttle's rate and log queue, and the sweeps (the
+/// last good one's time, `/healthz`) with the window of every reloaded fleet. The sweeps'
+/// sender, made here when only the metrics read them.
+fn follow_metrics(
+    metrics: Option<Metrics>,
+    throttle: &Throttle,
+    sweeps: Option<watch::Sender<SweepSlot>>,
+    settings: &watch::Sender<Arc<Settings>>,
+    tasks: &TaskTracker,
+) -> Option<watch::Sender<SweepSlot>> {
+    let Some(metrics) = metrics else {
+        return sweeps;
+    };
+    metrics.set_effective_rate(throttle.effective_per_second());
+    metrics.attach_log_queue(throttle.log_queue().clone());
+    let sweeps = sweeps.unwrap_or_else(|| watch::channel(None).0);
+    metrics.follow(sweeps.subscribe(), settings.subscribe(), tasks);
+    Some(sweeps)
 }
 
 /// Opens the state file, saying on the stream whether it resumes or had to start afresh.

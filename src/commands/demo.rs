@@ -10,7 +10,7 @@ use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
 
 use crate::api::key::{ApiKey, KeySource};
 use crate::cli::{DemoArgs, FleetFileArgs, WatchArgs};
-use crate::commands::watch::Plan;
+use crate::commands::watch::Watch;
 use crate::report::event::Resume;
 use crate::sim::{Scenario, SimHandle, Simulator};
 use crate::{signals, Fatal, Terminal};
@@ -42,7 +42,7 @@ pub async fn run(args: DemoArgs, terminal: Terminal) -> Result<(), Fatal> {
     std::fs::write(&fleet_file, fleet_text(&scenario, &sim.url()))
         .map_err(|err| Fatal::runtime(format!("cannot write the demo fleet file: {err}")))?;
 
-    let plan = demo_plan(&fleet_file, args.json, terminal)?.with_resume(Resume::Demo);
+    let watch = demo_watch(&fleet_file, args.json, terminal)?.with_resume(Resume::Demo);
     if !args.json {
         eprintln!("{}", banner(&sim, &fleet_file));
     }
@@ -51,7 +51,7 @@ pub async fn run(args: DemoArgs, terminal: Terminal) -> Result<(), Fatal> {
         stop_after(duration, shutdown.clone());
     }
     let key = ApiKey::new(sim.key(), KeySource::Given("the demo simulator".to_owned()));
-    let result = plan.run(key, shutdown).await;
+    let result = watch.run(key, shutdown).await;
     sim.shutdown().await;
     drop(dir);
     result
@@ -91,7 +91,7 @@ fn fleet_text(scenario: &Scenario, url: &str) -> String {
 }
 
 /// An ordinary `watch` of the generated file: the typed flags, not an invented command line.
-fn demo_plan(fleet_file: &Path, json: bool, terminal: Terminal) -> Result<Plan, Fatal> {
+fn demo_watch(fleet_file: &Path, json: bool, terminal: Terminal) -> Result<Watch, Fatal> {
     let args = WatchArgs {
         fleet: FleetFileArgs {
             positional: Some(fleet_file.to_path_buf()),
@@ -100,7 +100,7 @@ fn demo_plan(fleet_file: &Path, json: bool, terminal: Terminal) -> Result<Plan, 
         json,
         ..WatchArgs::default()
     };
-    Plan::from_args(&args, terminal)
+    Watch::from_args(&args, terminal)
 }
 
 fn banner(sim: &SimHandle, fleet_file: &Path) -> String {

@@ -20,7 +20,7 @@ use crate::live::{self, Board, Sources};
 use crate::metrics::{self, Metered, Metrics};
 use crate::monitor::MachineOptions;
 use crate::notify::NotifierConfig;
-use crate::reload::{FleetFile, Prepare};
+use crate::reload::Prepare;
 use crate::report::event::{ActionKind, Resume};
 use crate::report::filter::{compile_patterns, LineFilter};
 use crate::report::human::HumanOptions;
@@ -32,29 +32,24 @@ use crate::{signals, state, Fatal, Terminal};
 pub use crate::cli::DEFAULT_FLEET_FILE;
 
 pub async fn run(args: WatchArgs, terminal: Terminal) -> Result<(), Fatal> {
-    let plan = Plan::from_args(&args, terminal)?;
+    let watch = Watch::from_args(&args, terminal)?;
     let key = connect::api_key()?;
     let shutdown = signals::shutdown_on_signals();
-    plan.run(key, shutdown).await
+    watch.run(key, shutdown).await
 }
 
-/// A validated `watch`: what to watch, how to print it, where to keep state.
-pub struct Plan {
-    settings: Settings,
-    file: Option<(PathBuf, String)>,
+/// A validated `watch`: the session's plan, and what the command itself still needs to start
+/// it (the flags a reload applies again, the metrics address).
+pub struct Watch {
+    plan: watch::Plan,
     overrides: Overrides,
     only: Vec<GlobMatcher>,
-    writer: Writer,
-    state_path: Option<PathBuf>,
-    options: MachineOptions,
     metrics_addr: Option<std::net::SocketAddr>,
-    resume: Resume,
-    tui: bool,
 }
 
-impl Plan {
+impl Watch {
     /// Reads and checks everything the flags and the fleet file name; every problem is exit 2.
-    pub fn from_args(args: &WatchArgs, terminal: Terminal) -> Result<Plan, Fatal> {
+    pub fn from_args(args: &WatchArgs, terminal: Terminal) -> Result<Watch, Fatal> {
         let overrides = Overrides {
             interval: args
                 .interval
@@ -124,51 +119,52 @@ impl Plan {
             command: again(&settings, file.as_ref().map(|(path, _)| path.as_path())),
         };
         let fetch_spacing = fetch_spacing(&settings);
-        Ok(Plan {
+        let plan = watch::Plan {
             settings,
             file,
-            overrides,
-            only,
-            writer,
             state_path,
+            writer,
             options: MachineOptions {
                 dry_run: args.dry_run,
                 fetch_spacing,
             },
-            metrics_addr: args.metrics,
             resume,
             tui: args.tui,
+        };
+        Ok(Watch {
+            plan,
+            overrides,
+            only,
+            metrics_addr: args.metrics,
         })
     }
 
     /// How the summary says to carry on (the demo's account and fleet file are temporary).
-    pub fn with_resume(mut self, resume: Resume) -> Plan {
-        self.resume = resume;
+    pub fn with_resume(mut self, resume: Resume) -> Watch {
+        self.plan.resume = resume;
         self
     }
 
-    /// The base URL the plan will call (`--api-url` is in `settings` by now).
+    /// The base URL the watch will call (`--api-url` is in `settings` by now).
     pub fn api_url(&self) -> String {
-        BaseUrl::from_env(None, self.settings.api.url.as_deref()).url
+        BaseUrl::from_env(None, self.plan.settings.api.url.as_deref()).url
     }
 
     /// Watches until `shutdown` fires.
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
-        let api = &self.settings.api;
+        let plan = &self.plan;
+        let api = &plan.settings.api;
         let throttle = Throttle::with_config(
             ThrottleConfig::new(api.rate_limit).with_max_retry_after(api.max_retry_after),
         );
         let client = connect::build(self.api_url(), key.clone(), throttle.clone())?;
-        let lock = watch::lock_state(self.state_path.as_deref())?;
+        let lock = watch::lock_state(plan.state_path.as_deref())?;
         let tasks = TaskTracker::new();
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
         let board = Board::new(Sources {
             sweeps: Some(sweeps_rx),
-            throttle: Some((
-                throttle.clone(),
-                ThrottleConfig::new(self.settings.api.rate_limit),
-            )),
-            fleet_file: self
+            throttle: Some((throttle.clone(), ThrottleConfig::new(api.rate_limit))),
+            fleet_file: plan
                 .file
                 .as_ref()
                 .map(|(path, _)| path.display().to_string()),
@@ -178,7 +174,7 @@ impl Plan {
                 let metrics = Metrics::new();
                 // Served from now on, before the session follows the settings: the fleet's
                 // window, not the default one.
-                metrics.set_health_window(metrics::Window::of(&self.settings));
+                metrics.set_health_window(metrics::Window::of(&plan.settings));
                 let live = live::router(board.clone(), shutdown.clone());
                 let (bound, _server) =
                     metrics::serve(addr, metrics.clone(), Some(live), shutdown.clone(), &tasks)
@@ -197,32 +193,26 @@ impl Plan {
             }
             None => None,
         };
-        let notify = (!self.settings.notify.is_empty()).then(|| {
-            let mut config = NotifierConfig::new(self.settings.notify.clone());
-            config.api_down_after = self.settings.api_down_after;
+        let notify = (!plan.settings.notify.is_empty()).then(|| {
+            let mut config = NotifierConfig::new(plan.settings.notify.clone());
+            config.api_down_after = plan.settings.api_down_after;
             config
         });
-        let reload = self.file.map(|(path, text)| FleetFile {
-            prepare: reload_prepare(path.clone(), self.overrides, self.only, key),
-            path,
-            text,
-        });
+        let prepare = plan
+            .file
+            .as_ref()
+            .map(|(path, _)| reload_prepare(path.clone(), self.overrides, self.only, key.clone()));
         // Last of the start-up checks: the local ones (lock, metrics port) cost the API nothing.
         let first_page = connect::refuse_bad_key(&client).await?;
         let client = Primed::new(client, first_page);
         let session = Session {
-            settings: self.settings,
-            reload,
-            state_path: self.state_path,
+            plan: self.plan,
+            prepare,
             lock,
-            writer: self.writer,
             sink: Sink::Stdout,
-            options: self.options,
-            resume: self.resume,
             metrics: metrics.clone(),
             notify,
             live: Some(LiveSession { board, sweeps }),
-            tui: self.tui,
             tasks,
         };
         match metrics {

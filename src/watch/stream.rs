@@ -1,34 +1,96 @@
 //! A session's event path: one channel in, fanned out to the metrics, the live board, the
 //! notifier and the one output — the stream writer, or under `--tui` the full-screen view,
-//! with the shutdown summary kept for the terminal once the view is gone.
+//! with the shutdown summary kept for the terminal once the view is gone. It ends with the
+//! `shutdown` event, after the notifier's last moment, so that event is the last line.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::notifier;
+use super::notifier::{self, Notifier};
 use crate::live::Board;
 use crate::metrics::Metrics;
+use crate::notify::NotifierConfig;
 use crate::report::event::{Event, EventKind};
 use crate::report::writer::{self, Sink, Writer};
 use crate::top::Feed;
 
 /// Room for bursts of log lines without making monitors wait on a slow terminal.
-pub const EVENT_QUEUE: usize = 4096;
+const EVENT_QUEUE: usize = 4096;
+
+/// Where a session's events go.
+pub struct Ends {
+    pub writer: Writer,
+    pub sink: Sink,
+    /// `watch --tui`: the board the view draws, instead of the stream.
+    pub view: Option<Board>,
+    pub notify: Option<NotifierConfig>,
+    pub metrics: Option<Metrics>,
+    /// The live board every event is folded into.
+    pub board: Option<Board>,
+}
+
+/// The running event path.
+pub struct Stream {
+    fan_out: JoinHandle<()>,
+    output: Output,
+    notifier: Option<Notifier>,
+}
+
+impl Stream {
+    /// Starts the output, the notifier and the fan-out on `tasks`; the sender is the stream's
+    /// one way in.
+    pub fn start(
+        ends: Ends,
+        shutdown: &CancellationToken,
+        tasks: &TaskTracker,
+    ) -> (Stream, mpsc::Sender<Event>) {
+        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (output, to_output) = Output::start(ends.writer, ends.sink, ends.view, shutdown, tasks);
+        let (notifier, input) = ends
+            .notify
+            .map(|config| Notifier::start(config, events.clone(), tasks))
+            .unzip();
+        let consumers = Consumers {
+            metrics: ends.metrics,
+            board: ends.board,
+            notifier: input,
+        };
+        let fan_out = tasks.spawn(fan_out(events_rx, to_output, consumers));
+        let stream = Stream {
+            fan_out,
+            output,
+            notifier,
+        };
+        (stream, events)
+    }
+
+    /// Ends the stream with `last` once everything else has stopped: the notifier gets its last
+    /// moment first, so what it says comes before `last`; then every line is out.
+    pub async fn end(self, events: mpsc::Sender<Event>, last: EventKind) {
+        if let Some(notifier) = self.notifier {
+            notifier.last_moment().await;
+        }
+        let _ = events.send(Event::now(last)).await;
+        drop(events);
+        let _ = self.fan_out.await;
+        self.output.finish().await;
+    }
+}
 
 /// Who sees every event beside the output.
-pub struct Consumers {
-    pub metrics: Option<Metrics>,
-    pub board: Option<Board>,
-    pub notifier: Option<notifier::Input>,
+struct Consumers {
+    metrics: Option<Metrics>,
+    board: Option<Board>,
+    notifier: Option<notifier::Input>,
 }
 
 /// Hands every event to the metrics, the board, the notifier and the output. The output is the
 /// only one allowed to slow the stream down; the notifier gets what its queue takes. Ends after
 /// the `shutdown` event: it is the stream's last line, whatever a task that outlived its stop
 /// may still send.
-pub async fn fan_out(
+async fn fan_out(
     mut events: mpsc::Receiver<Event>,
     output: mpsc::Sender<Event>,
     consumers: Consumers,
@@ -74,7 +136,7 @@ pub async fn fan_out(
 }
 
 /// The end of the stream: the writer, and the full-screen view when there is one.
-pub struct Output {
+struct Output {
     writer: JoinHandle<Option<String>>,
     view: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -82,7 +144,7 @@ pub struct Output {
 impl Output {
     /// Starts the writer into `sink` on `tasks`, or with a `view` board (`watch --tui`) the
     /// view instead, keeping the summary; the sender is the fan-out's end of it.
-    pub fn start(
+    fn start(
         writer: Writer,
         sink: Sink,
         view: Option<Board>,
@@ -108,7 +170,7 @@ impl Output {
 
     /// Waits for the last line to be out; under `--tui`, for the view to give the terminal back
     /// before the kept summary is printed on it.
-    pub async fn finish(self) {
+    async fn finish(self) {
         let summary = self.writer.await.ok().flatten();
         let Some(view) = self.view else { return };
         if let Ok(Err(err)) = view.await {

@@ -77,21 +77,25 @@ async fn the_shutdown_line_is_last_even_with_a_failing_and_a_hanging_webhook() {
     notify.timeout = Duration::from_secs(30);
     let out = Buffer::default();
     let shutdown = CancellationToken::new();
-    let session = Session {
+    let plan = watch::Plan {
         settings: settings(&fleet_file("interval = \"1s\"", [ID])),
-        reload: None,
+        file: None,
         state_path: None,
-        lock: None,
         writer: Writer::new(vastfleet::report::Format::Json, LineFilter::default()),
-        sink: Sink::Into(Box::new(out.clone())),
         options: MachineOptions::default(),
         resume: Resume::Watch {
             command: "vastfleet watch --id 4242".to_owned(),
         },
+        tui: false,
+    };
+    let session = Session {
+        plan,
+        prepare: None,
+        lock: None,
+        sink: Sink::Into(Box::new(out.clone())),
         metrics: None,
         notify: Some(notify),
         live: None,
-        tui: false,
         tasks: TaskTracker::new(),
     };
     let throttle = api.throttle().clone();
