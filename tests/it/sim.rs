@@ -585,29 +585,26 @@ async fn lifecycle_transitions_over_real_time() {
         )
     };
 
-    assert_eq!(
-        status(http.json("/api/v0/instances/5/").await),
-        (Value::Null, json!("running"))
-    );
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(status(http.json("/api/v0/instances/5/").await).0, "created");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let loading = http.json("/api/v0/instances/5/").await;
-    assert_eq!(loading["instances"]["actual_status"], "loading");
-    assert!(loading["instances"]["status_msg"]
+    // Each phase is seen on the way, in order, however late the polls come on a busy machine.
+    let phases = phases_until(&http, 5, ("stopped", "stopped")).await;
+    let loading = &phases.iter().find(|(s, _)| s.0 == "loading").unwrap().1;
+    assert!(loading["status_msg"]
         .as_str()
         .unwrap()
         .contains("Downloading"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(http.json("/api/v0/instances/5/").await).0, "running");
-    // Stopped by the scenario at 450 ms: intended first, actual 100 ms later.
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    let boot: Vec<(Value, Value)> = phases.into_iter().map(|(s, _)| s).collect();
     assert_eq!(
-        status(http.json("/api/v0/instances/5/").await),
-        (json!("running"), json!("stopped"))
+        boot,
+        [
+            (Value::Null, json!("running")),
+            (json!("created"), json!("running")),
+            (json!("loading"), json!("running")),
+            (json!("running"), json!("running")),
+            // Stopped by the scenario at 450 ms: intended first, actual 100 ms later.
+            (json!("running"), json!("stopped")),
+            (json!("stopped"), json!("stopped")),
+        ]
     );
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    assert_eq!(status(http.json("/api/v0/instances/5/").await).0, "stopped");
     let printed = sim.control().log_lines(5).unwrap().len();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -627,10 +624,20 @@ async fn lifecycle_transitions_over_real_time() {
         status(http.json("/api/v0/instances/5/").await),
         (json!("stopped"), json!("running"))
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(status(http.json("/api/v0/instances/5/").await).0, "running");
-    let lines = sim.control().log_lines(5).unwrap();
-    assert!(lines.len() > printed);
+    let start = statuses_until(&http, 5, ("running", "running")).await;
+    assert_eq!(start.last().unwrap().0, "running");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = sim.control().log_lines(5).unwrap();
+        if lines.len() > printed {
+            break lines;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log never went on"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(lines[printed], format!("tick {}", printed + 1));
     assert_eq!(sim.stats().actions_on(5).state_changes, 1);
 
@@ -642,8 +649,8 @@ async fn lifecycle_transitions_over_real_time() {
         status(http.json("/api/v0/instances/6/").await).0,
         "rebooting"
     );
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    assert_eq!(status(http.json("/api/v0/instances/6/").await).0, "running");
+    let reboot = statuses_until(&http, 6, ("running", "running")).await;
+    assert_eq!(reboot.last().unwrap().0, "running");
     let control = sim.control();
     assert!(control.set_status(6, InjectedStatus::Exited));
     assert_eq!(status(http.json("/api/v0/instances/6/").await).0, "exited");
@@ -672,6 +679,41 @@ async fn lifecycle_transitions_over_real_time() {
         0,
         "someone else's destroy is not an API call"
     );
+}
+
+/// The (actual, intended) statuses of `id`, each once in the order seen, polled every 10 ms
+/// until `until` (bounded: a lifecycle of a few hundred milliseconds, given 10 s); with each,
+/// the instance as first seen in it.
+async fn statuses_until(http: &Http, id: u64, until: (&str, &str)) -> Vec<(Value, Value)> {
+    phases_until(http, id, until)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
+}
+
+async fn phases_until(http: &Http, id: u64, until: (&str, &str)) -> Vec<((Value, Value), Value)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let path = format!("/api/v0/instances/{id}/");
+    let mut seen: Vec<((Value, Value), Value)> = Vec::new();
+    loop {
+        let instance = http.json(&path).await["instances"].clone();
+        let now = (
+            instance["actual_status"].clone(),
+            instance["intended_status"].clone(),
+        );
+        if seen.last().map(|(status, _)| status) != Some(&now) {
+            seen.push((now.clone(), instance));
+        }
+        if now == (json!(until.0), json!(until.1)) {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} never reached {until:?}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
