@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{Api, ApiError, Instance};
 use crate::backoff::{Backoff, Jitter};
 use crate::report::event::{Event, EventKind};
+use crate::service::{self, Beat};
 use crate::status::Status;
 
 /// One finished sweep: every instance of the account, by id.
@@ -75,12 +76,13 @@ impl FailureRun {
 }
 
 /// Sweeps until cancelled. Failures are reported once per attempt and retried with backoff;
-/// the feed never ends on its own.
+/// the feed never ends on its own. Every page and every attempt beats `service`'s watchdog.
 pub async fn run<A: Api>(
     api: Arc<A>,
     mut cadence: watch::Receiver<Cadence>,
     sweeps: watch::Sender<SweepSlot>,
     events: mpsc::Sender<Event>,
+    service: service::Handle,
     cancel: CancellationToken,
 ) {
     let mut failures = FailureRun::default();
@@ -90,7 +92,7 @@ pub async fn run<A: Api>(
     loop {
         let started = Instant::now();
         let result = tokio::select! {
-            result = api.list_all(None) => result,
+            result = api.list_all_with(None, || service.beat(Beat::Page)) => result,
             _ = cancel.cancelled() => return,
         };
         let current = *cadence.borrow_and_update();
@@ -140,6 +142,8 @@ pub async fn run<A: Api>(
                 retry_in
             }
         };
+        // Failed or not: an outage is ridden out here, and restarting would not end it.
+        service.beat(Beat::Attempt { wait });
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             // A shorter interval from a reload applies now, not after the old one ran out.

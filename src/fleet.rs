@@ -21,6 +21,7 @@ use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
 use crate::schedule::LogQueue;
+use crate::service;
 use crate::state::StateHandle;
 use crate::status::Status;
 
@@ -41,6 +42,8 @@ pub struct FleetContext<A> {
     /// The session's tasks: the feed and every monitor are spawned on it, so one that outlives
     /// its shutdown grace is still waited for (bounded) at the session's end.
     pub tasks: TaskTracker,
+    /// The service manager: told when the first monitors run, and the feed's watchdog.
+    pub service: service::Handle,
 }
 
 struct MonitorHandle {
@@ -73,6 +76,7 @@ pub async fn supervise<A: Api>(
         cadence_rx,
         sweeps_tx,
         ctx.events.clone(),
+        ctx.service.clone(),
         feed_cancel.clone(),
     ));
 
@@ -92,6 +96,8 @@ pub async fn supervise<A: Api>(
     for instance in &current.instances {
         fleet.spawn(instance.clone(), None).await;
     }
+    // Every start-up check is behind us (a bad fleet file exits 2 without it).
+    fleet.ctx.service.ready();
 
     loop {
         tokio::select! {

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod reload;
 pub mod report;
 pub mod schedule;
+pub mod service;
 pub mod signals;
 pub mod sim;
 pub mod state;

@@ -70,20 +70,24 @@ pub fn spawn(
             }
         };
         loop {
-            let trigger = tokio::select! {
+            let (trigger, asked) = tokio::select! {
                 _ = cancel.cancelled() => return,
                 Some(()) = nudges.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while nudges.try_recv().is_ok() {}
-                    Trigger::Changed
+                    (Trigger::Changed, None)
                 }
-                () = hangups.recv() => Trigger::Hangup,
-                _ = tokio::time::sleep(REREAD_EVERY) => Trigger::Changed,
+                reloading = hangups.recv() => (Trigger::Hangup, Some(reloading)),
+                _ = tokio::time::sleep(REREAD_EVERY) => (Trigger::Changed, None),
             };
             // A check can wait out a save in progress; shutdown does not wait for it.
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 () = reloader.check(trigger) => {}
+            }
+            // Applied, unchanged or rejected: the fleet in force is settled either way.
+            if let Some(reloading) = asked {
+                reloading.done();
             }
         }
     })
@@ -99,14 +103,15 @@ pub fn spawn_without_file(
 ) -> tokio::task::JoinHandle<()> {
     tasks.spawn(async move {
         loop {
-            tokio::select! {
+            let reloading = tokio::select! {
                 _ = cancel.cancelled() => return,
-                () = hangups.recv() => {}
-            }
+                reloading = hangups.recv() => reloading,
+            };
             let message = "SIGHUP: this watch has no fleet file to read again (it was started \
                            with --id); nothing changes"
                 .to_owned();
             let _ = events.send(Event::now(EventKind::Notice { message })).await;
+            reloading.done();
         }
     })
 }

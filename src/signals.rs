@@ -3,6 +3,8 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::service::{Handle, Reloading};
+
 /// Exit code for a second, impatient Ctrl+C (128 + SIGINT, as shells report it).
 const EXIT_NOW: i32 = 130;
 
@@ -57,31 +59,34 @@ async fn first_signal() {
 pub struct Hangups {
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,
+    /// Told of each request (`RELOADING=1`) and of its answer (`READY=1`).
+    service: Handle,
 }
 
 impl Hangups {
     /// Installs the handler now, so a SIGHUP from here on is a request and never a kill.
-    pub fn install() -> Hangups {
+    pub fn install(service: Handle) -> Hangups {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
             let signal = signal(SignalKind::hangup())
                 .inspect_err(|err| tracing::warn!("cannot listen for SIGHUP ({err})"))
                 .ok();
-            Hangups { signal }
+            Hangups { signal, service }
         }
         #[cfg(not(unix))]
-        Hangups {}
+        Hangups { service }
     }
 
-    /// The next SIGHUP; never, where there is no such signal or its handler failed.
-    pub async fn recv(&mut self) {
+    /// The next SIGHUP, already told to the service manager; never, where there is no such
+    /// signal or its handler failed. [`Reloading::done`] once it was answered.
+    pub async fn recv(&mut self) -> Reloading {
         #[cfg(unix)]
         if let Some(signal) = &mut self.signal {
             if signal.recv().await.is_some() {
-                return;
+                return self.service.reloading();
             }
         }
-        std::future::pending::<()>().await
+        std::future::pending().await
     }
 }

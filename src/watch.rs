@@ -23,6 +23,7 @@ use crate::notify::NotifierConfig;
 use crate::reload::{FleetFile, Prepare};
 use crate::report::event::{Event, EventKind, Resume};
 use crate::report::writer::{Sink, Writer};
+use crate::service;
 use crate::state::{self, Opened, StateHandle};
 use crate::throttle::Throttle;
 use crate::Fatal;
@@ -75,6 +76,8 @@ pub struct Session {
     /// Every task the session starts, and those started for it before it runs (the metrics
     /// listener): all are waited for, bounded, before [`run`] returns.
     pub tasks: TaskTracker,
+    /// The service manager (systemd `Type=notify`), when there is one.
+    pub service: service::Handle,
 }
 
 /// The board and the sweep channel it reads, made before the session so the `--metrics`
@@ -98,7 +101,13 @@ pub async fn run<A: Api>(
     session: Session,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
-    let Session { plan, tasks, .. } = session;
+    let Session {
+        plan,
+        tasks,
+        service,
+        ..
+    } = session;
+    let watchdog = service.spawn(shutdown.clone());
     let mut lock = session.lock;
     if let (Some(live), Some(path), Some(lock)) = (&session.live, &plan.state_path, &mut lock) {
         serve_live(live.board.clone(), path, lock, shutdown.clone(), &tasks)?;
@@ -128,7 +137,7 @@ pub async fn run<A: Api>(
         text,
         prepare,
     });
-    let helpers = Helpers::start(&throttle, file, settings_tx, &events, &tasks);
+    let helpers = Helpers::start(&throttle, file, settings_tx, &events, &service, &tasks);
     let ctx = FleetContext {
         api,
         events: events.clone(),
@@ -137,6 +146,7 @@ pub async fn run<A: Api>(
         logs: throttle.log_queue().clone(),
         sweeps,
         tasks: tasks.clone(),
+        service,
     };
     // The ordered stop: the monitors and the feed (inside `supervise`), then the reporter and
     // the reloader, then the state writer, then the stream, whose last line is `shutdown`.
@@ -149,6 +159,8 @@ pub async fn run<A: Api>(
         resume: plan.resume,
     };
     stream.end(events, last).await;
+    // STOPPING=1 went out when the stop began; this only makes sure it was sent.
+    let _ = watchdog.await;
     tasks.close();
     if tokio::time::timeout(TASKS_GRACE, tasks.wait())
         .await

@@ -137,6 +137,11 @@ impl VastClient {
         &self.inner.throttle
     }
 
+    /// The timeouts and settings it was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
     /// Sends one call through the throttle and classifies the answer. The throttle hears about
     /// every 429 and every success here, so its fleet-wide cooldown covers all call paths.
     async fn call(&self, call: Call) -> Result<Value, ApiError> {

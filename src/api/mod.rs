@@ -69,6 +69,16 @@ pub trait Api: Send + Sync + 'static {
         &self,
         ids: Option<Vec<u64>>,
     ) -> impl Future<Output = Result<Listing, ApiError>> + Send {
+        self.list_all_with(ids, || {})
+    }
+
+    /// [`Api::list_all`], calling `after_page` each time a page was answered (the status
+    /// feed's watchdog beat: a sweep of many pages is alive as long as its pages come).
+    fn list_all_with(
+        &self,
+        ids: Option<Vec<u64>>,
+        mut after_page: impl FnMut() + Send,
+    ) -> impl Future<Output = Result<Listing, ApiError>> + Send {
         async move {
             let mut listing = Listing::default();
             let mut tokens = std::collections::HashSet::new();
@@ -76,6 +86,7 @@ pub trait Api: Send + Sync + 'static {
             let mut pages: u64 = 0;
             loop {
                 let page = self.list_page(token, ids.clone()).await?;
+                after_page();
                 pages += 1;
                 listing.instances.extend(page.instances);
                 let Some(next) = page.next_token.filter(|t| !t.is_empty()) else {

@@ -27,7 +27,7 @@ use crate::report::human::HumanOptions;
 use crate::report::writer::{Format, Sink, Writer};
 use crate::throttle::{Endpoint, Throttle, ThrottleConfig};
 use crate::watch::{self, LiveSession, Session};
-use crate::{signals, state, Fatal, Terminal};
+use crate::{service, signals, state, Fatal, Terminal};
 
 pub use crate::cli::DEFAULT_FLEET_FILE;
 
@@ -154,10 +154,14 @@ impl Watch {
     pub async fn run(self, key: ApiKey, shutdown: CancellationToken) -> Result<(), Fatal> {
         let plan = &self.plan;
         let api = &plan.settings.api;
-        let throttle = Throttle::with_config(
-            ThrottleConfig::new(api.rate_limit).with_max_retry_after(api.max_retry_after),
-        );
+        let throttle_config =
+            ThrottleConfig::new(api.rate_limit).with_max_retry_after(api.max_retry_after);
+        let throttle = Throttle::with_config(throttle_config.clone());
         let client = connect::build(self.api_url(), key.clone(), throttle.clone())?;
+        // The longest a status page may take: its wait for the throttle, then the request.
+        let page_within = throttle_config
+            .longest_wait(Endpoint::List)
+            .saturating_add(client.config().timeout_for(Endpoint::List));
         let lock = watch::lock_state(plan.state_path.as_deref())?;
         let tasks = TaskTracker::new();
         let (sweeps, sweeps_rx) = tokio::sync::watch::channel(None);
@@ -214,6 +218,7 @@ impl Watch {
             notify,
             live: Some(LiveSession { board, sweeps }),
             tasks,
+            service: service::Handle::from_env(page_within),
         };
         match metrics {
             Some(metrics) => {

@@ -39,7 +39,7 @@ const CUT: f64 = 0.8;
 const CUT_AGAIN: f64 = 0.5;
 /// The rate never drops below this many calls per second (or the ceiling, if lower): a quarter
 /// of the one call per second the API documents for its busiest endpoints.
-const FLOOR: f64 = 0.25;
+pub(super) const FLOOR: f64 = 0.25;
 /// At the ceiling again at most this long after the pause of the last cut.
 const RECOVERY: Duration = super::budget::RECOVERY;
 /// No increase until this long after the last cut (or the end of its pause, if later): the

@@ -118,4 +118,22 @@ impl ThrottleConfig {
         self.max_retry_after = cap;
         self
     }
+
+    /// The longest one call to `endpoint` may wait for its turn, however hard the API pushes
+    /// back: a pause (the server's `Retry-After` up to `max_retry_after`, or our own backoff's
+    /// cap), once more if a 429 elsewhere extends it while the call waits, then the endpoint's
+    /// slowest pace, then a permit of the ceiling at its slowest behind every other endpoint.
+    /// The watchdog's rule is built on it (`service::Liveness`): a call waiting longer than
+    /// this is not being throttled, it is stuck.
+    pub fn longest_wait(&self, endpoint: Endpoint) -> Duration {
+        let pause = self.max_retry_after.max(super::budget::BACKOFF.cap);
+        let pace = self.gap(endpoint).div_f64(super::budget::FLOOR_SHARE);
+        let slowest_rate = self.ceiling.per_second.min(super::aimd::FLOOR);
+        let permit = Duration::try_from_secs_f64(slowest_rate.recip()).unwrap_or(Duration::MAX);
+        let others = u32::try_from(Endpoint::ALL.len()).unwrap_or(u32::MAX);
+        pause
+            .saturating_mul(2)
+            .saturating_add(pace)
+            .saturating_add(permit.saturating_mul(others))
+    }
 }

@@ -13,6 +13,7 @@ use super::report_throttle;
 use crate::config::Settings;
 use crate::reload::{self, FleetFile};
 use crate::report::event::Event;
+use crate::service;
 use crate::signals::Hangups;
 use crate::throttle::Throttle;
 
@@ -29,6 +30,7 @@ impl Helpers {
         file: Option<FleetFile>,
         settings: watch::Sender<Arc<Settings>>,
         events: &mpsc::Sender<Event>,
+        service: &service::Handle,
         tasks: &TaskTracker,
     ) -> Helpers {
         let cancel = CancellationToken::new();
@@ -37,7 +39,7 @@ impl Helpers {
             events.clone(),
             cancel.clone(),
         ));
-        let hangups = Hangups::install();
+        let hangups = Hangups::install(service.clone());
         let (events, stop) = (events.clone(), cancel.clone());
         let reloader = match file {
             Some(file) => reload::spawn(file, settings, events, hangups, stop, tasks),

@@ -84,6 +84,7 @@ impl Fleet {
             logs: api.throttle().log_queue().clone(),
             sweeps: None,
             tasks: tokio_util::task::TaskTracker::new(),
+            service: Default::default(),
         };
         let supervisor = tokio::spawn(fleet::supervise(ctx, settings_rx, cancel.clone()));
         Fleet {

@@ -97,6 +97,7 @@ async fn the_shutdown_line_is_last_even_with_a_failing_and_a_hanging_webhook() {
         notify: Some(notify),
         live: None,
         tasks: TaskTracker::new(),
+        service: Default::default(),
     };
     let throttle = api.throttle().clone();
     let fleet = api.clone();
