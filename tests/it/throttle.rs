@@ -371,3 +371,40 @@ async fn unlimited_lets_everything_through_at_once() {
     assert!(api.all_times().iter().all(|t| *t == Duration::ZERO));
     assert_eq!(api.throttle.effective_per_second(), f64::INFINITY);
 }
+
+/// The bound the systemd watchdog is built on (`service::Liveness`): through a storm on every
+/// endpoint at the longest honoured `Retry-After`, and a 429 that extends the key's pause while
+/// the call waits, a list call still goes within `longest_wait`, and so does the next one at
+/// the cut pace.
+#[tokio::test(start_paused = true)]
+async fn a_list_call_waits_no_longer_than_its_longest_wait_through_a_storm() {
+    let config = ThrottleConfig::new(RateLimit::default());
+    let bound = config.longest_wait(Endpoint::List);
+    let throttle = Throttle::with_config(config);
+    let refused = Some(Duration::from_secs(3600));
+    for endpoint in Endpoint::ALL {
+        for _ in 0..3 {
+            throttle.note_rate_limited(endpoint, refused);
+        }
+    }
+    let start = Instant::now();
+    let extend = {
+        let throttle = throttle.clone();
+        tokio::spawn(async move {
+            sleep(Duration::from_secs(50)).await;
+            throttle.note_rate_limited(Endpoint::Destroy, refused);
+            throttle.note_rate_limited(Endpoint::RequestLogs, refused);
+        })
+    };
+    throttle.acquire(Endpoint::List).await;
+    let waited = start.elapsed();
+    extend.await.unwrap();
+    assert!(
+        waited >= Duration::from_secs(100),
+        "the extended pause held it: {waited:?}"
+    );
+    assert!(waited <= bound, "{waited:?} > {bound:?}");
+    let next = Instant::now();
+    throttle.acquire(Endpoint::List).await;
+    assert!(next.elapsed() <= bound, "{:?} > {bound:?}", next.elapsed());
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 use vastfleet::api::key::{CREDENTIALS_ENV, CREDENTIAL_NAME};
 use vastfleet::state::STATE_DIRECTORY_ENV;
 
+use super::notify::Manager;
 use crate::support::{account_with_history, command, fleet_file, is, Watcher};
 
 const UNIT: &str = include_str!("../../../examples/systemd/vastfleet.service");
@@ -62,6 +63,31 @@ fn the_unit_asks_for_a_state_directory_and_reloads_with_sighup() {
     );
 }
 
+#[test]
+fn the_unit_is_told_when_the_watch_is_ready_and_keeps_a_watchdog() {
+    assert_eq!(one("Type"), "notify");
+    assert_eq!(
+        one("NotifyAccess"),
+        "main",
+        "only vastfleet itself speaks for the unit"
+    );
+    let watchdog = humantime::parse_duration(one("WatchdogSec")).expect("WatchdogSec=");
+    let start = humantime::parse_duration(one("TimeoutStartSec")).expect("TimeoutStartSec=");
+    // Pings go at half the period; a period of seconds would restart a watch on a busy host.
+    assert!(
+        watchdog >= std::time::Duration::from_secs(30),
+        "{watchdog:?}"
+    );
+    assert!(start >= std::time::Duration::from_secs(30), "{start:?}");
+    let readme = include_str!("../../../README.md");
+    for key in ["Type=notify", "WatchdogSec=", "TimeoutStartSec="] {
+        assert!(
+            readme.contains(key),
+            "README's systemd section does not say {key}"
+        );
+    }
+}
+
 /// `ExecStart=`'s words after the program.
 fn exec_start() -> Vec<String> {
     let line = one("ExecStart");
@@ -72,7 +98,8 @@ fn exec_start() -> Vec<String> {
 }
 
 /// The unit's own command line, as systemd would start it: the key only in the credentials
-/// folder, `$STATE_DIRECTORY` set, the fleet file in a folder of its own. Only the places
+/// folder, `$STATE_DIRECTORY` set, the fleet file in a folder of its own, a notify socket with
+/// the unit's watchdog. Only the places
 /// change (the fleet file and the metrics port) so the test can run anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_units_command_line_starts_a_watch_that_keeps_state_in_the_state_directory() {
@@ -98,13 +125,20 @@ async fn the_units_command_line_starts_a_watch_that_keeps_state_in_the_state_dir
         args.contains(&"--json"),
         "the journal gets one JSON object a line"
     );
+    let manager = Manager::bind();
+    let watchdog = humantime::parse_duration(one("WatchdogSec")).unwrap();
     let mut watch = command(state.path(), None, &args);
     watch
         .env("VAST_URL", sim.url())
         .env(CREDENTIALS_ENV, creds.path())
-        .env(STATE_DIRECTORY_ENV, state.path());
+        .env(STATE_DIRECTORY_ENV, state.path())
+        .env("NOTIFY_SOCKET", manager.path())
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string());
     let watcher = Watcher::spawn(watch);
     watcher.wait_for("the history", |e| is(e, "log", JOB)).await;
+    manager
+        .wait_for("READY=1", 0, 1, |m| m == "READY=1\n")
+        .await;
     let finished = watcher.terminate().await;
     assert!(finished.status.success(), "{}", finished.stderr);
     assert!(state.path().join("fleet.toml.state.json").exists());
