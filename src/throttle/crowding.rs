@@ -16,8 +16,10 @@ use std::time::Duration;
 /// A refusal this soon after another endpoint's accepted call may be that call's doing: the
 /// key's budget refills at about one call a second (vast-api.md §6, the busiest endpoints).
 const WINDOW: Duration = Duration::from_secs(1);
-/// One such refusal can be chance (another client on the key); this many in a row are not.
-const IN_A_ROW: u32 = 2;
+/// One or two such refusals can be chance (another client on the key, or a storm window of a
+/// few seconds: with two, the benchmark's storm was read as crowding and the fleet's rate cut
+/// for a minute); this many in a row, over at least two backoff pauses, are not.
+const IN_A_ROW: u32 = 3;
 
 #[derive(Debug, Default)]
 pub(super) struct Crowding {
@@ -61,9 +63,14 @@ mod tests {
             "once can be chance"
         );
         c.note_success(Endpoint::List, at(2.0));
-        assert!(c.note_429(Endpoint::RequestLogs, at(2.3)));
+        assert!(
+            !c.note_429(Endpoint::RequestLogs, at(2.3)),
+            "twice: a storm window"
+        );
         c.note_success(Endpoint::List, at(4.0));
-        assert!(c.note_429(Endpoint::RequestLogs, at(4.3)), "still crowded");
+        assert!(c.note_429(Endpoint::RequestLogs, at(4.3)));
+        c.note_success(Endpoint::List, at(6.0));
+        assert!(c.note_429(Endpoint::RequestLogs, at(6.3)), "still crowded");
     }
 
     #[test]
