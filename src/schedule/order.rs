@@ -203,6 +203,23 @@ impl Scheduler {
         }
     }
 
+    /// Like [`Scheduler::signal`], for the waiter [`Scheduler::pick`] already let through whose
+    /// fetch has not gone yet: it goes next anyway, the soonest any fetch can, so it is the
+    /// episode's early fetch. What its grant now answers; `None` when the signal changes
+    /// nothing (round robin, or an episode under way).
+    pub fn signal_picked(
+        &mut self,
+        id: u64,
+        kind: SignalKind,
+        now: Duration,
+    ) -> Option<(SignalKind, Duration)> {
+        if self.order == Order::RoundRobin || self.episodes.contains_key(&id) {
+            return None;
+        }
+        self.episodes.insert(id, Episode::Spent);
+        Some((kind, now))
+    }
+
     /// The instance left the fleet: its episode goes with it.
     pub fn forget(&mut self, id: u64) {
         self.episodes.remove(&id);

@@ -69,12 +69,24 @@ impl LogQueue {
         }
     }
 
-    /// A sweep showed `kind` for `id`: its next fetch goes early (once per episode).
+    /// A sweep showed `kind` for `id`: its next fetch goes early (once per episode). When `id`
+    /// is the one already chosen, that fetch is it: left pending, the signal would move the
+    /// fetch after it forward too.
     pub fn signal(&self, id: u64, kind: SignalKind) {
         let now = self.now();
         let mut inner = self.lock();
-        inner.order.signal(id, kind, now);
         inner.stats.signals += 1;
+        match inner.holder.filter(|g| g.id == id && g.answers.is_none()) {
+            Some(_) => {
+                if let Some(answers) = inner.order.signal_picked(id, kind, now) {
+                    if let Some(grant) = inner.holder.as_mut() {
+                        grant.reason = Reason::Signal(kind);
+                        grant.answers = Some(answers);
+                    }
+                }
+            }
+            None => inner.order.signal(id, kind, now),
+        }
     }
 
     /// How many watched instances are running (each sweep): the round-robin share the

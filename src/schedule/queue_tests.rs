@@ -208,3 +208,44 @@ async fn a_waiter_or_a_chosen_one_that_gives_up_lets_the_next_one_go() {
     let fourth = tokio::time::timeout(Duration::from_secs(1), queue.turn(4)).await;
     assert!(fourth.is_ok(), "the queue is free again");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_for_the_one_already_chosen_is_answered_by_its_fetch_once() {
+    let queue = LogQueue::new(Order::Signals);
+    let chosen = queue.turn(7).await;
+    let behind = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let turn = queue.turn(8).await;
+            turn.passed();
+        })
+    };
+    tokio::task::yield_now().await;
+    sleep(Duration::from_secs(2)).await;
+    queue.signal(7, SignalKind::GpuIdle);
+    chosen.passed();
+    behind.await.unwrap();
+    let stats = queue.stats();
+    assert_eq!(stats.early_fetches.get(&SignalKind::GpuIdle), Some(&1));
+    assert_eq!(stats.answered, 1);
+    assert_eq!(
+        stats.latency_max,
+        Duration::ZERO,
+        "answered by the fetch that went next"
+    );
+
+    // The episode is spent: a further signal brings no second early fetch.
+    queue.signal(7, SignalKind::LeftRunning);
+    let first = queue.turn(9).await;
+    let queue2 = queue.clone();
+    let seven = tokio::spawn(async move {
+        let turn = queue2.turn(7).await;
+        turn.passed();
+    });
+    tokio::task::yield_now().await;
+    first.passed();
+    seven.await.unwrap();
+    let stats = queue.stats();
+    assert_eq!(stats.early_total(), 1, "{stats:?}");
+    assert_eq!(stats.signals, 2);
+}

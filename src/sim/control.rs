@@ -2,11 +2,35 @@
 //! as "someone else" would (the web console, the host, a colleague), make them print, and
 //! inject or clear faults. Nothing done here shows in the API call counters.
 
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::faults::{Fault, Lasting};
 use super::scenario::{Action, InstanceSpec, Limits};
 use super::server::Sim;
+use super::spec::gauge_error;
+
+/// Gauges set on an instance from outside, as a job that ends or stalls changes them: from now
+/// on its rows show these while it runs, over whatever its scenario scripts. A `None` leaves
+/// that gauge as it was. Also the body of `PUT /__sim/gauges/{id}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gauges {
+    /// Percent, 0..=100.
+    #[serde(default)]
+    pub gpu_util: Option<f64>,
+    /// As the API reports it (a fraction of the instance's cores), >= 0.
+    #[serde(default)]
+    pub cpu_util: Option<f64>,
+}
+
+/// Why [`SimControl::set_gauges`] changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GaugesRefused {
+    NoInstance,
+    /// A value the API could not report (what is wrong with it).
+    Invalid(&'static str),
+}
 
 /// A status forced onto an instance from outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +87,22 @@ impl SimControl {
             InjectedStatus::Failed(msg) => (Action::Fail, Some(msg)),
         };
         self.sim.world().act(id, action, text, Instant::now())
+    }
+
+    /// Sets instance `id`'s gauges from now on (see [`Gauges`]); the next list or show read
+    /// shows them.
+    pub fn set_gauges(&self, id: u64, gauges: Gauges) -> Result<(), GaugesRefused> {
+        if let Some(why) = gauge_error(gauges.gpu_util, gauges.cpu_util) {
+            return Err(GaugesRefused::Invalid(why));
+        }
+        let mut world = self.sim.world();
+        world.advance(Instant::now());
+        let inst = world.instance_mut(id).ok_or(GaugesRefused::NoInstance)?;
+        inst.forced = Gauges {
+            gpu_util: gauges.gpu_util.or(inst.forced.gpu_util),
+            cpu_util: gauges.cpu_util.or(inst.forced.cpu_util),
+        };
+        Ok(())
     }
 
     /// Appends one line to the instance's log, as if its container printed it now.

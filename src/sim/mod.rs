@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use control::{InjectedStatus, SimControl};
+pub use control::{Gauges, GaugesRefused, InjectedStatus, SimControl};
 pub use faults::{Fault, Lasting, ENDPOINT_NAMES};
 pub use scenario::{
     Action, Dur, EventSpec, FaultKind, FaultSpec, Gaps, GaugeItem, InitialState, InstanceSpec,

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use super::control::Gauges;
 use super::scenario::{Action, InitialState, InstanceSpec, Timing};
 use super::script::Script;
 
@@ -78,6 +79,8 @@ pub(crate) struct SimInstance {
     /// Scripted events still to come, in time order.
     events: VecDeque<(Instant, Action, Option<String>)>,
     created: Instant,
+    /// Gauges set from outside (`SimControl::set_gauges`), over the script.
+    pub forced: Gauges,
 }
 
 const PULL_LAYERS: [&str; 4] = [
@@ -114,6 +117,7 @@ impl SimInstance {
             max_lines: max_lines.max(1),
             events: events.into(),
             created: start.checked_sub(spec.age.0).unwrap_or(start),
+            forced: Gauges::default(),
             spec,
         };
         for line in instance.spec.history.clone() {
@@ -286,6 +290,13 @@ impl SimInstance {
             Duration::ZERO
         };
         self.ran_before + current
+    }
+
+    /// The (gpu_util, cpu_util) its rows show at `now` while running: what was set from
+    /// outside, else what its scenario scripts, each `None` when neither says.
+    pub fn gauges(&self, now: Instant) -> (Option<f64>, Option<f64>) {
+        let (gpu, cpu) = self.spec.gauges_at(self.run_time(now));
+        (self.forced.gpu_util.or(gpu), self.forced.cpu_util.or(cpu))
     }
 
     /// Minutes since the container last started, while it runs.

@@ -85,14 +85,14 @@ fn state(inst: &SimInstance, now: Instant) -> Value {
     })
 }
 
-/// The GPUs and machine, with live gauges while it runs (scripted, else a little wobble so a
-/// table that refreshes looks alive).
+/// The GPUs and machine, with live gauges while it runs (set from outside or scripted, else a
+/// little wobble so a table that refreshes looks alive).
 fn hardware(inst: &SimInstance, now: Instant, now_epoch: f64) -> Value {
     let spec = &inst.spec;
     let gpus = u64::from(spec.num_gpus);
     let running = *inst.phase() == Phase::Running;
     let wobble = ((now_epoch / 7.0 + spec.id as f64).sin() + 1.0) / 2.0;
-    let (gpu_script, cpu_script) = spec.gauges_at(inst.run_time(now));
+    let (gpu_script, cpu_script) = inst.gauges(now);
     let gpu_util = running.then(|| gpu_script.unwrap_or((70.0 + 29.0 * wobble).round()));
     let cpu_util = if running {
         cpu_script.unwrap_or(0.3 + 0.5 * wobble)

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::ENDPOINT_NAMES;
 pub use super::limits::{Gaps, Limits, RateModel};
+use super::spec::gauge_error;
 pub use super::spec::{
     Action, Dur, EventSpec, GaugeItem, InitialState, InstanceSpec, LogItem, Timing, COMPLETION_LINE,
 };
@@ -241,15 +242,8 @@ impl Scenario {
                 }
             }
             for gauge in &inst.gauges {
-                if gauge.gpu_util.is_some_and(|u| !(0.0..=100.0).contains(&u)) {
-                    return err(format!(
-                        "instance {id}: a gauge's `gpu_util` is a percentage, 0 to 100"
-                    ));
-                }
-                if gauge.cpu_util.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
-                    return err(format!(
-                        "instance {id}: a gauge's `cpu_util` must be a number >= 0"
-                    ));
+                if let Some(why) = gauge_error(gauge.gpu_util, gauge.cpu_util) {
+                    return err(format!("instance {id}: a gauge's {why}"));
                 }
             }
             for event in &inst.events {

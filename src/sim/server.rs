@@ -15,6 +15,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::control::{Gauges, GaugesRefused, SimControl};
 use super::faults::Fault;
 use super::reply::{fault_response, json_response, s3_not_ready, text_response, too_many, ApiFail};
 use super::results::Fetch;
@@ -101,6 +102,7 @@ pub(crate) fn router(sim: Sim) -> Router {
     r = both(r, "/api/v0/users/current", get(current_user));
     r.route("/__s3/{folder}/{name}", get(log_result))
         .route("/__sim/stats", get(stats))
+        .route("/__sim/gauges/{id}", put(set_gauges))
         .fallback(unknown)
         .with_state(sim)
 }
@@ -224,6 +226,24 @@ async fn log_result(
 async fn stats(State(sim): State<Sim>) -> Response {
     let snapshot = sim.world().stats.snapshot();
     axum::Json(snapshot).into_response()
+}
+
+/// `SimControl::set_gauges` over HTTP, for a simulator in another process (`vastfleet sim`):
+/// not an API call, so neither counted nor limited.
+async fn set_gauges(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    let gauges: Gauges = match serde_json::from_slice(&body) {
+        Ok(gauges) => gauges,
+        Err(err) => return ApiFail::invalid_args(format!("gauges: {err}")).into_response(),
+    };
+    let result = parse_id(&id).and_then(|id| {
+        SimControl { sim }
+            .set_gauges(id, gauges)
+            .map_err(|refused| match refused {
+                GaugesRefused::NoInstance => ApiFail::no_such_instance(id),
+                GaugesRefused::Invalid(why) => ApiFail::invalid_args(why),
+            })
+    });
+    reply(result.map(|()| json!({ "success": true })))
 }
 
 async fn unknown(State(sim): State<Sim>, req: Request) -> Response {

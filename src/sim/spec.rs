@@ -99,6 +99,18 @@ pub struct GaugeItem {
     pub cpu_util: Option<f64>,
 }
 
+/// Why a gauge value cannot be shown, if it cannot: the scenario's `[[instance.gauge]]` and
+/// `SimControl::set_gauges` take the same values.
+pub(crate) fn gauge_error(gpu_util: Option<f64>, cpu_util: Option<f64>) -> Option<&'static str> {
+    if gpu_util.is_some_and(|u| !(0.0..=100.0).contains(&u)) {
+        return Some("`gpu_util` is a percentage, 0 to 100");
+    }
+    if cpu_util.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
+        return Some("`cpu_util` must be a number >= 0");
+    }
+    None
+}
+
 impl InstanceSpec {
     /// The scripted (gpu_util, cpu_util) at running time `run`, each `None` when unscripted.
     pub fn gauges_at(&self, run: Duration) -> (Option<f64>, Option<f64>) {

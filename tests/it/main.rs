@@ -13,6 +13,7 @@ mod fleet_watch;
 mod habits;
 mod hostile;
 mod live;
+mod priority;
 mod sim;
 mod start_up;
 mod support;

@@ -216,4 +216,4 @@ async fn a_taken_port_is_an_error_at_start() {
 }
 
 mod examples;
-mod watcher;
+pub mod watcher;

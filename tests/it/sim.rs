@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use vastfleet::sim::{
-    Action, Dur, EventSpec, Fault, FaultKind, FaultSpec, InitialState, InjectedStatus,
-    InstanceSpec, Lasting, LogItem, RateModel, Scenario, SimHandle, Simulator, COMPLETION_LINE,
+    Action, Dur, EventSpec, Fault, FaultKind, FaultSpec, Gauges, GaugesRefused, InitialState,
+    InjectedStatus, InstanceSpec, Lasting, LogItem, RateModel, Scenario, SimHandle, Simulator,
+    COMPLETION_LINE,
 };
 
 fn no_limits(mut scenario: Scenario) -> Scenario {
@@ -223,6 +224,102 @@ async fn the_v1_list_pages_filters_and_counts_labels() {
     assert_eq!(status, 400);
     let page = http.json("/api/v1/instances/?limit=0").await;
     assert_eq!(ids(&page).len(), 5);
+}
+
+/// The gauges a show-one read reports for `id` now.
+async fn gauges_of(http: &Http, id: u64) -> (Value, Value) {
+    let row = &http.json(&format!("/api/v0/instances/{id}/")).await["instances"];
+    (row["gpu_util"].clone(), row["cpu_util"].clone())
+}
+
+#[tokio::test]
+async fn gauges_change_at_run_time_in_process_and_over_http_and_are_no_api_calls() {
+    let sim = Simulator::start(fleet(3)).await.unwrap();
+    let http = Http::new(&sim);
+    let (gpu, _) = gauges_of(&http, 101).await;
+    assert!(gpu.as_f64().unwrap() >= 70.0, "busy by default: {gpu}");
+
+    // A job that ends: the GPU drops, the CPU with it; the next read shows both.
+    let control = sim.control();
+    control
+        .set_gauges(
+            101,
+            Gauges {
+                gpu_util: Some(0.0),
+                cpu_util: Some(0.02),
+            },
+        )
+        .unwrap();
+    assert_eq!(gauges_of(&http, 101).await, (json!(0.0), json!(0.02)));
+    // One gauge at a time: the other keeps what was set.
+    control
+        .set_gauges(
+            101,
+            Gauges {
+                gpu_util: Some(88.0),
+                cpu_util: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(gauges_of(&http, 101).await, (json!(88.0), json!(0.02)));
+    let list = http.json("/api/v1/instances/").await;
+    let row = list["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 101)
+        .unwrap();
+    assert_eq!(
+        (&row["gpu_util"], &row["cpu_util"]),
+        (&json!(88.0), &json!(0.02))
+    );
+    assert_eq!(
+        control.set_gauges(999, Gauges::default()),
+        Err(GaugesRefused::NoInstance)
+    );
+    assert!(matches!(
+        control.set_gauges(
+            101,
+            Gauges {
+                gpu_util: Some(150.0),
+                cpu_util: None
+            }
+        ),
+        Err(GaugesRefused::Invalid(_))
+    ));
+
+    // The same over HTTP, for a simulator in another process.
+    let client = reqwest::Client::new();
+    let put = |path: &str, body: Value| {
+        client
+            .put(format!("{}/__sim/gauges/{path}", sim.url()))
+            .json(&body)
+            .send()
+    };
+    let ok = put("102", json!({"gpu_util": 3, "cpu_util": 0.01}))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(gauges_of(&http, 102).await, (json!(3.0), json!(0.01)));
+    let missing = put("999", json!({"gpu_util": 0})).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    for bad in [
+        json!({"gpu_util": -1}),
+        json!({"cpu_util": -0.5}),
+        json!({"gpu": 0}),
+    ] {
+        let refused = put("102", bad.clone()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+    assert_eq!(gauges_of(&http, 102).await, (json!(3.0), json!(0.01)));
+    // A stopped instance reports no GPU load, whatever was set.
+    assert!(control.stop(102));
+    let (gpu, cpu) = gauges_of(&http, 102).await;
+    assert!(gpu.is_null() && cpu == json!(0.0), "{gpu} {cpu}");
+    // Control is not traffic: only the reads above were counted.
+    let stats = sim.stats();
+    assert!(stats.requests.iter().all(|r| !r.path.starts_with("/__sim")));
+    assert_eq!(stats.calls("show"), 6);
 }
 
 #[tokio::test]

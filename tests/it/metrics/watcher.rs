@@ -22,16 +22,21 @@ pub async fn watching(sim: &SimHandle, dir: &std::path::Path, head: &str) -> (Wa
     watcher
         .wait_for("the first status", |e| is(e, "status", ID))
         .await;
+    let url = metrics_base(&watcher);
+    (watcher, url)
+}
+
+/// The base URL of a started watcher's metrics listener, from the line it printed on stderr.
+pub fn metrics_base(watcher: &Watcher) -> String {
     let stderr = watcher.stderr();
-    let url = stderr
+    stderr
         .split_whitespace()
         .find_map(|w| {
             w.strip_suffix("/metrics")
                 .filter(|w| w.starts_with("http://"))
         })
         .unwrap_or_else(|| panic!("no metrics address in: {stderr}"))
-        .to_owned();
-    (watcher, url)
+        .to_owned()
 }
 
 pub async fn scrape(base: &str) -> BTreeMap<String, f64> {
