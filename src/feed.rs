@@ -1,6 +1,11 @@
 //! The status feed: the only caller of the list endpoint. One paginated sweep per tick for the
 //! whole fleet (⌈N/25⌉ calls, never one show-one per instance), published to every monitor and
 //! to the supervisor through one watch channel.
+//!
+//! Each page's rows also go out on their own as the page arrives ([`Page`]): at a thousand
+//! instances a sweep takes ~42 s, and a row that shows a job ending (issue 18) would otherwise
+//! wait on average half of that for the last page. Only the finished [`Sweep`] says that an
+//! instance is absent: a page cannot know what the other pages hold.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +27,27 @@ pub struct Sweep {
     pub rows: HashMap<u64, Instance>,
     /// How many rows are running: the log fetches every monitor queues behind.
     pub running: usize,
+    /// The sweep's number, counting every sweep begun (1 is the first); its pages carry it too.
+    pub number: u64,
+}
+
+/// One page of the sweep under way, as it arrived.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The [`Sweep::number`] of the sweep it belongs to.
+    pub sweep: u64,
+    pub rows: HashMap<u64, Instance>,
+    /// [`Sweep::running`] of the last finished sweep (a page alone cannot count the fleet).
+    pub running: usize,
+}
+
+/// `None` until the first page has arrived.
+pub type PageSlot = Option<Arc<Page>>;
+
+fn by_id(rows: impl IntoIterator<Item = Instance>) -> HashMap<u64, Instance> {
+    rows.into_iter()
+        .filter_map(|row| Some((row.id?, row)))
+        .collect()
 }
 
 impl Sweep {
@@ -75,24 +101,45 @@ impl FailureRun {
     }
 }
 
+/// Where the feed publishes: finished sweeps, and each page as it arrives.
+pub struct Outlets {
+    pub sweeps: watch::Sender<SweepSlot>,
+    pub pages: watch::Sender<PageSlot>,
+}
+
 /// Sweeps until cancelled. Failures are reported once per attempt and retried with backoff;
 /// the feed never ends on its own. Every page and every attempt beats `service`'s watchdog.
 pub async fn run<A: Api>(
     api: Arc<A>,
     mut cadence: watch::Receiver<Cadence>,
-    sweeps: watch::Sender<SweepSlot>,
+    outlets: Outlets,
     events: mpsc::Sender<Event>,
     service: service::Handle,
     cancel: CancellationToken,
 ) {
+    let Outlets { sweeps, pages } = outlets;
     let mut failures = FailureRun::default();
     // A paging that stops early is said when it starts happening, not at every sweep.
     let mut paging_said = false;
     let mut jitter = Jitter::seeded(0x5eed);
+    let mut number: u64 = 0;
+    let mut last_running = 0;
     loop {
         let started = Instant::now();
+        number += 1;
+        let publish = |rows: &[Instance]| {
+            let page = Page {
+                sweep: number,
+                rows: by_id(rows.iter().cloned()),
+                running: last_running,
+            };
+            pages.send_replace(Some(Arc::new(page)));
+        };
         let result = tokio::select! {
-            result = api.list_all_with(None, || service.beat(Beat::Page)) => result,
+            result = api.list_all_each(None, |rows: &[Instance]| {
+                service.beat(Beat::Page);
+                publish(rows);
+            }) => result,
             _ = cancel.cancelled() => return,
         };
         let current = *cadence.borrow_and_update();
@@ -114,15 +161,17 @@ pub async fn run<A: Api>(
                     };
                     let _ = events.send(Event::now(kind)).await;
                 }
-                let rows: HashMap<u64, Instance> = instances
-                    .into_iter()
-                    .filter_map(|row| Some((row.id?, row)))
-                    .collect();
+                let rows = by_id(instances);
                 let running = rows
                     .values()
                     .filter(|row| Status::of(Some(row)) == Status::Running)
                     .count();
-                sweeps.send_replace(Some(Arc::new(Sweep { rows, running })));
+                last_running = running;
+                sweeps.send_replace(Some(Arc::new(Sweep {
+                    rows,
+                    running,
+                    number,
+                })));
                 // A sweep of a large fleet takes a while itself; the interval is from its start.
                 current.interval.saturating_sub(started.elapsed())
             }

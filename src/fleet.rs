@@ -16,7 +16,7 @@ use crate::api::{sanity, Api};
 use crate::config::settings::Budget;
 use crate::config::{InstanceSettings, Policy, Settings};
 use crate::cost::{BudgetWatch, Totals};
-use crate::feed::{self, Cadence, Sweep, SweepSlot};
+use crate::feed::{self, Cadence, PageSlot, Sweep, SweepSlot};
 use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
@@ -70,11 +70,15 @@ pub async fn supervise<A: Api>(
         }
         None => watch::channel::<SweepSlot>(None),
     };
+    let (pages_tx, pages_rx) = watch::channel::<PageSlot>(None);
     let feed_cancel = cancel.child_token();
     let feed = ctx.tasks.spawn(feed::run(
         Arc::clone(&ctx.api),
         cadence_rx,
-        sweeps_tx,
+        feed::Outlets {
+            sweeps: sweeps_tx,
+            pages: pages_tx,
+        },
         ctx.events.clone(),
         ctx.service.clone(),
         feed_cancel.clone(),
@@ -86,6 +90,7 @@ pub async fn supervise<A: Api>(
         ctx,
         monitors: BTreeMap::new(),
         sweeps: sweeps_rx,
+        pages: pages_rx,
         origin,
         cancel: cancel.clone(),
         settings: Arc::clone(&current),
@@ -136,6 +141,7 @@ struct Supervisor<A> {
     ctx: FleetContext<A>,
     monitors: BTreeMap<u64, MonitorHandle>,
     sweeps: watch::Receiver<SweepSlot>,
+    pages: watch::Receiver<PageSlot>,
     origin: Instant,
     cancel: CancellationToken,
     settings: Arc<Settings>,
@@ -181,6 +187,7 @@ impl<A: Api> Supervisor<A> {
             id: settings.id,
             events: self.ctx.events.clone(),
             sweeps: self.sweeps.clone(),
+            pages: self.pages.clone(),
             policy: policy_rx,
             state: self.ctx.state.clone(),
             cancel: cancel.clone(),

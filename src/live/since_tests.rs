@@ -29,6 +29,7 @@ fn sweep(prices: &[(u64, f64)]) -> Option<Arc<Sweep>> {
     Some(Arc::new(Sweep {
         rows: prices.iter().map(|&(id, dph)| (id, row(id, dph))).collect(),
         running: prices.len(),
+        number: 1,
     }))
 }
 

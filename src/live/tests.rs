@@ -277,6 +277,7 @@ fn price_gpu_and_uptime_come_from_the_last_sweep() {
     let sweep = Sweep {
         rows: HashMap::from([(1, row)]),
         running: 1,
+        number: 1,
     };
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(sweep)));
     let board = Board::new(Sources {
@@ -474,6 +475,7 @@ fn the_kept_encoding_reads_back_as_the_snapshot_through_every_change() {
         Some(Arc::new(Sweep {
             rows: HashMap::from([(1, row(dph))]),
             running: 1,
+            number: 1,
         }))
     };
     let (tx, rx) = tokio::sync::watch::channel(sweep(0.5));

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Instance;
 use crate::api::{Api, ApiError, LogTail};
 use crate::config::Policy;
-use crate::feed::{Sweep, SweepSlot};
+use crate::feed::{Page, PageSlot, Sweep, SweepSlot};
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Step};
 use crate::report::event::{ActionKind, Event, EventKind};
 use crate::schedule::LogQueue;
@@ -31,6 +31,8 @@ pub struct MonitorIo<A> {
     pub events: mpsc::Sender<Event>,
     /// The fleet-wide status sweeps; the monitor reads its own row.
     pub sweeps: watch::Receiver<SweepSlot>,
+    /// The pages of the sweep under way: our row as soon as its page arrives.
+    pub pages: watch::Receiver<PageSlot>,
     pub policy: watch::Receiver<Policy>,
     pub state: StateHandle,
     pub cancel: CancellationToken,
@@ -58,6 +60,7 @@ pub fn run<A: Api>(
             acting: None,
             fetched: None,
             cut_said: false,
+            observed: 0,
         };
         shell.run().await;
         shell.machine
@@ -92,6 +95,10 @@ struct Shell<A> {
     fetched: Option<Result<Vec<String>, ApiError>>,
     /// A cut log body is said once per episode, not at every poll.
     cut_said: bool,
+    /// The number of the sweep whose row (or absence) the machine last observed: one
+    /// observation per sweep, from the row's page when it was heard, else from the finished
+    /// sweep, which alone can say the row is absent.
+    observed: u64,
 }
 
 /// What one wait of the loop brought.
@@ -112,7 +119,7 @@ impl<A: Api> Shell<A> {
             .sweeps
             .borrow_and_update()
             .as_ref()
-            .map(|sweep| seen(&mut self.machine, sweep, io.id));
+            .and_then(|sweep| from_sweep(&mut self.machine, &mut self.observed, sweep, io.id));
         if let Some(row) = first {
             self.observe(Observation::Status(row)).await;
         }
@@ -179,11 +186,20 @@ impl<A: Api> Shell<A> {
                 Some((action, _)) => Heard::Observation(Observation::ActionDone { action, result }),
                 None => Heard::Nothing,
             },
+            changed = io.pages.changed(), if fleet => match changed {
+                Ok(()) => match io.pages.borrow_and_update().as_ref()
+                    .and_then(|page| from_page(&mut self.machine, &mut self.observed, page, io.id))
+                {
+                    Some(row) => Heard::Observation(Observation::Status(Some(row))),
+                    None => Heard::Nothing,
+                },
+                Err(_) => Heard::Stop,
+            },
             changed = io.sweeps.changed(), if fleet => match changed {
-                Ok(()) => match io.sweeps.borrow_and_update().as_ref() {
-                    Some(sweep) => {
-                        Heard::Observation(Observation::Status(seen(&mut self.machine, sweep, io.id)))
-                    }
+                Ok(()) => match io.sweeps.borrow_and_update().as_ref()
+                    .and_then(|sweep| from_sweep(&mut self.machine, &mut self.observed, sweep, io.id))
+                {
+                    Some(row) => Heard::Observation(Observation::Status(row)),
                     None => Heard::Nothing,
                 },
                 // The fleet dropped our feed: it is shutting down.
@@ -277,10 +293,36 @@ async fn acted(acting: &mut Option<(ActionKind, Acting)>) -> Result<(), ApiError
     }
 }
 
-/// Our row of a sweep, after telling the machine how busy the fleet is.
-fn seen(machine: &mut MonitorMachine, sweep: &Sweep, id: u64) -> Option<Instance> {
+/// Our row of a page, when it is on it and the machine has not seen this sweep's row yet.
+fn from_page(
+    machine: &mut MonitorMachine,
+    observed: &mut u64,
+    page: &Page,
+    id: u64,
+) -> Option<Instance> {
+    if page.sweep <= *observed {
+        return None;
+    }
+    let row = page.rows.get(&id)?.clone();
+    *observed = page.sweep;
+    machine.set_fleet_running(page.running);
+    Some(row)
+}
+
+/// Our row of a finished sweep (`Some(None)`: absent from it), unless its page brought it
+/// already; the fleet's size is news either way.
+fn from_sweep(
+    machine: &mut MonitorMachine,
+    observed: &mut u64,
+    sweep: &Sweep,
+    id: u64,
+) -> Option<Option<Instance>> {
     machine.set_fleet_running(sweep.running);
-    sweep.row(id)
+    if sweep.number <= *observed {
+        return None;
+    }
+    *observed = sweep.number;
+    Some(sweep.row(id))
 }
 
 async fn act<A: Api>(api: &A, id: u64, action: ActionKind) -> Result<(), ApiError> {

@@ -75,3 +75,56 @@ async fn the_log_queue_reads_ended_jobs_within_a_sweep_and_their_turns() {
         "{queue:?} vs round robin {round_robin:?}"
     );
 }
+
+/// A sweep of ten pages (one a second): a job on the first page that ends is read and stopped
+/// right after that page arrives, not after the nine pages behind it.
+#[tokio::test(start_paused = true)]
+async fn a_page_hands_its_rows_to_the_monitors_as_it_arrives() {
+    const MANY: u64 = 250;
+    let api = FakeApi::new(throttle(2.0, 4));
+    let ids: Vec<u64> = (FIRST_ID..FIRST_ID + MANY).collect();
+    for &id in &ids {
+        api.add_running(id, &["working"]);
+        api.set_gpu(id, 95.0);
+    }
+    let text = fleet_file("interval = \"5s\"\non_complete = \"stop\"", ids.clone());
+    let fleet = Fleet::start(api, &text);
+    fleet.run_for(secs(30.0)).await;
+    // The first page holds the lowest ids.
+    let ending = FIRST_ID;
+    let url = format!("https://results.example/{ending}");
+    fleet
+        .api
+        .print(ending, &["SUCCESS! NEW processing completed", url.as_str()]);
+    fleet.api.set_gpu(ending, 0.0);
+    let ended = fleet.elapsed();
+    fleet.run_for(secs(40.0)).await;
+    let calls = fleet.api.calls();
+    let since = |c: &&crate::fake::Call| c.at - fleet.origin >= ended;
+    let first_page = calls
+        .iter()
+        .filter(since)
+        .find(|c| c.endpoint == "list" && c.arg == 0)
+        .expect("a sweep after the end")
+        .at;
+    let stop = calls
+        .iter()
+        .filter(since)
+        .find(|c| c.endpoint == "stop")
+        .expect("the ended job is stopped");
+    assert_eq!(stop.id, Some(ending));
+    let last_page = calls
+        .iter()
+        .filter(|c| c.at >= first_page && c.endpoint == "list")
+        .map(|c| c.at)
+        .nth(9)
+        .expect("ten pages");
+    // Its page, the next log turn (a second), the read, the stop.
+    assert!(
+        stop.at - first_page <= secs(3.5),
+        "stopped {:?} after its page",
+        stop.at - first_page
+    );
+    assert!(stop.at < last_page, "before the sweep's last page");
+    fleet.stop().await;
+}
