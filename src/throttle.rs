@@ -110,6 +110,8 @@ struct State {
     unsent: [Option<Instant>; 5],
     /// Whether 429s keep following our own accepted calls on other endpoints.
     crowding: Crowding,
+    /// Per endpoint, the latest instant a call's answer arrived: see [`Throttle::note_answered`].
+    answered: [Option<Instant>; 5],
 }
 
 impl Throttle {
@@ -146,6 +148,7 @@ impl Throttle {
             departures: VecDeque::new(),
             unsent: [None; 5],
             crowding: Crowding::default(),
+            answered: [None; 5],
         };
         let (status, _) = watch::channel(state.status(Instant::now()));
         Throttle {
@@ -280,6 +283,20 @@ impl Throttle {
         self.state().unsent[endpoint.index()] = Some(went);
     }
 
+    /// A call to `endpoint` was answered (any HTTP status): the server saw it by now. The next
+    /// call then waits its gap from here too, not only from when this one went. A server that
+    /// holds a strict minimum gap measures it between arrivals, and a call can arrive late — a
+    /// loaded machine, a new connection — so that the next one, on time by our departures, is
+    /// early by its arrivals: the 429s of the "jobs end" benchmark (issue 18). An answer comes
+    /// after its call's arrival, so a gap counted from the answer cannot be early, whatever
+    /// the delay; it costs nothing while answers come within [`GAP_MARGIN`] of departure.
+    pub fn note_answered(&self, endpoint: Endpoint) {
+        let now = Instant::now();
+        let mut state = self.state();
+        let answered = &mut state.answered[endpoint.index()];
+        *answered = Some(answered.map_or(now, |t| t.max(now)));
+    }
+
     /// A call to `endpoint` succeeded: its next 429 starts the backoff from the beginning.
     pub fn note_success(&self, endpoint: Endpoint) {
         let mut state = self.state();
@@ -348,8 +365,12 @@ impl Throttle {
         let mut state = self.state();
         self.refresh(&mut state, now);
         let sent = last.filter(|t| state.unsent[endpoint.index()] != Some(*t));
-        let gap_end = sent.map(|t| t + state.budgets[endpoint.index()].gap_at(now));
-        [Some(now), gap_end, state.pause_for(endpoint)]
+        let gap = state.budgets[endpoint.index()].gap_at(now);
+        let gap_end = sent.map(|t| t + gap);
+        // The margin is for arrivals later than departures; an answer is later than its arrival.
+        let answer_end =
+            state.answered[endpoint.index()].map(|t| t + gap.saturating_sub(GAP_MARGIN));
+        [Some(now), gap_end, answer_end, state.pause_for(endpoint)]
             .into_iter()
             .flatten()
             .max()

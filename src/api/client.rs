@@ -173,6 +173,7 @@ impl VastClient {
                 Err(transport_error(&site, e))
             }
             Ok(response) => {
+                inner.throttle.note_answered(call.endpoint);
                 let status = response.status().as_u16();
                 let retry_after = response
                     .headers()

@@ -408,3 +408,31 @@ async fn a_list_call_waits_no_longer_than_its_longest_wait_through_a_storm() {
     throttle.acquire(Endpoint::List).await;
     assert!(next.elapsed() <= bound, "{:?} > {bound:?}", next.elapsed());
 }
+
+/// A call answered late (it may have reached the server late) spaces the next one from its
+/// answer; one answered at once leaves the departure gap as it was (issue 18: the strict
+/// model's 429s on a loaded machine).
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_spaces_the_next_call_from_the_answer() {
+    let throttle = Throttle::new(RateLimit {
+        per_second: 100.0,
+        burst: 10,
+    });
+    let gap = Endpoint::List.documented_gap();
+    let start = Instant::now();
+    throttle.acquire(Endpoint::List).await;
+    sleep(Duration::from_millis(5)).await;
+    throttle.note_answered(Endpoint::List);
+    let second = throttle.acquire(Endpoint::List).await - start;
+    assert_eq!(second, gap + GAP_MARGIN, "a prompt answer costs nothing");
+
+    sleep(Duration::from_millis(400)).await;
+    throttle.note_answered(Endpoint::List);
+    let answered = Instant::now() - start;
+    let third = throttle.acquire(Endpoint::List).await - start;
+    assert_eq!(third, answered + gap, "counted from the late answer");
+
+    // Another endpoint's answers are its own.
+    let first_logs = throttle.acquire(Endpoint::RequestLogs).await - start;
+    assert_eq!(first_logs, third);
+}

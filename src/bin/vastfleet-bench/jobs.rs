@@ -170,6 +170,10 @@ struct Outcome {
     answered_429: u64,
     /// Which endpoints answered them: a self-inflicted 429 names the pace that was too fast.
     by_endpoint_429: BTreeMap<String, u64>,
+    /// Each 429's arrival after the endpoint's last accepted call (ms), as the simulator saw
+    /// them: our departures are at least a gap apart, so a shorter arrival gap is a late
+    /// arrival of the call before.
+    gaps_429: Vec<(String, u64)>,
     lines: LineAccount,
 }
 
@@ -222,7 +226,27 @@ fn outcome(side: &Side, stats: &SimStats, args: &Args, ends: &BTreeMap<usize, u6
             },
         ),
         lines: side.lines.lock().map(|a| a.account).unwrap_or_default(),
+        gaps_429: gaps_429(stats),
     }
+}
+
+/// See [`Outcome::gaps_429`].
+fn gaps_429(stats: &SimStats) -> Vec<(String, u64)> {
+    let mut requests: Vec<_> = stats.requests.iter().collect();
+    requests.sort_by_key(|r| r.at_ms);
+    let mut accepted: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut gaps = Vec::new();
+    for r in requests {
+        let slot = (r.endpoint.as_str(), r.method.as_str());
+        if r.status == 429 {
+            if let Some(last) = accepted.get(&slot) {
+                gaps.push((r.endpoint.clone(), r.at_ms - last));
+            }
+        } else if r.status != 0 {
+            accepted.insert(slot, r.at_ms);
+        }
+    }
+    gaps
 }
 
 /// The longest wait between two log fetches of a running instance (or since its last one),
@@ -326,6 +350,19 @@ fn print(args: &Args, ends: &BTreeMap<usize, u64>, outcomes: &[Outcome]) {
             o.lines.duplicated,
             o.lines.gaps,
             o.lines.missed_at_gaps,
+        );
+    }
+    for o in outcomes.iter().filter(|o| !o.gaps_429.is_empty()) {
+        let gaps: Vec<String> = o
+            .gaps_429
+            .iter()
+            .map(|(endpoint, ms)| format!("{endpoint} {ms} ms"))
+            .collect();
+        println!(
+            "429s of {:?} / {}, arrival after the last accepted call: {}",
+            o.gpu,
+            o.order.key(),
+            gaps.join(", ")
         );
     }
     for pair in outcomes.chunks(2) {
