@@ -164,6 +164,9 @@ struct Outcome {
     gpu: Gpu,
     order: Order,
     latencies: Vec<f64>,
+    /// Of the stopped ones: completion → the first log read after it, and that read → stop.
+    to_read: Vec<f64>,
+    read_to_stop: Vec<f64>,
     undetected: usize,
     idle_hours: f64,
     worst_age_ratio: f64,
@@ -198,9 +201,17 @@ fn outcome(side: &Side, stats: &SimStats, args: &Args, ends: &BTreeMap<usize, u6
         }
     }
     let mut latencies = Vec::new();
+    let (mut to_read, mut read_to_stop) = (Vec::new(), Vec::new());
     let (mut undetected, mut idle_seconds) = (0, 0.0);
     for (&i, &at) in ends {
         let id = FIRST_ID + i as u64;
+        let read = fetches
+            .get(&id)
+            .and_then(|times| times.iter().copied().find(|t| *t >= at as f64));
+        if let (Some(read), Some(stop)) = (read, stops.get(&id)) {
+            to_read.push(read - at as f64);
+            read_to_stop.push(stop - read);
+        }
         // An undetected completion counts with the time it has waited so far: a lower bound.
         let stopped = stops.get(&id).copied().unwrap_or_else(|| {
             undetected += 1;
@@ -210,10 +221,14 @@ fn outcome(side: &Side, stats: &SimStats, args: &Args, ends: &BTreeMap<usize, u6
         idle_seconds += (stopped - (at + 1) as f64).max(0.0);
     }
     latencies.sort_by(f64::total_cmp);
+    to_read.sort_by(f64::total_cmp);
+    read_to_stop.sort_by(f64::total_cmp);
     Outcome {
         gpu: side.gpu,
         order: side.order,
         latencies,
+        to_read,
+        read_to_stop,
         undetected,
         idle_hours: idle_seconds / 3600.0 * 100.0 / ends.len().max(1) as f64,
         worst_age_ratio: worst_age_ratio(&fetches, &stops, args.jobs_n, end),
@@ -350,6 +365,18 @@ fn print(args: &Args, ends: &BTreeMap<usize, u64>, outcomes: &[Outcome]) {
             o.lines.duplicated,
             o.lines.gaps,
             o.lines.missed_at_gaps,
+        );
+    }
+    for o in outcomes {
+        println!(
+            "{:?} / {}: of {} stopped, completion → first log read after it p50 {:.1} s / p90 {:.1} s, that read → stop p50 {:.1} s / p90 {:.1} s",
+            o.gpu,
+            o.order.key(),
+            o.to_read.len(),
+            percentile(&o.to_read, 0.5),
+            percentile(&o.to_read, 0.9),
+            percentile(&o.read_to_stop, 0.5),
+            percentile(&o.read_to_stop, 0.9),
         );
     }
     for o in outcomes.iter().filter(|o| !o.gaps_429.is_empty()) {
