@@ -11,12 +11,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use vastfleet::sim::{
-    Fault, Gauges, InstanceSpec, Lasting, Scenario, SimHandle, Simulator, COMPLETION_LINE,
-};
+use vastfleet::sim::{Fault, Gauges, InstanceSpec, Lasting, SimHandle, COMPLETION_LINE};
 
 use crate::metrics::watcher::{metrics_base, scrape};
-use crate::support::{fleet_file, is, wait_for_sweeps, Watcher, PATIENCE};
+use crate::support::{finish_job, fleet_file, is, wait_for_sweeps, Account, Watcher, PATIENCE};
 
 /// Its job ends in the first round and its GPU goes idle.
 const ENDS: u64 = 52000001;
@@ -32,26 +30,20 @@ fn ids() -> impl Iterator<Item = u64> {
 }
 
 async fn account() -> SimHandle {
-    let instances = ids()
-        .map(|id| InstanceSpec {
-            history: if id == BEFORE {
-                vec![
-                    "epoch 9".into(),
-                    COMPLETION_LINE.into(),
-                    "https://old.example/r".into(),
-                ]
-            } else {
-                vec![format!("epoch 1 of {id}")]
-            },
-            ..InstanceSpec::new(id)
-        })
-        .collect();
-    let sim = Simulator::start(Scenario {
-        instances,
-        ..Scenario::empty()
-    })
-    .await
-    .unwrap();
+    let sim = Account::of(ids().map(|id| InstanceSpec {
+        history: if id == BEFORE {
+            vec![
+                "epoch 9".into(),
+                COMPLETION_LINE.into(),
+                "https://old.example/r".into(),
+            ]
+        } else {
+            vec![format!("epoch 1 of {id}")]
+        },
+        ..InstanceSpec::new(id)
+    }))
+    .start()
+    .await;
     // No log can be read until the test says so (cleared below).
     sim.control()
         .inject_on(&["request_logs"], Fault::Status5xx(503), Lasting::Forever);
@@ -110,13 +102,7 @@ async fn a_job_ending_in_the_first_round_is_stopped_once_and_busy_or_earlier_one
     // lets its GPU go idle.
     let control = sim.control();
     for id in [ENDS, BUSY] {
-        assert!(control.append_lines(
-            id,
-            [
-                COMPLETION_LINE.to_owned(),
-                format!("https://results.example/{id}")
-            ]
-        ));
+        finish_job(&sim, id, &format!("https://results.example/{id}"));
     }
     control
         .set_gauges(
