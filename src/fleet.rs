@@ -28,7 +28,8 @@ use crate::status::Status;
 /// How long shutdown waits for monitors to hand back their state before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// What every monitor shares.
+/// What the session hands the fleet, shared by the supervisor and every monitor (in
+/// [`Shared`]): a new thing every monitor needs is added here, once.
 pub struct FleetContext<A> {
     pub api: Arc<A>,
     pub events: mpsc::Sender<Event>,
@@ -36,14 +37,23 @@ pub struct FleetContext<A> {
     pub options: MachineOptions,
     /// The throttle's log queue (`Throttle::log_queue`).
     pub logs: LogQueue,
-    /// Where the sweeps go, when someone else reads them too (the live view); else the
-    /// supervisor makes its own channel.
-    pub sweeps: Option<watch::Sender<SweepSlot>>,
     /// The session's tasks: the feed and every monitor are spawned on it, so one that outlives
     /// its shutdown grace is still waited for (bounded) at the session's end.
     pub tasks: TaskTracker,
     /// The service manager: told when the first monitors run, and the feed's watchdog.
     pub service: service::Handle,
+}
+
+/// One per session, behind an `Arc`: the session's context and what the supervisor derives
+/// from it for every monitor (the clock's origin, the status channels).
+pub struct Shared<A> {
+    pub ctx: FleetContext<A>,
+    /// The monotonic origin every `Now::mono` is measured from.
+    pub origin: Instant,
+    /// The status sweeps and the pages of the one under way; each monitor reads them through
+    /// its own clone of these receivers.
+    pub sweeps: watch::Receiver<SweepSlot>,
+    pub pages: watch::Receiver<PageSlot>,
 }
 
 struct MonitorHandle {
@@ -54,16 +64,18 @@ struct MonitorHandle {
 }
 
 /// Runs the fleet until `cancel`, following every new `Settings` sent on `settings`, and
-/// returns each instance's summary for the shutdown report.
+/// returns each instance's summary for the shutdown report. The sweeps go to `sweeps` when
+/// someone else reads them too (the live view); else the supervisor makes its own channel.
 pub async fn supervise<A: Api>(
-    mut ctx: FleetContext<A>,
+    ctx: FleetContext<A>,
+    sweeps: Option<watch::Sender<SweepSlot>>,
     mut settings: watch::Receiver<Arc<Settings>>,
     cancel: CancellationToken,
 ) -> Vec<InstanceSummary> {
     let origin = Instant::now();
     let current = settings.borrow_and_update().clone();
     let (cadence_tx, cadence_rx) = watch::channel(cadence_of(&current));
-    let (sweeps_tx, sweeps_rx) = match ctx.sweeps.take() {
+    let (sweeps_tx, sweeps_rx) = match sweeps {
         Some(tx) => {
             let rx = tx.subscribe();
             (tx, rx)
@@ -87,11 +99,13 @@ pub async fn supervise<A: Api>(
     let mut discovery = sweeps_rx.clone();
     let budget = BudgetWatch::resume(ctx.state.budget_over());
     let mut fleet = Supervisor {
-        ctx,
+        shared: Arc::new(Shared {
+            ctx,
+            origin,
+            sweeps: sweeps_rx,
+            pages: pages_rx,
+        }),
         monitors: BTreeMap::new(),
-        sweeps: sweeps_rx,
-        pages: pages_rx,
-        origin,
         cancel: cancel.clone(),
         settings: Arc::clone(&current),
         discovered: BTreeMap::new(),
@@ -102,7 +116,7 @@ pub async fn supervise<A: Api>(
         fleet.spawn(instance.clone(), None).await;
     }
     // Every start-up check is behind us (a bad fleet file exits 2 without it).
-    fleet.ctx.service.ready();
+    fleet.ctx().service.ready();
 
     loop {
         tokio::select! {
@@ -138,11 +152,8 @@ pub async fn supervise<A: Api>(
 }
 
 struct Supervisor<A> {
-    ctx: FleetContext<A>,
+    shared: Arc<Shared<A>>,
     monitors: BTreeMap<u64, MonitorHandle>,
-    sweeps: watch::Receiver<SweepSlot>,
-    pages: watch::Receiver<PageSlot>,
-    origin: Instant,
     cancel: CancellationToken,
     settings: Arc<Settings>,
     /// Account instances watched through `[discover]`, with their Vast label. Sticky for the
@@ -155,6 +166,10 @@ struct Supervisor<A> {
 }
 
 impl<A: Api> Supervisor<A> {
+    fn ctx(&self) -> &FleetContext<A> {
+        &self.shared.ctx
+    }
+
     /// Starts watching one instance; `resume_from` carries a live monitor's state across a
     /// restart of its task (a label change), so history is not printed twice.
     async fn spawn(&mut self, settings: InstanceSettings, resume_from: Option<MonitorMachine>) {
@@ -164,37 +179,33 @@ impl<A: Api> Supervisor<A> {
         };
         let saved = match resume_from {
             Some(machine) => Some(machine.durable()),
-            None => self.ctx.state.load(settings.id),
+            None => self.ctx().state.load(settings.id),
         };
         let machine = match saved {
             Some(state) => MonitorMachine::resume(
                 source.clone(),
                 settings.policy.clone(),
-                self.ctx.options,
+                self.ctx().options,
                 state,
             ),
-            None => MonitorMachine::new(source.clone(), settings.policy.clone(), self.ctx.options),
+            None => {
+                MonitorMachine::new(source.clone(), settings.policy.clone(), self.ctx().options)
+            }
         };
         let _ = self
-            .ctx
+            .ctx()
             .events
             .send(Event::now(EventKind::Joined { source }))
             .await;
         let (policy_tx, policy_rx) = watch::channel(settings.policy.clone());
         let cancel = self.cancel.child_token();
-        let io = MonitorIo {
-            api: Arc::clone(&self.ctx.api),
-            id: settings.id,
-            events: self.ctx.events.clone(),
-            sweeps: self.sweeps.clone(),
-            pages: self.pages.clone(),
-            policy: policy_rx,
-            state: self.ctx.state.clone(),
-            cancel: cancel.clone(),
-            origin: self.origin,
-            logs: self.ctx.logs.clone(),
-        };
-        let join = self.ctx.tasks.spawn(task::run(machine, io));
+        let io = MonitorIo::new(
+            Arc::clone(&self.shared),
+            settings.id,
+            policy_rx,
+            cancel.clone(),
+        );
+        let join = self.ctx().tasks.spawn(task::run(machine, io));
         self.monitors.insert(
             settings.id,
             MonitorHandle {
@@ -215,7 +226,7 @@ impl<A: Api> Supervisor<A> {
             .keys()
             .filter(|id| Status::of(sweep.rows.get(id)) == Status::Running)
             .count();
-        self.ctx.logs.set_share(running);
+        self.ctx().logs.set_share(running);
         let listed = self.listed();
         match &self.settings.discover {
             Some(discover) => {
@@ -247,7 +258,7 @@ impl<A: Api> Supervisor<A> {
                 if self.orphans.as_ref() != Some(&unlisted) && !first_and_empty {
                     self.orphans = Some(unlisted.clone());
                     let kind = EventKind::Orphans { ids: unlisted };
-                    let _ = self.ctx.events.send(Event::now(kind)).await;
+                    let _ = self.ctx().events.send(Event::now(kind)).await;
                 } else if first_and_empty {
                     self.orphans = Some(unlisted);
                 }
@@ -261,7 +272,7 @@ impl<A: Api> Supervisor<A> {
         if budget == Budget::default() {
             // No limits, no episodes: one added later starts afresh.
             self.budget = BudgetWatch::default();
-            self.ctx.state.save_budget_over(self.budget.over());
+            self.ctx().state.save_budget_over(self.budget.over());
             return;
         }
         let wall = SystemTime::now()
@@ -281,13 +292,13 @@ impl<A: Api> Supervisor<A> {
             );
         }
         let alerts = self.budget.check(&budget, &totals);
-        self.ctx.state.save_budget_over(self.budget.over());
+        self.ctx().state.save_budget_over(self.budget.over());
         if !alerts.is_empty() {
             // Write-ahead, like an action: a restart right after the alert must know it was sent.
-            self.ctx.state.flush().await;
+            self.ctx().state.flush().await;
         }
         for kind in alerts {
-            let _ = self.ctx.events.send(Event::now(kind)).await;
+            let _ = self.ctx().events.send(Event::now(kind)).await;
         }
     }
 
@@ -347,14 +358,14 @@ impl<A: Api> Supervisor<A> {
         for id in &removed {
             if let Some(handle) = self.monitors.remove(id) {
                 let machine = stop(handle).await;
-                self.ctx.state.forget(*id);
-                self.ctx.logs.forget(*id);
+                self.ctx().state.forget(*id);
+                self.ctx().logs.forget(*id);
                 let source = machine.map(|m| m.summary().source).unwrap_or(Source {
                     id: *id,
                     label: id.to_string().into(),
                 });
                 let _ = self
-                    .ctx
+                    .ctx()
                     .events
                     .send(Event::now(EventKind::Left { source }))
                     .await;
@@ -391,7 +402,7 @@ impl<A: Api> Supervisor<A> {
                 removed,
                 changed,
             };
-            let _ = self.ctx.events.send(Event::now(kind)).await;
+            let _ = self.ctx().events.send(Event::now(kind)).await;
         }
     }
 
@@ -401,12 +412,13 @@ impl<A: Api> Supervisor<A> {
         }
         // One deadline for the whole fleet, so a thousand monitors still stop within it.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let ctx = &self.shared.ctx;
         let mut summaries = Vec::with_capacity(self.monitors.len());
         for (id, handle) in self.monitors {
             let label = handle.settings.display_label();
             match tokio::time::timeout_at(deadline, handle.join).await {
                 Ok(Ok(machine)) => {
-                    self.ctx.state.save(id, machine.durable()).await;
+                    ctx.state.save(id, machine.durable()).await;
                     summaries.push(machine.summary());
                 }
                 _ => summaries.push(InstanceSummary {
@@ -423,7 +435,7 @@ impl<A: Api> Supervisor<A> {
                 }),
             }
         }
-        self.ctx.state.flush().await;
+        ctx.state.flush().await;
         summaries
     }
 }

@@ -144,13 +144,12 @@ pub async fn run<A: Api>(
         state: state.clone(),
         options: plan.options,
         logs: throttle.log_queue().clone(),
-        sweeps,
         tasks: tasks.clone(),
         service,
     };
     // The ordered stop: the monitors and the feed (inside `supervise`), then the reporter and
     // the reloader, then the state writer, then the stream, whose last line is `shutdown`.
-    let summary = fleet::supervise(ctx, settings_rx, shutdown.clone()).await;
+    let summary = fleet::supervise(ctx, sweeps, settings_rx, shutdown.clone()).await;
     helpers.stop().await;
     state.close();
     let last = EventKind::Shutdown {

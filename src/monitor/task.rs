@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -16,30 +16,48 @@ use crate::api::Instance;
 use crate::api::{Api, ApiError, LogTail};
 use crate::config::Policy;
 use crate::feed::{Page, PageSlot, Sweep, SweepSlot};
+use crate::fleet::Shared;
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Step};
 use crate::report::event::{ActionKind, Event, EventKind};
-use crate::schedule::LogQueue;
-use crate::state::StateHandle;
 
 /// Steps an idle monitor keeps room for: the queue rarely holds more than two.
 const IDLE_QUEUE: usize = 2;
 
-/// Everything one monitor task needs besides its machine.
+/// Everything one monitor task needs besides its machine: the fleet's shared context, and its
+/// own ends of the fleet's channels.
 pub struct MonitorIo<A> {
-    pub api: Arc<A>,
+    pub fleet: Arc<Shared<A>>,
     pub id: u64,
-    pub events: mpsc::Sender<Event>,
-    /// The fleet-wide status sweeps; the monitor reads its own row.
-    pub sweeps: watch::Receiver<SweepSlot>,
-    /// The pages of the sweep under way: our row as soon as its page arrives.
-    pub pages: watch::Receiver<PageSlot>,
     pub policy: watch::Receiver<Policy>,
-    pub state: StateHandle,
     pub cancel: CancellationToken,
-    /// The monotonic origin every `Now::mono` is measured from (shared by the fleet).
-    pub origin: Instant,
-    /// The throttle's log queue: told of the machine's signals and pace.
-    pub logs: LogQueue,
+    /// The fleet-wide status sweeps; the monitor reads its own row.
+    sweeps: watch::Receiver<SweepSlot>,
+    /// The pages of the sweep under way: our row as soon as its page arrives.
+    pages: watch::Receiver<PageSlot>,
+}
+
+impl<A> MonitorIo<A> {
+    pub fn new(
+        fleet: Arc<Shared<A>>,
+        id: u64,
+        policy: watch::Receiver<Policy>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let (sweeps, pages) = (fleet.sweeps.clone(), fleet.pages.clone());
+        MonitorIo {
+            fleet,
+            id,
+            policy,
+            cancel,
+            sweeps,
+            pages,
+        }
+    }
+
+    /// Reports `kind`. The writer only goes away at shutdown; nothing to do about it then.
+    async fn emit(&self, kind: EventKind) {
+        let _ = self.fleet.ctx.events.send(Event::now(kind)).await;
+    }
 }
 
 /// Runs until cancelled, then hands the machine back for the shutdown summary.
@@ -152,15 +170,14 @@ impl<A: Api> Shell<A> {
                 return;
             };
             for kind in step.events.drain(..) {
-                // The writer only goes away at shutdown; nothing to do about it then.
-                let _ = self.io.events.send(Event::now(kind)).await;
+                self.io.emit(kind).await;
             }
             if let Some(action) = step.act.take() {
                 self.acting = Some((action, start_action(&self.io, action).await));
                 continue;
             }
             if let Some(tail) = step.fetch.take() {
-                let (api, id) = (Arc::clone(&self.io.api), self.io.id);
+                let (api, id) = (Arc::clone(&self.io.fleet.ctx.api), self.io.id);
                 self.fetching = Some(Box::pin(async move { api.logs(id, tail).await }));
             }
             self.queue.pop_front();
@@ -174,7 +191,7 @@ impl<A: Api> Shell<A> {
         let acting = self.acting.is_some();
         let fleet = !acting || fetching;
         // A failed action's retry is due by the clock, not by a sweep.
-        let wake = self.machine.next_wake().map(|at| self.io.origin + at);
+        let wake = self.machine.next_wake().map(|at| self.io.fleet.origin + at);
         let io = &mut self.io;
         tokio::select! {
             _ = io.cancel.cancelled() => Heard::Stop,
@@ -217,11 +234,11 @@ impl<A: Api> Shell<A> {
     /// the rest: beside a fetch, its events go out now and its action too when none is under
     /// way; otherwise it waits its turn in the queue.
     async fn observe(&mut self, observation: Observation) {
-        let mut step = self.machine.observe(now(self.io.origin), observation);
+        let mut step = self.machine.observe(now(self.io.fleet.origin), observation);
         self.after_observe(std::mem::take(&mut step.persist)).await;
         if self.fetching.is_some() {
             for kind in step.events.drain(..) {
-                let _ = self.io.events.send(Event::now(kind)).await;
+                self.io.emit(kind).await;
             }
             if let (None, Some(action)) = (&self.acting, step.act) {
                 step.act = None;
@@ -238,14 +255,14 @@ impl<A: Api> Shell<A> {
     /// state when it changed: on disk before anything of the step goes out (the contract is
     /// [`Step`]'s).
     async fn after_observe(&mut self, persist: bool) {
-        let (machine, io) = (&mut self.machine, &self.io);
+        let (machine, id, ctx) = (&mut self.machine, self.io.id, &self.io.fleet.ctx);
         if let Some(kind) = machine.take_signal() {
-            io.logs.signal(io.id, kind);
+            ctx.logs.signal(id, kind);
         }
-        io.logs.set_pace(io.id, machine.pace());
+        ctx.logs.set_pace(id, machine.pace());
         if persist {
-            io.state.save(io.id, machine.durable()).await;
-            io.state.flush().await;
+            ctx.state.save(id, machine.durable()).await;
+            ctx.state.flush().await;
         }
     }
 
@@ -262,7 +279,7 @@ impl<A: Api> Shell<A> {
                           the cut were read (said once until a body fits)"
                     .to_owned(),
             };
-            let _ = self.io.events.send(Event::now(kind)).await;
+            self.io.emit(kind).await;
         }
         self.cut_said = cut || (self.cut_said && result.is_err());
         result.map(|tail| tail.lines)
@@ -272,8 +289,8 @@ impl<A: Api> Shell<A> {
 /// Starts `action`. Write-ahead: its intent is on disk before it is taken, so a restart can
 /// never repeat or forget it.
 async fn start_action<A: Api>(io: &MonitorIo<A>, action: ActionKind) -> Acting {
-    io.state.flush().await;
-    let (api, id) = (Arc::clone(&io.api), io.id);
+    io.fleet.ctx.state.flush().await;
+    let (api, id) = (Arc::clone(&io.fleet.ctx.api), io.id);
     Box::pin(async move { act(&*api, id, action).await })
 }
 

@@ -82,11 +82,10 @@ impl Fleet {
             state: StateHandle::disabled(),
             options: MachineOptions::default(),
             logs: api.throttle().log_queue().clone(),
-            sweeps: None,
             tasks: tokio_util::task::TaskTracker::new(),
             service: Default::default(),
         };
-        let supervisor = tokio::spawn(fleet::supervise(ctx, settings_rx, cancel.clone()));
+        let supervisor = tokio::spawn(fleet::supervise(ctx, None, settings_rx, cancel.clone()));
         Fleet {
             api,
             origin,
