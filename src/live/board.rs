@@ -354,8 +354,8 @@ impl Tracked {
                 self.message = message.as_deref().map(|m| clean_line(m).into_owned());
             }
             EventKind::Log { line, history, .. } => self.push_line(line, *history, at),
-            EventKind::Completion { .. } => self.completions += 1,
-            EventKind::Failure { .. } => self.failures += 1,
+            EventKind::Completion(_) => self.completions += 1,
+            EventKind::Failure(_) => self.failures += 1,
             EventKind::Action {
                 action,
                 ok,

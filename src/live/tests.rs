@@ -10,7 +10,7 @@ use super::snapshot::{ActionView, ApiHealth, GuardView, LogLine};
 use super::*;
 use crate::api::Instance;
 use crate::feed::Sweep;
-use crate::report::event::{ActionKind, Event, EventKind, Source};
+use crate::report::event::{ActionKind, Completion, Event, EventKind, Failure, JobCost, Source};
 
 pub(super) fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -66,14 +66,16 @@ pub(super) fn alpha_story(board: &Board) {
         log(120, 1, "epoch 2", false),
         event(
             121,
-            EventKind::Completion {
+            EventKind::Completion(Completion {
                 source: alpha.clone(),
                 count: 1,
                 result_url: None,
-                gpu: None,
-                dph_total: None,
-                run: None,
-            },
+                cost: JobCost {
+                    gpu: None,
+                    dph_total: None,
+                    run: None,
+                },
+            }),
         ),
         event(
             122,
@@ -97,16 +99,18 @@ pub(super) fn alpha_story(board: &Board) {
         ),
         event(
             123,
-            EventKind::Failure {
+            EventKind::Failure(Failure {
                 source: alpha.clone(),
                 reason: crate::report::event::FailureReason::Log,
                 count: 1,
                 line: Some("Traceback (most recent call last):".into()),
                 context: Vec::new(),
-                gpu: None,
-                dph_total: None,
-                run: None,
-            },
+                cost: JobCost {
+                    gpu: None,
+                    dph_total: None,
+                    run: None,
+                },
+            }),
         ),
         event(
             124,

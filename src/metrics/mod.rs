@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use crate::report::event::{Event, EventKind, Source};
+use crate::report::event::{Completion, Event, EventKind, Failure, Source};
 use crate::schedule::LogQueue;
 use crate::throttle::Change;
 use text::{Exposition, Kind};
@@ -118,15 +118,13 @@ impl Metrics {
                 state.touch(source).last_log = Some(event.at);
                 state.counters(source).log_lines += 1;
             }
-            EventKind::Completion {
-                source, dph_total, ..
-            } => {
-                if let Some(dph) = dph_total {
-                    state.touch(source).dph = Some(*dph);
+            EventKind::Completion(Completion { source, cost, .. }) => {
+                if let Some(dph) = cost.dph_total {
+                    state.touch(source).dph = Some(dph);
                 }
                 state.counters(source).completions += 1;
             }
-            EventKind::Failure { source, reason, .. } => {
+            EventKind::Failure(Failure { source, reason, .. }) => {
                 *state
                     .counters(source)
                     .failures

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::report::event::ActionKind;
+use crate::report::event::{ActionKind, JobCost};
 use crate::throttle::{Endpoint, Scope};
 
 fn src(id: u64, label: &str) -> Source {
@@ -120,24 +120,28 @@ fn events_become_series_in_a_stable_order() {
             log(3, "a", true),
             log(3, "a", false),
             log(3, "a", false),
-            EventKind::Completion {
+            EventKind::Completion(Completion {
                 source: src(3, "a"),
                 count: 1,
                 result_url: None,
-                gpu: None,
-                dph_total: Some(0.4),
-                run: None,
-            },
-            EventKind::Failure {
+                cost: JobCost {
+                    gpu: None,
+                    dph_total: Some(0.4),
+                    run: None,
+                },
+            }),
+            EventKind::Failure(Failure {
                 source: src(20, "b"),
                 reason: crate::report::event::FailureReason::Exited,
                 count: 1,
                 line: None,
                 context: Vec::new(),
-                gpu: None,
-                dph_total: None,
-                run: None,
-            },
+                cost: JobCost {
+                    gpu: None,
+                    dph_total: None,
+                    run: None,
+                },
+            }),
             EventKind::Guard {
                 source: src(20, "b"),
                 guard: "runtime".to_owned(),

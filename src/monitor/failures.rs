@@ -7,11 +7,20 @@ use crate::api::Instance;
 use crate::monitor::guards::intends_running;
 use crate::monitor::logs::FoundFailure;
 use crate::monitor::machine::Now;
-use crate::report::event::{EventKind, FailureReason, RunCost, Source};
+use crate::report::event::{Failure, FailureReason, JobCost, RunCost, Source};
 use crate::status::Status;
 
+/// What `row` says a job's end cost at `wall` (epoch seconds).
+pub fn job_cost(row: Option<&Instance>, wall: f64) -> JobCost {
+    JobCost {
+        gpu: row.and_then(Instance::gpu_label),
+        dph_total: row.and_then(|r| r.dph_total),
+        run: row.and_then(|r| run_cost(r, wall)),
+    }
+}
+
 /// How long the instance has run and what it cost, at `wall` (epoch seconds).
-pub fn run_cost(row: &Instance, wall: f64) -> Option<RunCost> {
+fn run_cost(row: &Instance, wall: f64) -> Option<RunCost> {
     Some(RunCost {
         duration: row.uptime(wall)?,
         cost_usd: row.spend_usd(wall),
@@ -48,28 +57,24 @@ pub fn log_failure(
     row: Option<&Instance>,
     now: Now,
     found: FoundFailure,
-) -> EventKind {
-    EventKind::Failure {
+) -> Failure {
+    Failure {
         source: source.clone(),
         reason: FailureReason::Log,
         count: found.number,
         line: Some(found.line),
         context: found.context,
-        gpu: row.and_then(Instance::gpu_label),
-        dph_total: row.and_then(|r| r.dph_total),
-        run: row.and_then(|r| run_cost(r, now.wall)),
+        cost: job_cost(row, now.wall),
     }
 }
 
-pub fn exit_failure(source: &Source, row: Option<&Instance>, now: Now, number: u32) -> EventKind {
-    EventKind::Failure {
+pub fn exit_failure(source: &Source, row: Option<&Instance>, now: Now, number: u32) -> Failure {
+    Failure {
         source: source.clone(),
         reason: FailureReason::Exited,
         count: number,
         line: None,
         context: Vec::new(),
-        gpu: row.and_then(Instance::gpu_label),
-        dph_total: row.and_then(|r| r.dph_total),
-        run: row.and_then(|r| run_cost(r, now.wall)),
+        cost: job_cost(row, now.wall),
     }
 }

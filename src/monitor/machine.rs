@@ -17,7 +17,7 @@ use crate::monitor::logs::{Found, LogFollower};
 use crate::monitor::pace::PaceMeter;
 pub use crate::monitor::protocol::{MachineOptions, Now, Observation, Step};
 use crate::monitor::signals::{self, SignalKind, Signals};
-use crate::report::event::{ActionKind, EventKind, InstanceSummary, Source};
+use crate::report::event::{ActionKind, Completion, EventKind, Failure, InstanceSummary, Source};
 use crate::schedule::Pace;
 use crate::status::Status;
 
@@ -365,8 +365,8 @@ impl MonitorMachine {
             self.complete(now, found, out);
         }
         for found in report.failures {
-            let event = failures::log_failure(&self.source, self.row.as_ref(), now, found);
-            self.fail(event, out);
+            let failure = failures::log_failure(&self.source, self.row.as_ref(), now, found);
+            self.fail(failure, out);
         }
     }
 
@@ -374,19 +374,17 @@ impl MonitorMachine {
     fn exit(&mut self, now: Now, out: &mut Step) {
         self.exits = self.exits.saturating_add(1);
         out.checkpoint();
-        let event = failures::exit_failure(&self.source, self.row.as_ref(), now, self.exits);
+        let failure = failures::exit_failure(&self.source, self.row.as_ref(), now, self.exits);
         let trigger = Trigger::Exited(self.exits);
-        out.event(event);
+        out.event(EventKind::Failure(failure));
         if let Some(kind) = self.policy.on_exit {
             self.act_on_failure(kind, trigger, out);
         }
     }
 
-    fn fail(&mut self, event: EventKind, out: &mut Step) {
-        let EventKind::Failure { count, .. } = event else {
-            return;
-        };
-        out.event(event);
+    fn fail(&mut self, failure: Failure, out: &mut Step) {
+        let count = failure.count;
+        out.event(EventKind::Failure(failure));
         if let Some(kind) = self.policy.on_failure {
             self.act_on_failure(kind, Trigger::Failure(count), out);
         }
@@ -443,14 +441,12 @@ impl MonitorMachine {
 
     fn complete(&mut self, now: Now, found: Found, out: &mut Step) {
         let row = self.row.as_ref();
-        out.event(EventKind::Completion {
+        out.event(EventKind::Completion(Completion {
             source: self.source.clone(),
             count: found.number,
             result_url: found.result_url,
-            gpu: row.and_then(Instance::gpu_label),
-            dph_total: row.and_then(|r| r.dph_total),
-            run: row.and_then(|r| failures::run_cost(r, now.wall)),
-        });
+            cost: failures::job_cost(row, now.wall),
+        }));
         if let Some(kind) = self.policy.on_complete {
             self.act_for(kind, Trigger::Completion(found.number), out);
         }

@@ -12,7 +12,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use super::{Format, Topic};
-use crate::report::event::{BudgetKind, EventKind, FailureReason, Source};
+use crate::report::event::{BudgetKind, Completion, EventKind, Failure, FailureReason, Source};
 use crate::report::json;
 use crate::status::Status;
 
@@ -103,34 +103,8 @@ fn event_message(kind: &EventKind) -> String {
     };
     let who = who(source);
     match kind {
-        EventKind::Completion {
-            count,
-            result_url,
-            gpu,
-            dph_total,
-            ..
-        } => completion_message(
-            &who,
-            *count,
-            result_url.as_deref(),
-            gpu.as_deref(),
-            *dph_total,
-        ),
-        EventKind::Failure {
-            reason,
-            count,
-            line,
-            gpu,
-            dph_total,
-            ..
-        } => failure_message(
-            &who,
-            reason,
-            *count,
-            line.as_deref(),
-            gpu.as_deref(),
-            *dph_total,
-        ),
+        EventKind::Completion(completion) => completion_message(&who, completion),
+        EventKind::Failure(failure) => failure_message(&who, failure),
         EventKind::Action {
             action,
             ok,
@@ -179,18 +153,12 @@ fn event_message(kind: &EventKind) -> String {
 }
 
 /// A job's end, with its result and the machine it ran on.
-fn completion_message(
-    who: &str,
-    count: u32,
-    result_url: Option<&str>,
-    gpu: Option<&str>,
-    dph_total: Option<f64>,
-) -> String {
-    let mut text = format!("{who} completed job #{count}");
-    if let Some(url) = result_url {
+fn completion_message(who: &str, completion: &Completion) -> String {
+    let mut text = format!("{who} completed job #{}", completion.count);
+    if let Some(url) = &completion.result_url {
         text.push_str(&format!(" — result: {url}"));
     }
-    match (gpu, dph_total) {
+    match (&completion.cost.gpu, completion.cost.dph_total) {
         (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
         (Some(gpu), None) => text.push_str(&format!(" — {gpu}")),
         (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
@@ -200,19 +168,14 @@ fn completion_message(
 }
 
 /// A job's failure: the log line that said so, or the exit, and what it was costing.
-fn failure_message(
-    who: &str,
-    reason: &FailureReason,
-    count: u32,
-    line: Option<&str>,
-    gpu: Option<&str>,
-    dph_total: Option<f64>,
-) -> String {
-    let mut text = match (reason, line) {
-        (FailureReason::Log, Some(line)) => format!("{who} FAILED (#{count}): {}", line.trim()),
+fn failure_message(who: &str, failure: &Failure) -> String {
+    let mut text = match (failure.reason, &failure.line) {
+        (FailureReason::Log, Some(line)) => {
+            format!("{who} FAILED (#{}): {}", failure.count, line.trim())
+        }
         _ => format!("{who} FAILED: the container exited while it was meant to run"),
     };
-    match (gpu, dph_total) {
+    match (&failure.cost.gpu, failure.cost.dph_total) {
         (Some(gpu), Some(dph)) => text.push_str(&format!(" — {gpu} at ${dph:.2}/hr")),
         (None, Some(dph)) => text.push_str(&format!(" — ${dph:.2}/hr")),
         _ => {}
@@ -282,7 +245,7 @@ fn ntfy_headers(note: &Notification) -> Vec<(HeaderName, HeaderValue)> {
         What::Event(kind) => {
             let label = kind.source().map_or("", |s| &*s.label);
             match kind {
-                EventKind::Completion { count, .. } => (
+                EventKind::Completion(Completion { count, .. }) => (
                     format!("{label} completed job #{count}"),
                     "white_check_mark",
                     false,
@@ -301,7 +264,7 @@ fn ntfy_headers(note: &Notification) -> Vec<(HeaderName, HeaderValue)> {
                 EventKind::Guard { guard, .. } => {
                     (format!("{label}: guard {guard}"), "warning", false)
                 }
-                EventKind::Failure { .. } => (format!("{label}: job failed"), "x", true),
+                EventKind::Failure(_) => (format!("{label}: job failed"), "x", true),
                 EventKind::Budget { limit, .. } => (
                     format!("fleet over budget ({})", limit.as_str()),
                     "money_with_wings",

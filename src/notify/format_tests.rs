@@ -1,7 +1,7 @@
 //! Unit tests of the notification texts and bodies.
 
 use super::*;
-use crate::report::event::ActionKind;
+use crate::report::event::{ActionKind, JobCost};
 
 const T0: SystemTime = SystemTime::UNIX_EPOCH;
 
@@ -23,14 +23,16 @@ fn event(topic: Topic, kind: EventKind) -> Notification {
 fn completion() -> Notification {
     event(
         Topic::Completion,
-        EventKind::Completion {
+        EventKind::Completion(Completion {
             source: src(28421359, "sdxl-train"),
             count: 1,
             result_url: Some("https://s3/x".to_owned()),
-            gpu: Some("RTX 4090 ×1".to_owned()),
-            dph_total: Some(0.4),
-            run: None,
-        },
+            cost: JobCost {
+                gpu: Some("RTX 4090 ×1".to_owned()),
+                dph_total: Some(0.4),
+                run: None,
+            },
+        }),
     )
 }
 

@@ -103,8 +103,8 @@ impl Topic {
     /// The topic an event of the stream belongs to; `api_down` is derived, never direct.
     pub fn of(kind: &EventKind) -> Option<Topic> {
         match kind {
-            EventKind::Completion { .. } => Some(Topic::Completion),
-            EventKind::Failure { .. } => Some(Topic::Failure),
+            EventKind::Completion(_) => Some(Topic::Completion),
+            EventKind::Failure(_) => Some(Topic::Failure),
             EventKind::Budget { .. } => Some(Topic::Budget),
             EventKind::Action { .. } => Some(Topic::Action),
             EventKind::Guard { .. } => Some(Topic::Guard),

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use super::event::{
-    ActionKind, BudgetKind, Event, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
-    Source,
+    ActionKind, BudgetKind, Completion, Event, EventKind, Failure, FailureReason, InstanceSummary,
+    JobCost, Resume, RunCost, Source,
 };
 use super::json;
 use crate::status::Status;
@@ -124,23 +124,31 @@ fn samples() -> Vec<EventKind> {
         dph_total: Some(0.4),
         spend_usd: Some(1.5),
     };
-    let failure = |run| EventKind::Failure {
-        source: s.clone(),
-        reason: FailureReason::Log,
-        count: 1,
-        line: Some("Traceback".into()),
-        context: vec!["before".into()],
-        gpu: Some("RTX 4090".into()),
-        dph_total: Some(0.4),
-        run,
+    let failure = |run| {
+        EventKind::Failure(Failure {
+            source: s.clone(),
+            reason: FailureReason::Log,
+            count: 1,
+            line: Some("Traceback".into()),
+            context: vec!["before".into()],
+            cost: JobCost {
+                gpu: Some("RTX 4090".into()),
+                dph_total: Some(0.4),
+                run,
+            },
+        })
     };
-    let completion = |run| EventKind::Completion {
-        source: s.clone(),
-        count: 1,
-        result_url: Some("https://r.example/1".into()),
-        gpu: None,
-        dph_total: None,
-        run,
+    let completion = |run| {
+        EventKind::Completion(Completion {
+            source: s.clone(),
+            count: 1,
+            result_url: Some("https://r.example/1".into()),
+            cost: JobCost {
+                gpu: None,
+                dph_total: None,
+                run,
+            },
+        })
     };
     let api_error = |source| EventKind::ApiError {
         source,
@@ -254,9 +262,9 @@ fn variant(kind: &EventKind) -> usize {
         EventKind::Gap { .. } => 4,
         EventKind::ApiError { .. } => 5,
         EventKind::Recovered { .. } => 6,
-        EventKind::Completion { .. } => 7,
+        EventKind::Completion(_) => 7,
         EventKind::OldCompletions { .. } => 8,
-        EventKind::Failure { .. } => 9,
+        EventKind::Failure(_) => 9,
         EventKind::OldFailures { .. } => 10,
         EventKind::Budget { .. } => 11,
         EventKind::Action { .. } => 12,

@@ -58,6 +58,37 @@ pub struct RunCost {
     pub cost_usd: Option<f64>,
 }
 
+/// What the instance's row said when a job ended (completion or failure): the machine, its
+/// price, and the run so far, each as far as the row knew it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCost {
+    pub gpu: Option<String>,
+    pub dph_total: Option<f64>,
+    pub run: Option<RunCost>,
+}
+
+/// A new match of the completion pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub source: Source,
+    pub count: u32,
+    pub result_url: Option<String>,
+    pub cost: JobCost,
+}
+
+/// A job's failure: a new match of the `failure` pattern (`count` numbers them from 1), or
+/// the container exited while meant to run (`count` numbers the exits, no `line`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub source: Source,
+    pub reason: FailureReason,
+    pub count: u32,
+    pub line: Option<String>,
+    /// The lines just before `line`, oldest first.
+    pub context: Vec<String>,
+    pub cost: JobCost,
+}
+
 /// Which `[budget]` limit the fleet went over. Kept in the state file by its `as_str` name.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -141,32 +172,14 @@ pub enum EventKind {
         failed_attempts: u32,
     },
     /// A new match of the completion pattern.
-    Completion {
-        source: Source,
-        count: u32,
-        result_url: Option<String>,
-        gpu: Option<String>,
-        dph_total: Option<f64>,
-        run: Option<RunCost>,
-    },
+    Completion(Completion),
     /// Matches of the completion pattern that were already in the log when watching started.
     OldCompletions {
         source: Source,
         count: u32,
     },
-    /// The job failed: a new match of the `failure` pattern (`count` numbers them from 1), or
-    /// the container exited while meant to run (`count` numbers the exits, no `line`).
-    Failure {
-        source: Source,
-        reason: FailureReason,
-        count: u32,
-        line: Option<String>,
-        /// The lines just before `line`, oldest first.
-        context: Vec<String>,
-        gpu: Option<String>,
-        dph_total: Option<f64>,
-        run: Option<RunCost>,
-    },
+    /// The job failed.
+    Failure(Failure),
     /// Matches of the failure pattern already in the log when watching started.
     OldFailures {
         source: Source,
@@ -299,9 +312,9 @@ impl EventKind {
             | EventKind::Status { source, .. }
             | EventKind::Log { source, .. }
             | EventKind::Gap { source, .. }
-            | EventKind::Completion { source, .. }
+            | EventKind::Completion(Completion { source, .. })
             | EventKind::OldCompletions { source, .. }
-            | EventKind::Failure { source, .. }
+            | EventKind::Failure(Failure { source, .. })
             | EventKind::OldFailures { source, .. }
             | EventKind::Action { source, .. }
             | EventKind::Guard { source, .. }
@@ -323,9 +336,9 @@ impl EventKind {
             EventKind::Gap { .. } => "gap",
             EventKind::ApiError { .. } => "api_error",
             EventKind::Recovered { .. } => "recovered",
-            EventKind::Completion { .. } => "completion",
+            EventKind::Completion(_) => "completion",
             EventKind::OldCompletions { .. } => "old_completions",
-            EventKind::Failure { .. } => "failure",
+            EventKind::Failure(_) => "failure",
             EventKind::OldFailures { .. } => "old_failures",
             EventKind::Budget { .. } => "budget",
             EventKind::Action { .. } => "action",

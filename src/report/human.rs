@@ -222,7 +222,7 @@ fn tone(kind: &EventKind) -> Style {
         | EventKind::ReloadRejected { .. }
         | EventKind::StateError { .. }
         | EventKind::Action { ok: false, .. }
-        | EventKind::Failure { .. } => ERROR,
+        | EventKind::Failure(_) => ERROR,
         EventKind::Gap { .. }
         | EventKind::Guard { .. }
         | EventKind::OldCompletions { .. }
@@ -232,7 +232,7 @@ fn tone(kind: &EventKind) -> Style {
         | EventKind::Note { .. }
         | EventKind::Throttle { .. } => WARNING,
         EventKind::Recovered { .. } => GOOD,
-        EventKind::Completion { .. } => GOOD.bold(),
+        EventKind::Completion(_) => GOOD.bold(),
         EventKind::Action { .. } => Style::new().bold(),
         EventKind::Status {
             status, previous, ..

@@ -58,8 +58,8 @@ pub fn fields(kind: &EventKind) -> Value {
         EventKind::Recovered {
             failed_attempts, ..
         } => json!({ "failed_attempts": failed_attempts }),
-        EventKind::Completion { .. } => job::completion(kind),
-        EventKind::Failure { .. } => job::failure(kind),
+        EventKind::Completion(completion) => job::completion(completion),
+        EventKind::Failure(failure) => job::failure(failure),
         EventKind::OldCompletions { count, .. } | EventKind::OldFailures { count, .. } => {
             json!({ "count": count })
         }

@@ -41,8 +41,8 @@ pub(crate) fn describe(kind: &EventKind) -> String {
             "Connection restored after {}",
             plural(u64::from(*failed_attempts), "failed attempt")
         ),
-        EventKind::Completion { .. } => job::completion(kind),
-        EventKind::Failure { .. } => job::failure(kind),
+        EventKind::Completion(completion) => job::completion(completion),
+        EventKind::Failure(failure) => job::failure(failure),
         EventKind::OldCompletions { count, .. } => job::earlier(*count, "earlier completion"),
         EventKind::OldFailures { count, .. } => job::earlier(*count, "earlier failure"),
         EventKind::Action {

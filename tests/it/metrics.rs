@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 use vastfleet::metrics::{serve, Metrics, CONTENT_TYPE};
-use vastfleet::report::event::{Event, EventKind, Source};
+use vastfleet::report::event::{Completion, Event, EventKind, JobCost, Source};
 use vastfleet::status::Status;
 
 fn source(id: u64, label: &str) -> Source {
@@ -72,14 +72,16 @@ async fn a_scrape_shows_what_the_stream_said() {
             line: "c".to_owned(),
             history: false,
         },
-        EventKind::Completion {
+        EventKind::Completion(Completion {
             source: source(28421359, "sdxl-train"),
             count: 1,
             result_url: None,
-            gpu: Some("RTX 4090".to_owned()),
-            dph_total: Some(0.4),
-            run: None,
-        },
+            cost: JobCost {
+                gpu: Some("RTX 4090".to_owned()),
+                dph_total: Some(0.4),
+                run: None,
+            },
+        }),
         EventKind::ApiError {
             source: None,
             attempt: 1,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use vastfleet::notify::{Format, NotifierConfig, Topic};
-use vastfleet::report::event::{ActionKind, EventKind, Source};
+use vastfleet::report::event::{ActionKind, Completion, EventKind, JobCost, Source};
 
 use harness::{config, notice_text, start, target, Hit, Receiver, WAIT};
 
@@ -20,14 +20,16 @@ fn source() -> Source {
 }
 
 fn completion(count: u32) -> EventKind {
-    EventKind::Completion {
+    EventKind::Completion(Completion {
         source: source(),
         count,
         result_url: Some("https://example.com/out.tar".to_owned()),
-        gpu: Some("RTX 4090 ×1".to_owned()),
-        dph_total: Some(0.4),
-        run: None,
-    }
+        cost: JobCost {
+            gpu: Some("RTX 4090 ×1".to_owned()),
+            dph_total: Some(0.4),
+            run: None,
+        },
+    })
 }
 
 fn status(status: &str) -> EventKind {

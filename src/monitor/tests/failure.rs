@@ -16,16 +16,18 @@ fn failing_policy() -> Policy {
 }
 
 fn failure(t: u64, count: u32, line: &str, context: &[&str]) -> Output {
-    ev(EventKind::Failure {
+    ev(EventKind::Failure(Failure {
         source: source(),
         reason: FailureReason::Log,
         count,
         line: Some(line.into()),
         context: strings(context),
-        gpu: Some("2x RTX 4090".into()),
-        dph_total: Some(0.5),
-        run: run_at(t),
-    })
+        cost: JobCost {
+            gpu: Some("2x RTX 4090".into()),
+            dph_total: Some(0.5),
+            run: run_at(t),
+        },
+    }))
 }
 
 /// Running under `policy`, with the history snapshot `history` taken; the next poll is due.
@@ -239,7 +241,7 @@ fn an_exit_after_a_stop_on_purpose_or_without_running_is_no_failure() {
     let out = h.row(5, on_purpose);
     assert!(!out
         .iter()
-        .any(|o| matches!(o, Output::Event(EventKind::Failure { .. }))));
+        .any(|o| matches!(o, Output::Event(EventKind::Failure(_)))));
     assert!(!out.contains(&Output::Act(Destroy)));
 
     let mut h = Harness::with(exit_policy(Some(Destroy)), MachineOptions::default());
@@ -348,7 +350,7 @@ fn acts(out: &[Output]) -> usize {
 
 fn failures_in(out: &[Output]) -> usize {
     out.iter()
-        .filter(|o| matches!(o, Output::Event(EventKind::Failure { .. })))
+        .filter(|o| matches!(o, Output::Event(EventKind::Failure(_))))
         .count()
 }
 

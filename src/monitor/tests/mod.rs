@@ -21,7 +21,8 @@ use crate::monitor::{
     Trigger,
 };
 use crate::report::event::{
-    ActionKind, EventKind, FailureReason, InstanceSummary, RunCost, Source,
+    ActionKind, Completion, EventKind, Failure, FailureReason, InstanceSummary, JobCost, RunCost,
+    Source,
 };
 use crate::status::Status;
 
@@ -154,28 +155,32 @@ fn run_at(t: u64) -> Option<RunCost> {
 
 /// The `n`th exit of the container while meant to run, reported at `t`.
 fn exit_failure(t: u64, n: u32) -> Output {
-    ev(EventKind::Failure {
+    ev(EventKind::Failure(Failure {
         source: source(),
         reason: FailureReason::Exited,
         count: n,
         line: None,
         context: Vec::new(),
-        gpu: Some("2x RTX 4090".into()),
-        dph_total: Some(0.5),
-        run: run_at(t),
-    })
+        cost: JobCost {
+            gpu: Some("2x RTX 4090".into()),
+            dph_total: Some(0.5),
+            run: run_at(t),
+        },
+    }))
 }
 
 /// A completion reported at `t`.
 fn completion(t: u64, count: u32, url: Option<&str>) -> Output {
-    ev(EventKind::Completion {
+    ev(EventKind::Completion(Completion {
         source: source(),
         count,
         result_url: url.map(str::to_string),
-        gpu: Some("2x RTX 4090".into()),
-        dph_total: Some(0.5),
-        run: run_at(t),
-    })
+        cost: JobCost {
+            gpu: Some("2x RTX 4090".into()),
+            dph_total: Some(0.5),
+            run: run_at(t),
+        },
+    }))
 }
 
 fn action(kind: ActionKind, reason: &str, dry_run: bool) -> Output {

@@ -111,7 +111,7 @@ fn a_first_read_between_the_end_and_the_sweep_that_saw_it_is_counted_new_by_that
     let again = h.row(120, gauged(0.0));
     assert!(!again
         .iter()
-        .any(|o| matches!(o, Output::Event(EventKind::Completion { .. }))));
+        .any(|o| matches!(o, Output::Event(EventKind::Completion(_)))));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn only_the_next_running_rows_confirm_a_first_read_and_a_stop_never_does() {
     assert!(!out.contains(&Output::Act(ActionKind::Stop)), "{out:?}");
     assert!(!out
         .iter()
-        .any(|o| matches!(o, Output::Event(EventKind::Completion { .. }))));
+        .any(|o| matches!(o, Output::Event(EventKind::Completion(_)))));
     // Busy for the next two rows, idle only at the third: the job went on after printing.
     let mut late = Harness::new();
     late.row(0, gauged(97.0));

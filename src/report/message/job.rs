@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::plural;
-use crate::report::event::{EventKind, FailureReason, RunCost};
+use crate::report::event::{Completion, Failure, FailureReason, JobCost, RunCost};
 
 /// "3 earlier completions in the log (not acted on)".
 pub(super) fn earlier(count: u32, what: &str) -> String {
@@ -14,49 +14,32 @@ pub(super) fn earlier(count: u32, what: &str) -> String {
     )
 }
 
-pub(super) fn completion(kind: &EventKind) -> String {
-    let EventKind::Completion {
-        count,
-        result_url,
-        gpu,
-        dph_total,
-        run,
-        ..
-    } = kind
-    else {
-        return String::new();
-    };
-    let mut text = format!("✅ completion #{count}");
-    if let Some(url) = result_url {
+pub(super) fn completion(completion: &Completion) -> String {
+    let mut text = format!("✅ completion #{}", completion.count);
+    if let Some(url) = &completion.result_url {
         let _ = write!(text, " — result: {url}");
     }
-    text.push_str(&price_part(gpu.as_deref(), *dph_total));
-    text.push_str(&run_cost(*run));
+    text.push_str(&cost_part(&completion.cost));
     text
 }
 
-pub(super) fn failure(kind: &EventKind) -> String {
-    let EventKind::Failure {
-        reason,
-        count,
-        line,
-        gpu,
-        dph_total,
-        run,
-        ..
-    } = kind
-    else {
-        return String::new();
-    };
-    let mut text = match (reason, line) {
+pub(super) fn failure(failure: &Failure) -> String {
+    let count = failure.count;
+    let mut text = match (failure.reason, &failure.line) {
         (FailureReason::Log, Some(line)) => format!("❌ failure #{count}: {}", line.trim()),
         (FailureReason::Log, None) => format!("❌ failure #{count}"),
         (FailureReason::Exited, _) => {
             "❌ failure: the container exited while it was meant to run".to_string()
         }
     };
-    text.push_str(&price_part(gpu.as_deref(), *dph_total));
-    text.push_str(&run_cost(*run));
+    text.push_str(&cost_part(&failure.cost));
+    text
+}
+
+/// The machine, its price and the run, as much of it as is known.
+fn cost_part(cost: &JobCost) -> String {
+    let mut text = price_part(cost.gpu.as_deref(), cost.dph_total);
+    text.push_str(&run_cost(cost.run));
     text
 }
 

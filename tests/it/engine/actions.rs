@@ -96,7 +96,7 @@ async fn stop_after_failures(failures: usize, max_backoff: &str) -> Vec<Duration
         actions.iter().map(|(_, a)| *a).collect::<Vec<_>>(),
         [("stop", true, false)]
     );
-    let completions = fleet.picked(|k| matches!(k, EventKind::Completion { .. }).then_some(()));
+    let completions = fleet.picked(|k| matches!(k, EventKind::Completion(_)).then_some(()));
     assert_eq!(completions.len(), 1);
 
     // The announced waits are the ones kept (the stop's endpoint gap is shorter).

@@ -6,7 +6,8 @@ use anstyle::{AnsiColor, Color, Style};
 use regex::Regex;
 use vastfleet::report::clock::TimeZone;
 use vastfleet::report::event::{
-    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
+    ActionKind, BudgetKind, Completion, EventKind, Failure, FailureReason, InstanceSummary,
+    JobCost, Resume, RunCost,
 };
 use vastfleet::report::style::label_color;
 use vastfleet::report::{Format, HumanOptions, LineFilter, Writer};
@@ -91,62 +92,23 @@ fn every_event_kind_renders_exactly() {
             "   fleet │ Connection restored after 1 failed attempt",
         ),
         (
-            EventKind::Completion {
-                source: a.clone(),
-                count: 2,
-                result_url: Some("https://s3.example/out.tar".into()),
-                gpu: Some("RTX 4090 ×2".into()),
-                dph_total: Some(1.234),
-                run: None,
-            },
+            EventKind::Completion(Completion { source: a.clone(), count: 2, result_url: Some("https://s3.example/out.tar".into()), cost: JobCost { gpu: Some("RTX 4090 ×2".into()), dph_total: Some(1.234), run: None } }),
             "❓ gpu-a │ ✅ completion #2 — result: https://s3.example/out.tar — RTX 4090 ×2 at $1.23/hr",
         ),
         (
-            EventKind::Completion {
-                source: a.clone(),
-                count: 1,
-                result_url: None,
-                gpu: None,
-                dph_total: None,
-                run: None,
-            },
+            EventKind::Completion(Completion { source: a.clone(), count: 1, result_url: None, cost: JobCost { gpu: None, dph_total: None, run: None } }),
             "❓ gpu-a │ ✅ completion #1",
         ),
         (
-            EventKind::Completion {
-                source: a.clone(),
-                count: 3,
-                result_url: None,
-                gpu: Some("1x RTX 4090".into()),
-                dph_total: Some(0.4),
-                run: Some(RunCost { duration: Duration::from_secs(7_530), cost_usd: Some(0.8367) }),
-            },
+            EventKind::Completion(Completion { source: a.clone(), count: 3, result_url: None, cost: JobCost { gpu: Some("1x RTX 4090".into()), dph_total: Some(0.4), run: Some(RunCost { duration: Duration::from_secs(7_530), cost_usd: Some(0.8367) }) } }),
             "❓ gpu-a │ ✅ completion #3 — 1x RTX 4090 at $0.40/hr — ran 2h 5m 30s, about $0.84",
         ),
         (
-            EventKind::Failure {
-                source: a.clone(),
-                reason: FailureReason::Log,
-                count: 1,
-                line: Some("torch.OutOfMemoryError: CUDA out of memory".into()),
-                context: vec![],
-                gpu: Some("8x H100".into()),
-                dph_total: Some(24.0),
-                run: Some(RunCost { duration: Duration::from_secs(600), cost_usd: Some(4.0) }),
-            },
+            EventKind::Failure(Failure { source: a.clone(), reason: FailureReason::Log, count: 1, line: Some("torch.OutOfMemoryError: CUDA out of memory".into()), context: vec![], cost: JobCost { gpu: Some("8x H100".into()), dph_total: Some(24.0), run: Some(RunCost { duration: Duration::from_secs(600), cost_usd: Some(4.0) }) } }),
             "❓ gpu-a │ ❌ failure #1: torch.OutOfMemoryError: CUDA out of memory — 8x H100 at $24.00/hr — ran 10m, about $4.00",
         ),
         (
-            EventKind::Failure {
-                source: a.clone(),
-                reason: FailureReason::Exited,
-                count: 1,
-                line: None,
-                context: vec![],
-                gpu: None,
-                dph_total: Some(24.0),
-                run: None,
-            },
+            EventKind::Failure(Failure { source: a.clone(), reason: FailureReason::Exited, count: 1, line: None, context: vec![], cost: JobCost { gpu: None, dph_total: Some(24.0), run: None } }),
             "❓ gpu-a │ ❌ failure: the container exited while it was meant to run — $24.00/hr",
         ),
         (

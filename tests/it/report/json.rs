@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use vastfleet::report::event::{
-    ActionKind, BudgetKind, EventKind, FailureReason, InstanceSummary, Resume, RunCost,
+    ActionKind, BudgetKind, Completion, EventKind, Failure, FailureReason, InstanceSummary,
+    JobCost, Resume, RunCost,
 };
 use vastfleet::report::{Format, LineFilter, Writer};
 use vastfleet::throttle::{Change, Endpoint, Scope, ThrottleStats};
@@ -120,47 +121,53 @@ fn instance_events_follow_the_contract() {
             instance("recovered", json!({ "failed_attempts": 3 })),
         ),
         (
-            EventKind::Completion {
+            EventKind::Completion(Completion {
                 source: a.clone(),
                 count: 2,
                 result_url: Some("https://s3.example/out".into()),
-                gpu: Some("RTX 4090 ×2".into()),
-                dph_total: Some(1.23),
-                run: None,
-            },
+                cost: JobCost {
+                    gpu: Some("RTX 4090 ×2".into()),
+                    dph_total: Some(1.23),
+                    run: None,
+                },
+            }),
             instance(
                 "completion",
                 json!({ "count": 2, "result_url": "https://s3.example/out", "gpu": "RTX 4090 ×2", "dph_total": 1.23 }),
             ),
         ),
         (
-            EventKind::Completion {
+            EventKind::Completion(Completion {
                 source: a.clone(),
                 count: 1,
                 result_url: None,
-                gpu: None,
-                dph_total: Some(f64::NAN),
-                run: None,
-            },
+                cost: JobCost {
+                    gpu: None,
+                    dph_total: Some(f64::NAN),
+                    run: None,
+                },
+            }),
             instance(
                 "completion",
                 json!({ "count": 1, "result_url": null, "gpu": null, "dph_total": null }),
             ),
         ),
         (
-            EventKind::Failure {
+            EventKind::Failure(Failure {
                 source: a.clone(),
                 reason: FailureReason::Log,
                 count: 1,
                 line: Some("torch.OutOfMemoryError: CUDA out of memory\n".into()),
                 context: vec!["Traceback (most recent call last):".into()],
-                gpu: Some("8x H100".into()),
-                dph_total: Some(24.0),
-                run: Some(RunCost {
-                    duration: Duration::from_secs(5400),
-                    cost_usd: Some(36.004),
-                }),
-            },
+                cost: JobCost {
+                    gpu: Some("8x H100".into()),
+                    dph_total: Some(24.0),
+                    run: Some(RunCost {
+                        duration: Duration::from_secs(5400),
+                        cost_usd: Some(36.004),
+                    }),
+                },
+            }),
             instance(
                 "failure",
                 json!({
