@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::monitor::logs::MAX_TAIL;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Supervise a fleet of rented Vast.ai GPU instances: one stream, one rate limiter, never exits.
@@ -324,7 +325,7 @@ pub struct LogsArgs {
     pub instance: String,
     /// How many of the last lines to print first (1 to 10000).
     #[arg(long, default_value_t = 100, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TAIL)))]
     pub tail: u32,
     /// Keep printing new lines, each once, until Ctrl+C.
     #[arg(long)]

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::api::base_url::BaseUrl;
+use crate::api::key::{self, KeyError, KeySource};
 use crate::api::Api;
 use crate::atomic::write_atomic;
 use crate::cli::{AddArgs, CheckArgs, OnCompleteArg, RemoveArgs};
@@ -114,27 +115,30 @@ pub async fn check(args: CheckArgs) -> Result<(), Fatal> {
         file.display(),
         crate::report::words::plural(count as u64, "instance")
     )?;
-    let key = KeyLocation::find();
-    match &key {
-        KeyLocation::Env => crate::outln!("key        from VAST_API_KEY")?,
-        KeyLocation::File(path) => crate::outln!("key        from {}", path.display())?,
-        KeyLocation::EmptyFile(_) | KeyLocation::Missing => {}
+    // The key is looked for where every command that uses it looks (api::key), so `check`
+    // cannot pass a setup `watch` refuses, or the other way round. It is read, never shown.
+    let key = key::resolve();
+    if let Ok(key) = &key {
+        crate::outln!("key        from {}", origin(&key.source))?;
     }
     let base = BaseUrl::from_env(args.api.api_url.as_deref(), settings.api.url.as_deref());
     crate::stdout::print(&describe(&settings, &base))?;
     warn_about(&settings);
     match key {
-        KeyLocation::Env | KeyLocation::File(_) if args.online => {
-            check_online(&args, &settings).await
-        }
-        KeyLocation::Env | KeyLocation::File(_) => Ok(()),
-        KeyLocation::EmptyFile(path) => Err(Fatal::input(format!(
-            "the API key file {} is empty\n  help: {KEY_HELP}",
-            path.display()
-        ))),
-        KeyLocation::Missing => Err(Fatal::input(format!(
+        Ok(_) if args.online => check_online(&args, &settings).await,
+        Ok(_) => Ok(()),
+        Err(KeyError::Missing { .. }) => Err(Fatal::input(format!(
             "no API key found\n  help: {KEY_HELP}"
         ))),
+        Err(err) => Err(Fatal::input(err.to_string())),
+    }
+}
+
+/// Where the key came from, as `check` says it: the variable by its name alone.
+fn origin(source: &KeySource) -> String {
+    match source {
+        KeySource::Env(name) => name.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -178,48 +182,6 @@ async fn check_online(args: &CheckArgs, settings: &Settings) -> Result<(), Fatal
 
 const KEY_HELP: &str = "set VAST_API_KEY, or run `vastai set api-key KEY` \
                         (it writes ~/.config/vastai/vast_api_key)";
-
-/// Where the API key would be read from, found without reading it: the official CLI's
-/// places, in its order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum KeyLocation {
-    Env,
-    File(PathBuf),
-    /// The first key file found is empty: the key module would refuse it.
-    EmptyFile(PathBuf),
-    Missing,
-}
-
-impl KeyLocation {
-    fn find() -> KeyLocation {
-        if std::env::var_os("VAST_API_KEY").is_some_and(|v| !v.is_empty()) {
-            return KeyLocation::Env;
-        }
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from);
-        let config = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|c| !c.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".config")));
-        let candidates = [
-            config.map(|c| c.join("vastai").join("vast_api_key")),
-            home.map(|h| h.join(".vast_api_key")),
-        ];
-        for path in candidates.into_iter().flatten() {
-            if let Ok(metadata) = std::fs::metadata(&path) {
-                if metadata.is_file() {
-                    return if metadata.len() == 0 {
-                        KeyLocation::EmptyFile(path)
-                    } else {
-                        KeyLocation::File(path)
-                    };
-                }
-            }
-        }
-        KeyLocation::Missing
-    }
-}
 
 fn on_complete(arg: OnCompleteArg) -> Option<ActionKind> {
     match arg {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::settings::{ContractWarning, Discover, Guards, Policy, Settings};
-use crate::api::base_url::{BaseUrl, UrlOrigin};
+use crate::api::base_url::{BaseUrl, UrlOrigin, URL_VAR};
 use crate::report::event::ActionKind;
 
 /// The whole summary, ending with a newline. `base` is the URL the command resolved.
@@ -12,7 +12,7 @@ pub fn describe(settings: &Settings, base: &BaseUrl) -> String {
     let mut out = String::new();
     let source = match base.origin {
         UrlOrigin::Flag | UrlOrigin::File => "fleet file or --api-url",
-        UrlOrigin::Env => "VAST_URL",
+        UrlOrigin::Env => URL_VAR,
         UrlOrigin::Default => "default",
     };
     let limit = settings.api.rate_limit;

@@ -38,6 +38,23 @@ async fn the_key_is_read_from_the_credential_and_named_by_it_never_shown() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("\"instance\":{JOB}")), "{out}");
     assert_eq!(sim.stats().calls("list"), 1);
+    // `check` finds it where the commands that use it do.
+    let (code, out, err) = under_systemd(dir.path(), creds.path(), &sim.url(), &["check"]).await;
+    assert_eq!(code, 0, "{err}");
+    let named = format!(
+        "key        from systemd credential vast-api-key ({})\n",
+        credential.display()
+    );
+    assert!(out.contains(&named), "{out}");
+    assert!(
+        !out.contains(sim.key()) && !err.contains(sim.key()),
+        "{out}{err}"
+    );
+    assert_eq!(
+        sim.stats().calls("list"),
+        1,
+        "check without --online calls nothing"
+    );
 
     // A wrong key is refused by the API, and the message says which file to fix.
     let wrong = "0123456789abcdef-not-the-key";
@@ -73,5 +90,10 @@ async fn an_empty_credential_is_exit_2_before_any_call_naming_the_file_and_the_f
         assert!(err.contains("LoadCredential=vast-api-key:"), "{err}");
         assert!(out.is_empty(), "{out}");
     }
+    let (code, out, err) = under_systemd(dir.path(), creds.path(), &sim.url(), &["check"]).await;
+    assert_eq!(code, 2, "check: {err}");
+    assert!(err.contains(&credential.display().to_string()), "{err}");
+    assert!(err.contains("is empty"), "{err}");
+    assert!(!out.contains("key        from"), "{out}");
     assert_eq!(sim.stats().total_calls(), 0);
 }
