@@ -173,8 +173,16 @@ impl Throttle {
     pub async fn acquire(&self, endpoint: Endpoint) -> Instant {
         let shared = &*self.shared;
         let mut turn = shared.queues[endpoint.index()].turn().await;
+        // An action tells the ceiling's gate when it will be due, so its permit is kept.
+        let mut notice = None;
         loop {
             let not_before = self.not_before(endpoint, turn.last());
+            if endpoint.is_action() && self.state().ceiling.is_some() {
+                match notice.as_mut() {
+                    None => notice = Some(shared.gate.announce(not_before)),
+                    Some(notice) => notice.move_to(not_before),
+                }
+            }
             if not_before > Instant::now() {
                 sleep_until(not_before).await;
                 continue;
@@ -183,6 +191,7 @@ impl Throttle {
                 break;
             }
         }
+        drop(notice);
         let now = Instant::now();
         turn.went(now);
         self.state().departed(now);
@@ -388,9 +397,10 @@ impl Throttle {
             } else {
                 Lane::Normal
             };
+            let interval = Duration::from_secs_f64(1.0 / self.state().rate());
             shared
                 .gate
-                .admit(lane, || {
+                .admit(lane, interval, || {
                     let mut state = self.state();
                     self.refresh(&mut state, Instant::now());
                     match &mut state.ceiling {

@@ -48,8 +48,9 @@ pub struct MonitorMachine {
     jitter: Jitter,
     /// The last status (durable).
     status: Option<Status>,
-    /// A status sweep arrived since this machine was made (a resumed one waits for it).
-    status_seen: bool,
+    /// When the latest status row arrived; `None` until one has since this machine was made (a
+    /// resumed one waits for it).
+    status_at: Option<Duration>,
     /// The last row the API returned.
     row: Option<Instance>,
     logs: LogFollower,
@@ -84,7 +85,7 @@ impl MonitorMachine {
             policy,
             options,
             status: None,
-            status_seen: false,
+            status_at: None,
             row: None,
             fetch: Fetch::default(),
             actions: ActionBook::new(Vec::new()),
@@ -207,8 +208,8 @@ impl MonitorMachine {
         let status = Status::of(row.as_ref());
         let previous = self.status.take();
         let changed = previous.as_ref() != Some(&status);
-        let was_running = self.status_seen && previous == Some(Status::Running);
-        let first = !std::mem::replace(&mut self.status_seen, true);
+        let was_running = self.status_at.is_some() && previous == Some(Status::Running);
+        let first = self.status_at.replace(now.mono).is_none();
         // The first sweep of a run says every status once, changed or not (issue 14): after a
         // restart the stream would otherwise never show an unchanged instance's state.
         if changed || first {
@@ -475,7 +476,7 @@ impl MonitorMachine {
     }
 
     fn run_guards(&mut self, now: Now, out: &mut Step) {
-        let Some(status) = self.status.as_ref().filter(|_| self.status_seen) else {
+        let Some(status) = self.status.as_ref().filter(|_| self.status_at.is_some()) else {
             return;
         };
         let input = GuardInput {
@@ -507,7 +508,7 @@ impl MonitorMachine {
     /// Issues whatever is due: an action (first, so a stop is not delayed by a log fetch),
     /// then a log fetch.
     fn drive(&mut self, now: Now, out: &mut Step) {
-        let status = self.status.as_ref().filter(|_| self.status_seen);
+        let status = self.status.as_ref().zip(self.status_at);
         let mut cx = ctx(&self.source, &self.policy, &mut self.jitter, now, out);
         self.actions.drive(status, &mut cx);
         if self.fetch_wake().is_some_and(|at| at <= now.mono) {
@@ -519,7 +520,7 @@ impl MonitorMachine {
 
     fn fetch_wake(&self) -> Option<Duration> {
         let idle = self.fetch.in_flight.is_none() && !self.fetch.await_status;
-        let running = self.status == Some(Status::Running) && self.status_seen;
+        let running = self.status == Some(Status::Running) && self.status_at.is_some();
         self.fetch
             .next_at
             .filter(|_| idle && (running || self.fetch.last_call))

@@ -436,3 +436,52 @@ async fn a_late_answer_spaces_the_next_call_from_the_answer() {
     let first_logs = throttle.acquire(Endpoint::RequestLogs).await - start;
     assert_eq!(first_logs, third);
 }
+
+#[tokio::test(start_paused = true)]
+async fn back_to_back_stops_keep_their_own_gap_while_reads_fill_the_ceiling() {
+    // Reads alone would fill the ceiling (2 calls/s: the list and the logs at 1 s each), so a
+    // read always waits for the next permit when a stop's gap ends; 1.2 s (a gap counted from
+    // an answer, say) ends between two of the ceiling's permits.
+    let mut gaps = Endpoint::ALL.map(Endpoint::documented_gap);
+    gaps[Endpoint::SetState.index()] = secs(1.2);
+    let api = fake(Throttle::with_config(ThrottleConfig {
+        adaptive: false,
+        gaps,
+        ..ThrottleConfig::new(RateLimit {
+            per_second: 2.0,
+            burst: 1,
+        })
+    }));
+    let reads: Vec<_> = (0..2)
+        .map(|lane| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                for id in 0u64.. {
+                    if lane == 0 {
+                        api.list_page(None, None).await.unwrap();
+                    } else {
+                        api.logs(id % 100, 10).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    sleep(secs(0.25)).await;
+    for id in 0..10 {
+        api.stop(id).await.unwrap();
+    }
+    let stops = api.times(Endpoint::SetState);
+    let spacing: Vec<Duration> = stops.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        spacing,
+        [secs(1.2); 9],
+        "the set_state gap, not the gap plus the rest of a read's permit: {stops:?}"
+    );
+    let overall = api.times(Endpoint::List).len() + api.times(Endpoint::RequestLogs).len() + 10;
+    let elapsed = stops[9].as_secs_f64();
+    assert!(
+        overall as f64 <= 2.0 * elapsed + 1.0,
+        "the ceiling still holds: {overall} calls in {elapsed} s"
+    );
+    reads.into_iter().for_each(|task| task.abort());
+}

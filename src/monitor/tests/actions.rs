@@ -203,8 +203,8 @@ fn still_running_after_the_grace_period_retries_once_and_says_so() {
     }
     assert_eq!(
         h.m.next_wake(),
-        Some(secs(36)),
-        "the verification deadline (the fetch is in flight)"
+        None,
+        "the fetch is in flight, and the verification waits for a row, not a tick"
     );
     let out = h.status(36, Some("running"));
     assert_eq!(out[..2], [Output::Checkpoint, Output::Act(Stop)]);
@@ -232,6 +232,27 @@ fn still_running_after_the_grace_period_retries_once_and_says_so() {
         [status("stopped", Some("running")), Output::Checkpoint]
     );
     assert_eq!(h.tick(100), [], "confirmed; watching goes on quietly");
+}
+
+#[test]
+fn a_sweep_slower_than_the_grace_judges_by_the_row_after_the_deadline_not_the_one_before() {
+    let mut h = acting(Stop);
+    h.done(6, Stop, Ok(()));
+    // A thousand instances: the sweep takes 42 s, so the last row (before the stop) still says
+    // running at the 36 s deadline. Time alone proves nothing.
+    assert!(!h.tick(36).contains(&Output::Act(Stop)));
+    assert!(!h.tick(47).contains(&Output::Act(Stop)));
+    assert_eq!(
+        h.m.next_wake(),
+        None,
+        "nothing to wake for but the next row"
+    );
+    assert_eq!(
+        h.status(48, Some("stopped")),
+        [status("stopped", Some("running")), Output::Checkpoint]
+    );
+    assert_eq!(h.tick(200), [], "confirmed: one stop call in all");
+    assert_eq!(h.m.durable().actions.len(), 1);
 }
 
 #[test]
