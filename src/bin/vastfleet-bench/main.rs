@@ -15,6 +15,7 @@ mod measure;
 mod outside;
 mod procstat;
 mod startup;
+mod steady;
 mod storm;
 mod top;
 mod watched;
@@ -239,6 +240,39 @@ fn self_tuning(dir: &Path, args: &Args) -> Result<(), String> {
         api(false),
         100.0 * stats.total_429 as f64 / api(false).max(1) as f64,
     );
+    let run_ms = args.aimd_seconds * 1000;
+    let settled = steady::span(&stats.requests, steady::SETTLED_AFTER_MS, run_ms);
+    if settled.seconds > 0.0 {
+        println!(
+            "after the first descent ({} s to {} s of the run): {:.3} calls/s accepted ({:.1}% of the limit), {} of {} calls answered 429 ({:.2}%)",
+            steady::SETTLED_AFTER_MS / 1000,
+            args.aimd_seconds,
+            settled.accepted_per_second(),
+            100.0 * settled.accepted_per_second() / AIMD_SERVER,
+            settled.refused,
+            settled.calls,
+            100.0 * settled.refused_share(),
+        );
+    }
+    let minutes: Vec<String> = steady::timeline(&stats.requests, run_ms)
+        .iter()
+        .map(|s| format!("{:.2}/s {}×429", s.accepted_per_second(), s.refused))
+        .collect();
+    println!("per minute: {}", minutes.join(", "));
+    let refusals: Vec<String> = steady::refusals(&stats.requests)
+        .iter()
+        .map(|r| {
+            let ms = |t: Option<u64>| t.map_or("–".to_owned(), |t| t.to_string());
+            format!(
+                "{:.1} s {} (key +{} ms, own +{} ms)",
+                r.at_ms as f64 / 1000.0,
+                r.endpoint,
+                ms(r.after_key_ms),
+                ms(r.after_endpoint_ms)
+            )
+        })
+        .collect();
+    println!("429s: {}", refusals.join("; "));
     Ok(())
 }
 
