@@ -273,8 +273,11 @@ impl Throttle {
             }
         }
         let crowded = state.crowding.note_429(endpoint, now);
-        if crowded || state.at_ceiling(endpoint, now) {
-            state.tune_ceiling(now, until);
+        if crowded {
+            let sent = state.sent_per_second(now);
+            state.tune_ceiling(now, until, Some(sent));
+        } else if state.at_ceiling(endpoint, now) {
+            state.tune_ceiling(now, until, None);
         }
         self.refresh(&mut state, now);
         self.publish(&state, now);
@@ -507,14 +510,15 @@ impl State {
     /// A 429 while our overall rate was at the ceiling: the key's budget is below it. Like TCP,
     /// 429s to calls sent before the last cut took effect (before its pause ended) are that
     /// cut's; a later one means the cut was not enough.
-    fn tune_ceiling(&mut self, now: Instant, paused_until: Option<Instant>) {
+    /// `sent`: our overall rate of late, when our own calls are what fills the key's budget.
+    fn tune_ceiling(&mut self, now: Instant, paused_until: Option<Instant>, sent: Option<f64>) {
         let Some(aimd) = &mut self.aimd else {
             return;
         };
         match self.aimd_episode_until {
             Some(episode) if now < episode => aimd.paused_until(paused_until.unwrap_or(now)),
             _ => {
-                aimd.cut(now, paused_until);
+                aimd.cut(now, paused_until, sent);
                 self.aimd_episode_until = Some(paused_until.unwrap_or(now));
             }
         }
@@ -545,6 +549,12 @@ impl State {
             }
             self.departures.pop_front();
         }
+    }
+
+    /// Our overall rate over the last [`BUSY_SPAN`], refused calls included.
+    fn sent_per_second(&mut self, now: Instant) -> f64 {
+        self.forget_departures(now);
+        self.departures.len() as f64 / BUSY_SPAN.as_secs_f64()
     }
 
     /// Whether our overall rate is at the ceiling, so that a 429 is about that rate: the

@@ -128,6 +128,12 @@ async fn sustained_run(server: ServerLimit) -> Figures {
 /// under its own pace, is refused right after it. A pause that is a whole number of sweeps
 /// lands every retry just after a list again, so request_logs starved (50 % of the limit used,
 /// 9 % of calls refused, no log read) until such 429s were read as the key's budget.
+///
+/// Once settled the ceiling holds one step (a fortieth of the probe's rate) below the rate that
+/// held, 0.974/s, and probes about every 107 s, one 429 each: 7 of 701 calls (1.00 %), 0.964
+/// calls/s accepted (was 0.954 and 1.72 % with a 40 s hold, a dip to 0.82/s after each probe
+/// and a hold at 1.000/s, the limit's very edge). The descent from 4/s is one cut from the
+/// rate actually sent, four 429s.
 #[tokio::test(start_paused = true)]
 async fn a_key_wide_limit_below_the_ceiling_is_shared_not_starved() {
     let config = ThrottleConfig::new(RateLimit {
@@ -148,7 +154,12 @@ async fn a_key_wide_limit_below_the_ceiling_is_shared_not_starved() {
     let run = Duration::from_secs(15 * 60);
     let settle = Duration::from_secs(3 * 60);
     let fleet = Fleet::start(api, &fleet_file("interval = \"2s\"", ids));
-    fleet.run_for(run).await;
+    fleet.run_for(settle).await;
+    let mut rates = Vec::new();
+    while fleet.elapsed() < run {
+        fleet.run_for(secs(1.0)).await;
+        rates.push(throttle.effective_per_second());
+    }
     let calls = fleet.api.calls();
     fleet.stop().await;
 
@@ -158,27 +169,50 @@ async fn a_key_wide_limit_below_the_ceiling_is_shared_not_starved() {
         .collect();
     let ok = |c: &&&crate::fake::Call| c.answer == Answer::Ok;
     let goodput = late.iter().filter(ok).count() as f64 / (run - settle).as_secs_f64();
+    let whole = calls.iter().filter(|c| c.answer == Answer::Ok).count() as f64 / run.as_secs_f64();
     let logs_ok = late
         .iter()
         .filter(ok)
         .filter(|c| c.endpoint == "logs")
         .count();
     let refused = |c: &&&crate::fake::Call| c.answer == Answer::RateLimited;
-    let limited = late.iter().filter(refused).count() as f64 / late.len() as f64;
+    let probes: Vec<Duration> = late
+        .iter()
+        .filter(refused)
+        .map(|c| c.at - calls[0].at)
+        .collect();
+    let limited = probes.len() as f64 / late.len() as f64;
     let approach = calls.iter().filter(|c| c.at - calls[0].at < settle);
     let approach_429s = approach.filter(|c| c.answer == Answer::RateLimited).count();
+    let held = 1.0 - 1.0256 / 40.0;
+    let at_held = rates.iter().filter(|r| (**r - held).abs() < 1e-3).count();
     println!(
-        "key-wide 1/s: goodput {goodput:.3} calls/s, request_logs accepted {logs_ok}, 429s \
-         {:.2}% of {} calls after the approach, {approach_429s} in it",
+        "key-wide 1/s: goodput {goodput:.3} calls/s after the approach ({whole:.3} over the \
+         whole run), request_logs accepted {logs_ok}, 429s {:.2}% of {} calls after the \
+         approach at {probes:?}, {approach_429s} in it; the ceiling at {held:.3}/s {at_held} of \
+         {} s",
         limited * 100.0,
-        late.len()
+        late.len(),
+        rates.len(),
     );
     assert!(
-        approach_429s <= 8,
+        approach_429s <= 4,
         "the descent from 4/s took {approach_429s} refusals"
     );
-    assert!(goodput >= 0.9, "goodput {goodput:.3} of the key's 1/s");
-    assert!(limited < 0.02, "{:.2}% of calls refused", limited * 100.0);
+    assert!(goodput >= 0.96, "goodput {goodput:.3} of the key's 1/s");
+    assert!(whole >= 0.94, "goodput {whole:.3} over the whole run");
+    assert_eq!(probes.len(), 7, "one 429 per probe: {probes:?}");
+    assert!(limited <= 0.01, "{:.2}% of calls refused", limited * 100.0);
+    assert!(
+        probes
+            .windows(2)
+            .all(|w| (secs(105.0)..secs(108.0)).contains(&(w[1] - w[0]))),
+        "a probe every 107 s: {probes:?}"
+    );
+    // Never lower once settled (no dip after a probe), and at the held rate but for the probes'
+    // two steps.
+    assert!(rates.iter().all(|r| *r >= held - 1e-3), "{rates:?}");
+    assert!(at_held >= rates.len() - 3 * probes.len(), "{at_held}");
     assert!(
         logs_ok as f64 >= 0.3 * (run - settle).as_secs_f64(),
         "logs read: {logs_ok}"
