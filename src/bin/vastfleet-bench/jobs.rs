@@ -9,7 +9,7 @@
 //! (the instances run from the simulator's start), its stop the first accepted state change.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,7 @@ use vastfleet::sim::SimStats;
 use vastfleet::throttle::{Endpoint, GAP_MARGIN};
 
 use super::measure::{Accountant, LineAccount};
-use super::{sim_stats, spawn_sim, watcher, Args, Sim, SIM_KEY};
+use super::{sim_stats_text, spawn_sim, watcher, Args, Sim, SIM_KEY};
 
 const FIRST_ID: u64 = 40_000_001;
 /// Lines every instance prints while its job runs, one per this many seconds.
@@ -139,9 +139,19 @@ fn start(
     let lines: Arc<Mutex<Accountant>> = Arc::default();
     let sink = Arc::clone(&lines);
     // The stream of a thousand instances is hundreds of thousands of lines: counted as it
-    // comes, never kept.
+    // comes, kept only when asked.
+    let mut kept = match &args.jobs_keep {
+        Some(keep) => Some(
+            std::fs::File::create(keep.join(format!("{name}.jsonl")))
+                .map_err(|e| format!("{}: {e}", keep.display()))?,
+        ),
+        None => None,
+    };
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(file) = kept.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
             if let Ok(value) = serde_json::from_str::<Value>(&line) {
                 if let Ok(mut accountant) = sink.lock() {
                     accountant.feed(&value);
@@ -319,7 +329,12 @@ pub fn run(dir: &Path, args: &Args) -> Result<(), String> {
             .arg(side.child.id().to_string())
             .status();
         let _ = side.child.wait();
-        let stats = sim_stats(&side.sim)?;
+        let text = sim_stats_text(&side.sim)?;
+        if let Some(keep) = &args.jobs_keep {
+            let name = format!("jobs-{:?}-{}.stats.json", side.gpu, side.order.key());
+            std::fs::write(keep.join(name.to_lowercase()), &text).map_err(|e| e.to_string())?;
+        }
+        let stats: SimStats = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         let reader = std::mem::replace(&mut side.reader, std::thread::spawn(|| {}));
         let _ = reader.join();
         outcomes.push(outcome(&side, &stats, args, &ends));

@@ -76,6 +76,10 @@ struct Args {
     jobs_n: usize,
     #[arg(long, default_value_t = 400)]
     jobs_ending: usize,
+    /// Keep each jobs-end watcher's `--json` stream and its simulator's stats with the request
+    /// log in this directory, to follow one job from its completion to its stop.
+    #[arg(long)]
+    jobs_keep: Option<PathBuf>,
     /// Run only the start-up check: `vastfleet check` of a fleet of this many instances and of
     /// a tenth of it (issue 17: 100,000 in under 2 s; 0: the ordinary table instead).
     #[arg(long, default_value_t = 0)]
@@ -405,12 +409,17 @@ fn spawn_sim(scenario: &Path) -> Result<Sim, String> {
 }
 
 fn sim_stats(sim: &Sim) -> Result<SimStats, String> {
+    serde_json::from_str(&sim_stats_text(sim)?).map_err(|e| e.to_string())
+}
+
+/// The simulator's stats as it sent them (with its request log), to keep for a closer look.
+fn sim_stats_text(sim: &Sim) -> Result<String, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         reqwest::get(format!("{}/__sim/stats", sim.url))
             .await
             .map_err(|e| e.to_string())?
-            .json::<SimStats>()
+            .text()
             .await
             .map_err(|e| e.to_string())
     })
