@@ -198,16 +198,7 @@ mod tests {
 
     /// A "limiter" that grants one call per second from `start`.
     fn every_second(start: Instant) -> impl FnMut() -> Result<(), Instant> {
-        let mut next = start;
-        move || {
-            let now = Instant::now();
-            if now >= next {
-                next = now + Duration::from_secs(1);
-                Ok(())
-            } else {
-                Err(next)
-            }
-        }
+        every(start, Duration::from_secs(1))
     }
 
     #[tokio::test(start_paused = true)]
