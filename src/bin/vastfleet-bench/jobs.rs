@@ -21,6 +21,7 @@ use vastfleet::sim::SimStats;
 use vastfleet::throttle::{Endpoint, GAP_MARGIN};
 
 use super::measure::{Accountant, LineAccount};
+use super::steady;
 use super::{sim_stats_text, spawn_sim, watcher, Args, Sim, SIM_KEY};
 
 const FIRST_ID: u64 = 40_000_001;
@@ -251,27 +252,11 @@ fn outcome(side: &Side, stats: &SimStats, args: &Args, ends: &BTreeMap<usize, u6
             },
         ),
         lines: side.lines.lock().map(|a| a.account).unwrap_or_default(),
-        gaps_429: gaps_429(stats),
+        gaps_429: steady::refusals(&stats.requests)
+            .into_iter()
+            .filter_map(|r| Some((r.endpoint, r.after_endpoint_ms?)))
+            .collect(),
     }
-}
-
-/// See [`Outcome::gaps_429`].
-fn gaps_429(stats: &SimStats) -> Vec<(String, u64)> {
-    let mut requests: Vec<_> = stats.requests.iter().collect();
-    requests.sort_by_key(|r| r.at_ms);
-    let mut accepted: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    let mut gaps = Vec::new();
-    for r in requests {
-        let slot = (r.endpoint.as_str(), r.method.as_str());
-        if r.status == 429 {
-            if let Some(last) = accepted.get(&slot) {
-                gaps.push((r.endpoint.clone(), r.at_ms - last));
-            }
-        } else if r.status != 0 {
-            accepted.insert(slot, r.at_ms);
-        }
-    }
-    gaps
 }
 
 /// The longest wait between two log fetches of a running instance (or since its last one),
