@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Where the service manager listens, and how often it wants a ping. Cheap to clone; the
 /// disabled one (not under a service manager) is `Handle::default()`.
@@ -166,10 +167,14 @@ impl Handle {
     }
 
     /// Pings the watchdog at half its period while the feed is alive, until `shutdown`; then
-    /// says `STOPPING=1`. Await it before exiting so that line is sent.
-    pub fn spawn(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// says `STOPPING=1`. Runs on `tasks`; await it before exiting so that line is sent.
+    pub fn spawn(
+        &self,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> tokio::task::JoinHandle<()> {
         let handle = self.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let period = handle.inner.as_ref().and_then(|inner| inner.watchdog);
             tokio::select! {
                 () = shutdown.cancelled() => {}
@@ -353,7 +358,7 @@ mod tests {
         let page = Duration::from_secs(10);
         let handle = Handle::new(path.clone(), Some(Duration::from_secs(2)), page);
         let shutdown = CancellationToken::new();
-        let task = handle.spawn(shutdown.clone());
+        let task = handle.spawn(shutdown.clone(), &TaskTracker::new());
         // The feed beats every 3 s for 30 s: a ping every second throughout.
         let mut alive = Vec::new();
         for _ in 0..10 {
@@ -393,7 +398,7 @@ mod tests {
         handle.ready();
         handle.beat(Beat::Page);
         let shutdown = CancellationToken::new();
-        let task = handle.spawn(shutdown.clone());
+        let task = handle.spawn(shutdown.clone(), &TaskTracker::new());
         tokio::time::sleep(Duration::from_secs(5)).await;
         shutdown.cancel();
         task.await.unwrap();

@@ -107,7 +107,7 @@ pub async fn run<A: Api>(
         service,
         ..
     } = session;
-    let watchdog = service.spawn(shutdown.clone());
+    let watchdog = service.spawn(shutdown.clone(), &tasks);
     let mut lock = session.lock;
     if let (Some(live), Some(path), Some(lock)) = (&session.live, &plan.state_path, &mut lock) {
         serve_live(live.board.clone(), path, lock, shutdown.clone(), &tasks)?;
