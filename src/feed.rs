@@ -2,10 +2,15 @@
 //! whole fleet (⌈N/25⌉ calls, never one show-one per instance), published to every monitor and
 //! to the supervisor through one watch channel.
 //!
-//! Each page's rows also go out on their own as the page arrives ([`Page`]): at a thousand
-//! instances a sweep takes ~42 s, and a row that shows a job ending (issue 18) would otherwise
-//! wait on average half of that for the last page. Only the finished [`Sweep`] says that an
-//! instance is absent: a page cannot know what the other pages hold.
+//! Each page's rows also go out on their own as the page arrives, each to its own monitor
+//! ([`PageRows`]): at a thousand instances a sweep takes ~42 s, and a row that shows a job
+//! ending (issue 18) would otherwise wait on average half of that for the last page. Only the
+//! finished [`Sweep`] says that an instance is absent: a page cannot know what the other pages
+//! hold.
+
+mod rows;
+
+pub use rows::{PageRow, PageRows, RowSlot};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,19 +35,6 @@ pub struct Sweep {
     /// The sweep's number, counting every sweep begun (1 is the first); its pages carry it too.
     pub number: u64,
 }
-
-/// One page of the sweep under way, as it arrived.
-#[derive(Debug, Default)]
-pub struct Page {
-    /// The [`Sweep::number`] of the sweep it belongs to.
-    pub sweep: u64,
-    pub rows: HashMap<u64, Instance>,
-    /// [`Sweep::running`] of the last finished sweep (a page alone cannot count the fleet).
-    pub running: usize,
-}
-
-/// `None` until the first page has arrived.
-pub type PageSlot = Option<Arc<Page>>;
 
 fn by_id(rows: impl IntoIterator<Item = Instance>) -> HashMap<u64, Instance> {
     rows.into_iter()
@@ -101,10 +93,10 @@ impl FailureRun {
     }
 }
 
-/// Where the feed publishes: finished sweeps, and each page as it arrives.
+/// Where the feed publishes: finished sweeps, and each page's rows as the page arrives.
 pub struct Outlets {
     pub sweeps: watch::Sender<SweepSlot>,
-    pub pages: watch::Sender<PageSlot>,
+    pub pages: PageRows,
 }
 
 /// Sweeps until cancelled. Failures are reported once per attempt and retried with backoff;
@@ -127,18 +119,10 @@ pub async fn run<A: Api>(
     loop {
         let started = Instant::now();
         number += 1;
-        let publish = |rows: &[Instance]| {
-            let page = Page {
-                sweep: number,
-                rows: by_id(rows.iter().cloned()),
-                running: last_running,
-            };
-            pages.send_replace(Some(Arc::new(page)));
-        };
         let result = tokio::select! {
             result = api.list_all_each(None, |rows: &[Instance]| {
                 service.beat(Beat::Page);
-                publish(rows);
+                pages.publish(number, last_running, rows);
             }) => result,
             _ = cancel.cancelled() => return,
         };
@@ -167,6 +151,7 @@ pub async fn run<A: Api>(
                     .filter(|row| Status::of(Some(row)) == Status::Running)
                     .count();
                 last_running = running;
+                pages.prune();
                 sweeps.send_replace(Some(Arc::new(Sweep {
                     rows,
                     running,

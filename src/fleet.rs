@@ -16,7 +16,7 @@ use crate::api::{sanity, Api};
 use crate::config::settings::Budget;
 use crate::config::{InstanceSettings, Policy, Settings};
 use crate::cost::{BudgetWatch, Totals};
-use crate::feed::{self, Cadence, PageSlot, Sweep, SweepSlot};
+use crate::feed::{self, Cadence, PageRows, Sweep, SweepSlot};
 use crate::monitor::machine::{MachineOptions, MonitorMachine};
 use crate::monitor::task::{self, MonitorIo};
 use crate::report::event::{Event, EventKind, InstanceSummary, Source};
@@ -50,10 +50,10 @@ pub struct Shared<A> {
     pub ctx: FleetContext<A>,
     /// The monotonic origin every `Now::mono` is measured from.
     pub origin: Instant,
-    /// The status sweeps and the pages of the one under way; each monitor reads them through
-    /// its own clone of these receivers.
+    /// The status sweeps, each monitor reading them through its own clone of this receiver,
+    /// and where each monitor subscribes to its row of the pages of the sweep under way.
     pub sweeps: watch::Receiver<SweepSlot>,
-    pub pages: watch::Receiver<PageSlot>,
+    pub pages: PageRows,
 }
 
 struct MonitorHandle {
@@ -82,14 +82,14 @@ pub async fn supervise<A: Api>(
         }
         None => watch::channel::<SweepSlot>(None),
     };
-    let (pages_tx, pages_rx) = watch::channel::<PageSlot>(None);
+    let pages = PageRows::default();
     let feed_cancel = cancel.child_token();
     let feed = ctx.tasks.spawn(feed::run(
         Arc::clone(&ctx.api),
         cadence_rx,
         feed::Outlets {
             sweeps: sweeps_tx,
-            pages: pages_tx,
+            pages: pages.clone(),
         },
         ctx.events.clone(),
         ctx.service.clone(),
@@ -103,7 +103,7 @@ pub async fn supervise<A: Api>(
             ctx,
             origin,
             sweeps: sweeps_rx,
-            pages: pages_rx,
+            pages,
         }),
         monitors: BTreeMap::new(),
         cancel: cancel.clone(),

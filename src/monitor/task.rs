@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Instance;
 use crate::api::{Api, ApiError, LogTail};
 use crate::config::Policy;
-use crate::feed::{Page, PageSlot, Sweep, SweepSlot};
+use crate::feed::{PageRow, RowSlot, Sweep, SweepSlot};
 use crate::fleet::Shared;
 use crate::monitor::machine::{MonitorMachine, Now, Observation, Step};
 use crate::report::event::{ActionKind, Event, EventKind};
@@ -32,8 +32,8 @@ pub struct MonitorIo<A> {
     pub cancel: CancellationToken,
     /// The fleet-wide status sweeps; the monitor reads its own row.
     sweeps: watch::Receiver<SweepSlot>,
-    /// The pages of the sweep under way: our row as soon as its page arrives.
-    pages: watch::Receiver<PageSlot>,
+    /// Our row of the sweep under way, as soon as its page arrives.
+    pages: watch::Receiver<RowSlot>,
 }
 
 impl<A> MonitorIo<A> {
@@ -43,7 +43,7 @@ impl<A> MonitorIo<A> {
         policy: watch::Receiver<Policy>,
         cancel: CancellationToken,
     ) -> Self {
-        let (sweeps, pages) = (fleet.sweeps.clone(), fleet.pages.clone());
+        let (sweeps, pages) = (fleet.sweeps.clone(), fleet.pages.subscribe(id));
         MonitorIo {
             fleet,
             id,
@@ -205,7 +205,7 @@ impl<A: Api> Shell<A> {
             },
             changed = io.pages.changed(), if fleet => match changed {
                 Ok(()) => match io.pages.borrow_and_update().as_ref()
-                    .and_then(|page| from_page(&mut self.machine, &mut self.observed, page, io.id))
+                    .and_then(|page| from_page(&mut self.machine, &mut self.observed, page))
                 {
                     Some(row) => Heard::Observation(Observation::Status(Some(row))),
                     None => Heard::Nothing,
@@ -310,17 +310,12 @@ async fn acted(acting: &mut Option<(ActionKind, Acting)>) -> Result<(), ApiError
     }
 }
 
-/// Our row of a page, when it is on it and the machine has not seen this sweep's row yet.
-fn from_page(
-    machine: &mut MonitorMachine,
-    observed: &mut u64,
-    page: &Page,
-    id: u64,
-) -> Option<Instance> {
+/// Our row from its page, unless the machine has seen this sweep's row already.
+fn from_page(machine: &mut MonitorMachine, observed: &mut u64, page: &PageRow) -> Option<Instance> {
     if page.sweep <= *observed {
         return None;
     }
-    let row = page.rows.get(&id)?.clone();
+    let row = page.row.clone();
     *observed = page.sweep;
     machine.set_fleet_running(page.running);
     Some(row)
