@@ -218,24 +218,32 @@ fn folder_watcher(
     path: &Path,
     nudge: mpsc::Sender<()>,
 ) -> notify::Result<notify::RecommendedWatcher> {
-    let name = path.file_name().map(|n| n.to_os_string());
+    let name = path.file_name().unwrap_or_default().to_os_string();
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        let ours = event
-            .paths
-            .iter()
-            .any(|p| p.file_name().map(|n| n.to_os_string()) == name);
-        if ours {
+        if event.is_ok_and(|event| changes(&event, &name)) {
             // A full channel already holds a nudge; one is enough.
             let _ = nudge.try_send(());
         }
     })?;
     watcher.watch(&folder, RecursiveMode::NonRecursive)?;
     Ok(watcher)
+}
+
+/// Whether `event` may have changed the file called `name`. Opening or reading it does not:
+/// notify reports those too (since 7), and our own read of the file after a nudge would
+/// otherwise nudge again, re-reading the fleet file once per debounce for ever.
+fn changes(event: &notify::Event, name: &std::ffi::OsStr) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    let changing = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    changing && event.paths.iter().any(|p| p.file_name() == Some(name))
 }
 
 fn hash(text: &str) -> u64 {

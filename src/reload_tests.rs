@@ -1,5 +1,10 @@
 //! The reloader against a real file on a paused clock: a save in place that leaves the file
-//! empty for a while must not be read as "watch nothing".
+//! empty for a while must not be read as "watch nothing"; and which folder events count as a
+//! change of the file.
+
+use notify::event::{
+    AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind, RemoveKind, RenameMode,
+};
 
 use super::*;
 
@@ -89,4 +94,39 @@ async fn a_file_with_text_is_read_at_once() {
 
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(ids(&f.settings), vec![1001, 1003]);
+}
+
+fn event(kind: EventKind, file: &str) -> notify::Event {
+    notify::Event::new(kind).add_path(PathBuf::from("/fleets").join(file))
+}
+
+#[test]
+fn reading_the_fleet_file_is_not_a_change() {
+    let name = std::ffi::OsStr::new("fleet.toml");
+    for kind in [
+        EventKind::Access(AccessKind::Open(AccessMode::Any)),
+        EventKind::Access(AccessKind::Read),
+        EventKind::Access(AccessKind::Close(AccessMode::Read)),
+    ] {
+        assert!(!changes(&event(kind, "fleet.toml"), name), "{kind:?}");
+    }
+}
+
+#[test]
+fn writing_creating_renaming_or_removing_it_is() {
+    let name = std::ffi::OsStr::new("fleet.toml");
+    for kind in [
+        EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+        EventKind::Create(CreateKind::File),
+        EventKind::Remove(RemoveKind::File),
+        EventKind::Any,
+    ] {
+        assert!(changes(&event(kind, "fleet.toml"), name), "{kind:?}");
+        assert!(
+            !changes(&event(kind, ".fleet.toml.state.json"), name),
+            "{kind:?}"
+        );
+    }
 }
