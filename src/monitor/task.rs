@@ -61,25 +61,23 @@ impl<A> MonitorIo<A> {
 }
 
 /// Runs until cancelled, then hands the machine back for the shutdown summary.
-#[allow(clippy::manual_async_fn)] // on purpose, see the comment in the body
 pub fn run<A: Api>(
     machine: MonitorMachine,
     io: MonitorIo<A>,
 ) -> impl std::future::Future<Output = MonitorMachine> {
-    // An async block, not an `async fn`: the future then holds the machine once, where an
-    // `async fn` keeps its arguments and their moved-into locals side by side — a kilobyte per
-    // monitor, a megabyte for a large fleet.
+    // The shell is built before the future, which then holds only it: a future that builds it
+    // keeps its arguments beside it as well, a kilobyte more per monitor.
+    let mut shell = Shell {
+        machine,
+        io,
+        queue: VecDeque::new(),
+        fetching: None,
+        acting: None,
+        fetched: None,
+        cut_said: false,
+        observed: 0,
+    };
     async move {
-        let mut shell = Shell {
-            machine,
-            io,
-            queue: VecDeque::new(),
-            fetching: None,
-            acting: None,
-            fetched: None,
-            cut_said: false,
-            observed: 0,
-        };
         shell.run().await;
         shell.machine
     }
@@ -139,14 +137,19 @@ impl<A: Api> Shell<A> {
             .as_ref()
             .and_then(|sweep| from_sweep(&mut self.machine, &mut self.observed, sweep, io.id));
         if let Some(row) = first {
-            self.observe(Observation::Status(row)).await;
+            Box::pin(self.observe(Observation::Status(row))).await;
         }
+        // What happens between waits is boxed, allocated only while it runs: inline, the
+        // largest of those futures would be held by every idle monitor (a monitor's task was
+        // 4.9 kB, not 2.6, at N = 1,000 that is 2.3 MB of the watcher's memory).
         loop {
-            self.advance().await;
+            if !self.queue.is_empty() {
+                Box::pin(self.advance()).await;
+            }
             match self.hear().await {
-                Heard::Observation(observation) => self.observe(observation).await,
+                Heard::Observation(observation) => Box::pin(self.observe(observation)).await,
                 Heard::Fetched(result) => {
-                    let lines = self.after_fetch(result).await;
+                    let lines = Box::pin(self.after_fetch(result)).await;
                     self.fetched = Some(lines);
                 }
                 Heard::Nothing => {}
@@ -154,7 +157,7 @@ impl<A: Api> Shell<A> {
             }
             if self.acting.is_none() {
                 if let Some(lines) = self.fetched.take() {
-                    self.observe(Observation::Logs(lines)).await;
+                    Box::pin(self.observe(Observation::Logs(lines))).await;
                 }
             }
         }
