@@ -61,7 +61,7 @@ fn scrub_whole_words<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
 /// parses and quotes from then on.
 pub fn scrub_body<'a>(body: &'a str, secret: &str) -> Cow<'a, str> {
     let raw = scrub(body, secret);
-    if secret.is_empty() || !raw.contains('\\') {
+    if secret.is_empty() || !raw.contains('\\') || !hides_when_decoded(&raw, secret) {
         return raw;
     }
     let Ok(mut value) = serde_json::from_str::<Value>(raw.trim()) else {
@@ -71,6 +71,61 @@ pub fn scrub_body<'a>(body: &'a str, secret: &str) -> Cow<'a, str> {
         return raw;
     }
     Cow::Owned(value.to_string())
+}
+
+/// Whether `secret` may be in `text` once its JSON escapes are read. Escapes are common in
+/// real bodies (`\n` in a start-up script, `\/` in a URL), and parsing each such body a
+/// second time to look was most of a list page's cost; this pass decodes the escapes in
+/// place, so every string the body decodes to is a stretch of its result. An escape it cannot
+/// read answers "maybe", and the parse decides.
+fn hides_when_decoded(text: &str, secret: &str) -> bool {
+    let mut decoded = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            decoded.push(c);
+            continue;
+        }
+        let unescaped = match chars.next() {
+            Some('u') => match unicode_escape(&mut chars) {
+                Some(c) => c,
+                None => return true,
+            },
+            Some(c) => match c {
+                '"' | '\\' | '/' => c,
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                _ => return true,
+            },
+            None => return true,
+        };
+        decoded.push(unescaped);
+    }
+    decoded.contains(secret)
+}
+
+/// The character of a `\uXXXX` escape whose `\u` was just read, with the low half of a
+/// surrogate pair when it is one; `None` for what JSON does not allow.
+fn unicode_escape(chars: &mut std::str::Chars<'_>) -> Option<char> {
+    let high = hex4(chars)?;
+    if !(0xD800..0xDC00).contains(&high) {
+        return char::from_u32(high);
+    }
+    if chars.next() != Some('\\') || chars.next() != Some('u') {
+        return None;
+    }
+    let low = hex4(chars)?;
+    if !(0xDC00..0xE000).contains(&low) {
+        return None;
+    }
+    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    (0..4).try_fold(0, |unit, _| Some(unit * 16 + chars.next()?.to_digit(16)?))
 }
 
 /// Scrubs every string (and object key) in `value`; `true` when anything changed.

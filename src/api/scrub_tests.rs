@@ -53,6 +53,49 @@ fn a_key_spelled_with_json_escapes_is_found_in_the_decoded_strings() {
     assert_no_key_piece(&value.to_string(), "escaped");
 }
 
+#[test]
+fn a_body_whose_escapes_hide_no_key_is_not_parsed_again() {
+    let body = r#"{"instances":[{"onstart":"cd \/work\n./run.sh\t\"go\"","label":"caf\u00e9"}]}"#;
+    assert!(matches!(scrub_body(body, KEY), Cow::Borrowed(_)));
+    // An escaped backslash before "u0066" is a backslash and text, not an escape of 'f'.
+    let body = format!(r#"{{"msg":"{}\\u0066{}"}}"#, &KEY[..1], &KEY[2..]);
+    assert!(!hides_when_decoded(&body, KEY));
+    let value: Value = serde_json::from_str(&body).unwrap();
+    assert!(!value["msg"].as_str().unwrap().contains(KEY));
+}
+
+#[test]
+fn every_escape_that_can_spell_the_key_is_decoded() {
+    let upper: String = KEY
+        .chars()
+        .map(|c| format!("\\u{:04X}", c as u32))
+        .collect();
+    let one_char = format!("{}\\u0063{}", &KEY[..3], &KEY[4..]);
+    for spelled in [upper, one_char] {
+        let body = format!(r#"{{"msg":"Bearer {spelled}\n"}}"#);
+        assert!(hides_when_decoded(&body, KEY), "{body}");
+        let value: Value = serde_json::from_str(&scrub_body(&body, KEY)).unwrap();
+        assert_eq!(value["msg"], "Bearer <redacted>\n");
+    }
+    let secret = "key/\"\t\u{1F600}é";
+    let body = r#"{"msg":"key\/\"\t\ud83d\ude00\u00e9"}"#;
+    assert!(hides_when_decoded(body, secret));
+    assert_eq!(serde_json::from_str::<Value>(body).unwrap()["msg"], secret);
+}
+
+#[test]
+fn an_escape_json_does_not_allow_is_left_to_the_parse() {
+    for body in [
+        r#""\x41""#,
+        r#""\ud83d""#,
+        r#""\ud83d\u0041""#,
+        r#""\u12""#,
+        "\"\\",
+    ] {
+        assert!(hides_when_decoded(body, KEY), "{body}");
+    }
+}
+
 /// The property of issue 17: wherever a cut falls — before, inside or after the key — no part
 /// of the key survives, on every path that quotes a reply (a refusal, a 5xx, a 429, plain
 /// text, and request_logs' 200 without a `result_url`).
