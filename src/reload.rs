@@ -234,7 +234,7 @@ fn folder_watcher(
 }
 
 /// Whether `event` may have changed the file called `name`. Opening or reading it does not:
-/// notify reports those too (since 7), and our own read of the file after a nudge would
+/// notify 8 reports those too (6 did not), and our own read of the file after a nudge would
 /// otherwise nudge again, re-reading the fleet file once per debounce for ever.
 fn changes(event: &notify::Event, name: &std::ffi::OsStr) -> bool {
     use notify::event::{AccessKind, AccessMode, EventKind};

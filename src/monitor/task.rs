@@ -140,8 +140,8 @@ impl<A: Api> Shell<A> {
             Box::pin(self.observe(Observation::Status(row))).await;
         }
         // What happens between waits is boxed, allocated only while it runs: inline, the
-        // largest of those futures would be held by every idle monitor (a monitor's task was
-        // 4.9 kB, not 2.6, at N = 1,000 that is 2.3 MB of the watcher's memory).
+        // largest of those futures would be held by every idle monitor (boxing them took a
+        // monitor's task from 6.4 kB to 4.0; building the shell outside it, to 2.8).
         loop {
             if !self.queue.is_empty() {
                 Box::pin(self.advance()).await;
